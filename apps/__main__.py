@@ -1,0 +1,5 @@
+import sys
+
+from apps.common.cli import main
+
+sys.exit(main())

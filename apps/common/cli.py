@@ -1,0 +1,95 @@
+"""`classics <app> <command>`, `classics tour`; exit codes 0 ok, 2 bad input/usage, 1 internal.
+
+Each app adds its commands through `add_commands(subparsers)`; a command's parser
+sets `func(args) -> int | None`. Shared flags (`--config`, `--set`, `--preset`,
+`--data`) come from `add_config_arguments` so every app reads them the same way.
+"""
+
+import argparse
+import os
+import sys
+import traceback
+
+from apps.common import config as config_lib
+from apps.common.errors import ClassicsError
+
+
+def add_config_arguments(parser, presets: dict) -> None:
+    group = parser.add_argument_group("config")
+    group.add_argument("--config", metavar="FILE", help="JSON file of config keys")
+    group.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one config key (repeatable), e.g. --set epochs=3",
+    )
+    group.add_argument("--preset", choices=sorted(presets), help="a named set of defaults")
+    group.add_argument("--data", help="dataset source (see the app's --help)")
+
+
+def config_from_args(app, args, **flags):
+    """The app's config resolved from defaults, preset, --config, flags and --set."""
+    return config_lib.resolve(
+        app.Config,
+        app.PRESETS,
+        config_file=args.config,
+        sets=args.set,
+        preset=args.preset,
+        data=args.data,
+        **flags,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from apps import APPS, get_app
+
+    parser = argparse.ArgumentParser(
+        prog="classics",
+        description="Classic deep-learning papers as tested Keras apps.",
+    )
+    sub = parser.add_subparsers(dest="app", metavar="<app>", required=True)
+    for name in APPS:
+        app = get_app(name)
+        app_parser = sub.add_parser(name, help=app.DESCRIPTION, description=app.DESCRIPTION)
+        commands = app_parser.add_subparsers(dest="command", metavar="<command>", required=True)
+        app.add_commands(commands)
+
+    from apps.common import tour
+
+    tour_parser = sub.add_parser("tour", help=tour.__doc__.splitlines()[0], description=tour.__doc__)
+    tour.add_arguments(tour_parser)
+    tour_parser.set_defaults(func=tour.run)
+    return parser
+
+
+def main(argv=None, prog=None) -> int:
+    # Quiet TensorFlow's C++ start-up chatter before it is imported anywhere.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    if prog is not None:
+        parser.prog = prog
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+        return 0 if code is None else int(code)
+    except ClassicsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the boundary that turns crashes into exit 1
+        if os.environ.get("CLASSICS_DEBUG"):
+            traceback.print_exc()
+        else:
+            print(
+                f"internal error: {type(e).__name__}: {e} (set CLASSICS_DEBUG=1 for the traceback)",
+                file=sys.stderr,
+            )
+        return 1
+
+
+def app_main(app_name: str) -> int:
+    """`python -m apps.<app> ...` is `classics <app> ...`."""
+    return main([app_name, *sys.argv[1:]])
