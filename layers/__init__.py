@@ -1,0 +1,17 @@
+"""Building blocks from classic deep-learning papers, as tested Keras layers.
+
+Importing this package registers every layer under the "classics" serialization package,
+so saved models load without `custom_objects`.
+"""
+
+from layers.gradcheck import GradientCheckResult, gradient_check
+from layers.inception_module import InceptionModule
+from layers.residual_block import ResidualBlock
+
+# One public name per line, so that adding a layer is a one-line change.
+__all__ = [
+    "GradientCheckResult",
+    "InceptionModule",
+    "ResidualBlock",
+    "gradient_check",
+]
