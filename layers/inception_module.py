@@ -33,6 +33,7 @@ class InceptionModule(keras.layers.Layer):
         filters_pool_proj: Positive ints, the widths of the convs above.
         use_batch_norm: False: conv (with bias) -> activation, as in GoogLeNet.
             True: conv (no bias, BN has the shift) -> BatchNormalization -> activation.
+        bn_momentum: Momentum of the moving statistics of each BatchNormalization.
         kernel_initializer: Initializer of every conv kernel. A seeded initializer object
             is shared, so same-shaped kernels would start equal: prefer a name or an unseeded one.
         kernel_regularizer: Regularizer of every conv kernel.
@@ -59,6 +60,7 @@ class InceptionModule(keras.layers.Layer):
         filters_5x5,
         filters_pool_proj,
         use_batch_norm=False,
+        bn_momentum=0.99,
         kernel_initializer="he_normal",
         kernel_regularizer=None,
         activation="relu",
@@ -74,6 +76,9 @@ class InceptionModule(keras.layers.Layer):
         if not isinstance(use_batch_norm, bool):
             raise ValueError(f"`use_batch_norm` must be a bool, received: {use_batch_norm!r}")
         self.use_batch_norm = use_batch_norm
+        if not 0.0 <= float(bn_momentum) < 1.0:
+            raise ValueError(f"`bn_momentum` must be in [0, 1), received: {bn_momentum!r}")
+        self.bn_momentum = float(bn_momentum)
         self.kernel_initializer = _get("kernel_initializer", kernel_initializer, keras.initializers.get)
         self.kernel_regularizer = _get("kernel_regularizer", kernel_regularizer, keras.regularizers.get)
         self.activation = _get("activation", activation, keras.activations.get)
@@ -106,7 +111,9 @@ class InceptionModule(keras.layers.Layer):
             name=name,
         )
         norm = (
-            keras.layers.BatchNormalization(axis=-1, dtype=self.dtype_policy, name=f"{name}_bn")
+            keras.layers.BatchNormalization(
+                axis=-1, momentum=self.bn_momentum, dtype=self.dtype_policy, name=f"{name}_bn"
+            )
             if self.use_batch_norm
             else None
         )
@@ -167,6 +174,7 @@ class InceptionModule(keras.layers.Layer):
         config.update(
             {
                 "use_batch_norm": self.use_batch_norm,
+                "bn_momentum": self.bn_momentum,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "activation": keras.activations.serialize(self.activation),

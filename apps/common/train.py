@@ -152,6 +152,9 @@ def fit(
     run_dir = pathlib.Path(run_dir)
     best = _best_logged(run_dir / "log.csv", monitor, mode)
     callbacks = [
+        # The log first: a kill between the two callbacks then repeats one epoch on
+        # resume rather than leaving a trained epoch out of the log.
+        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
             str(run_dir / BEST_MODEL),
@@ -161,7 +164,6 @@ def fit(
             initial_value_threshold=best,
         ),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
         keras.callbacks.TensorBoard(
             str(run_dir / "tensorboard"), write_graph=False, profile_batch=0
         ),
@@ -179,6 +181,7 @@ def fit(
         train_ds,
         validation_data=val_ds,
         epochs=config.epochs,
+        shuffle=False,  # the tf.data pipeline shuffles
         callbacks=callbacks,
         verbose=verbose,
     )

@@ -1,0 +1,48 @@
+"""Training killed with SIGKILL resumes from its last finished epoch when rerun."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_continues(tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "apps.classification", "train", "--preset", "tiny",
+           "--set", "epochs=5", "--set", f"runs_dir={runs}", "--set", "early_stopping_patience=0"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(cmd, cwd=os.getcwd(), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = None
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            logs = list(runs.glob("classification/*/log.csv"))
+            if logs and len(logs[0].read_text().splitlines()) >= 3:  # header + 2 epochs
+                log = logs[0]
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.2)
+        assert log is not None, "training did not reach epoch 2 in time"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finished_before = [int(r["epoch"]) for r in csv.DictReader(log.open())]
+    assert (log.parent / "backup").is_dir() and not (log.parent / "DONE").exists()
+
+    rerun = subprocess.run(cmd, cwd=os.getcwd(), env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming {log.parent}" in rerun.stderr
+    epochs = [int(r["epoch"]) for r in csv.DictReader(log.open())]
+    resumed_at = epochs[len(finished_before)]
+    # The rerun started at the last finished epoch (or the one after, when the kill fell
+    # between the log and the backup), never from 0, and every epoch was trained.
+    assert resumed_at >= finished_before[-1] >= 1, (finished_before, epochs)
+    assert sorted(set(epochs)) == list(range(5)) and len(epochs) <= 6, (finished_before, epochs)
+    assert (log.parent / "DONE").exists() and not (log.parent / "backup").exists()
+    assert len(list(runs.glob("classification/*"))) == 1
