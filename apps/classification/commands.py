@@ -25,7 +25,7 @@ def load_run_model(run_dir):
 
     import layers  # noqa: F401 - registers the custom layers for deserialisation
 
-    return keras.models.load_model(pathlib.Path(run_dir) / train_lib.BEST_MODEL)
+    return keras.models.load_model(pathlib.Path(run_dir) / train_lib.BEST_MODEL, compile=False)
 
 
 def load_run(run_dir):
@@ -46,7 +46,7 @@ def _source_model(path):
 
     import layers  # noqa: F401
 
-    return keras.models.load_model(path)
+    return keras.models.load_model(path, compile=False)
 
 
 # ---------------------------------------------------------------- train
@@ -94,7 +94,7 @@ def train(config, run_dir=None, fresh=False, verbose=None):
                 _compile(model, frozen, steps)
                 train_lib.fit(model, train_ds, val_ds, frozen, phase, verbose=verbose)
             # Also after a resume that finds the frozen phase already done.
-            model.load_weights(phase / train_lib.BEST_MODEL)
+            model.set_weights(_source_model(phase).get_weights())
             backbone.trainable = True
             _compile(model, config, steps, config.learning_rate * config.fine_tune_lr_factor)
         else:
@@ -127,9 +127,11 @@ def combined_model(run_dirs, tta=False):
         members.append(other_model)
     shifts = tta_shifts(config.crop_padding) if tta else ((0, 0),)
     flip = tta and "flip" in config.augment
+    import keras
+
+    inputs = keras.Input(model.input_shape[1:], name="image")
     averaged = Averaged(members, shifts=shifts, flip=flip, name="averaged")
-    averaged(np.zeros((1, *model.input_shape[1:]), "float32"))
-    return config, labels, averaged, True
+    return config, labels, keras.Model(inputs, averaged(inputs), name="combined"), True
 
 
 def probabilities(model, images, outputs_probabilities, batch_size=256):

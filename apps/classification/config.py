@@ -45,7 +45,10 @@ PRESETS = {
     # The tour: the same network, fewer epochs.
     "tour": dict(epochs=8),
     # Seconds, for tests.
-    "tiny": dict(stem_filters=8, stage_filters=(8, 16), stage_blocks=(1, 1), epochs=2, dropout=0.0),
+    "tiny": dict(
+        stem_filters=16, stage_filters=(16, 32), stage_blocks=(1, 1), epochs=2, dropout=0.0,
+        augment=(), learning_rate=1e-2, batch_size=32,
+    ),
     "inception": dict(backbone="inception", stage_filters=(64, 128, 256), stage_blocks=(1, 1, 1)),
     # Fashion-MNIST benchmark network (full 60k/10k from Debian's dataset-fashion-mnist):
     # sized so 12 epochs take about half an hour on 2 CPU cores.
