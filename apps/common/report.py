@@ -115,7 +115,10 @@ class Report:
         ]
         for s in self.sections:
             for key, value in s.metrics.items():
-                shown = f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
+                if isinstance(value, float):
+                    shown = f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+                else:
+                    shown = html.escape(str(value))
                 parts.append(
                     f"<tr><td>{html.escape(s.title)}</td><td>{html.escape(key)}</td><td>{shown}</td></tr>"
                 )
