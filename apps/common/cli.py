@@ -63,14 +63,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow and find its devices with its C++ start-up chatter filtered.
+
+    TF 2.21 prints INFO lines (oneDNN, CUDA stubs) before absl logging is set up, and
+    TF_CPP_MIN_LOG_LEVEL no longer reaches them. They go to file descriptor 2, so the
+    descriptor is pointed at a temporary file for the import and every line that is
+    not such chatter is written back.
+    """
+    import tempfile
+
+    noise = ("I0000 ", "WARNING: All log messages before absl::InitializeLog()")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        for line in captured.read().decode(errors="replace").splitlines():
+            if not line.startswith(noise) and "failed call to cuInit" not in line:
+                print(line, file=sys.stderr)
+
+
 def main(argv=None, prog=None) -> int:
-    # Quiet TensorFlow's C++ start-up chatter before it is imported anywhere.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     if prog is not None:
         parser.prog = prog
     args = parser.parse_args(argv)
     try:
+        if "tensorflow" not in sys.modules:
+            _import_tensorflow_quietly()
         code = args.func(args)
         return 0 if code is None else int(code)
     except ClassicsError as e:
