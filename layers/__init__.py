@@ -7,11 +7,13 @@ so saved models load without `custom_objects`.
 from layers.gradcheck import GradientCheckResult, gradient_check
 from layers.inception_module import InceptionModule
 from layers.residual_block import ResidualBlock
+from layers.skip_gram import SkipGramNegativeSampling
 
 # One public name per line, so that adding a layer is a one-line change.
 __all__ = [
     "GradientCheckResult",
     "InceptionModule",
     "ResidualBlock",
+    "SkipGramNegativeSampling",
     "gradient_check",
 ]
