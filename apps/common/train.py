@@ -9,6 +9,7 @@ A run directory `runs/<app>/<timestamp>/` holds:
     best.keras       the best model so far (by the monitored metric)
     log.csv          one row per epoch, appended across resumes
     tensorboard/     TensorBoard logs
+    PID              the process training it (a live one is never resumed by another)
     DONE             written when training finished; a run without it can be resumed
 """
 
@@ -16,6 +17,7 @@ import csv
 import datetime
 import json
 import math
+import os
 import pathlib
 import sys
 
@@ -69,7 +71,9 @@ def prepare_run(app: str, config, run_dir=None, fresh: bool = False) -> tuple[pa
                     and not (candidate / DONE_MARKER).exists()
                     and (candidate / "backup").is_dir()
                     and _same_config(candidate, config)
+                    and not _owned_by_live_process(candidate)
                 ):
+                    _claim(candidate)
                     return candidate, True
         run_dir = root / _timestamp()
         suffix = 1
@@ -78,7 +82,30 @@ def prepare_run(app: str, config, run_dir=None, fresh: bool = False) -> tuple[pa
             run_dir = root / f"{_timestamp()}-{suffix}"
     run_dir.mkdir(parents=True, exist_ok=True)
     config_lib.save_config(config, run_dir / "config.json")
+    _claim(run_dir)
     return run_dir, False
+
+
+def _claim(run_dir: pathlib.Path) -> None:
+    """Record the training process, so a second `train` started meanwhile does not
+    mistake this live run for an interrupted one."""
+    (run_dir / "PID").write_text(f"{os.getpid()}\n")
+
+
+def _owned_by_live_process(run_dir: pathlib.Path) -> bool:
+    try:
+        pid = int((run_dir / "PID").read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def learning_rate_schedule(config, steps_per_epoch: int):
