@@ -19,6 +19,7 @@ import uuid
 
 from apps.common import config as config_lib
 from apps.common.errors import ClassicsError
+from apps.common.files import pid_alive
 
 TMP_PREFIX = ".tmp-"
 
@@ -38,21 +39,11 @@ def latest_version_dir(app_dir) -> pathlib.Path:
     return pathlib.Path(app_dir) / str(found[-1])
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_tmp(app_dir: pathlib.Path) -> None:
     """Temporary directories left by exports that were killed midway."""
     for p in app_dir.glob(TMP_PREFIX + "*"):
         pid = p.name[len(TMP_PREFIX):].split("-")[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
 
 

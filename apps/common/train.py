@@ -23,6 +23,7 @@ import sys
 
 from apps.common import config as config_lib
 from apps.common.errors import ConfigError
+from apps.common.files import pid_alive
 
 DONE_MARKER = "DONE"
 BEST_MODEL = "best.keras"
@@ -97,15 +98,7 @@ def _owned_by_live_process(run_dir: pathlib.Path) -> bool:
         pid = int((run_dir / "PID").read_text().strip())
     except (OSError, ValueError):
         return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def learning_rate_schedule(config, steps_per_epoch: int):
