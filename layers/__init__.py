@@ -5,14 +5,18 @@ so saved models load without `custom_objects`.
 """
 
 from layers.gradcheck import GradientCheckResult, gradient_check
+from layers.gru_cell import GRUCell
 from layers.inception_module import InceptionModule
+from layers.lstm_cell import LSTMCell
 from layers.residual_block import ResidualBlock
 from layers.skip_gram import SkipGramNegativeSampling
 
 # One public name per line, so that adding a layer is a one-line change.
 __all__ = [
+    "GRUCell",
     "GradientCheckResult",
     "InceptionModule",
+    "LSTMCell",
     "ResidualBlock",
     "SkipGramNegativeSampling",
     "gradient_check",
