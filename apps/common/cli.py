@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     tour_parser = sub.add_parser("tour", help=tour.__doc__.splitlines()[0], description=tour.__doc__)
     tour.add_arguments(tour_parser)
     tour_parser.set_defaults(func=tour.run)
+
+    from apps.common import serve
+
+    serve_parser = sub.add_parser("serve", help="serve every export with TF Serving's REST API (kserve)",
+                                  description=serve.__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_arguments(serve_parser)
+    serve_parser.set_defaults(func=serve.run)
     return parser
 
 

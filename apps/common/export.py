@@ -5,6 +5,7 @@
         assets.extra/config.json           the resolved config of the exported model
         assets.extra/labels.txt            one label per line (when the app has labels)
         assets.extra/metrics.json          evaluation metrics at export time
+        assets.extra/examples/<signature>/request.json, curl.txt   an example TF Serving request
 
 The SavedModel is written to a hidden temporary directory beside the versions and
 renamed into place, so a server polling the folder never sees a half-written
@@ -18,6 +19,7 @@ import shutil
 import uuid
 
 from apps.common import config as config_lib
+from apps.common import request_examples
 from apps.common.errors import ClassicsError
 from apps.common.files import pid_alive
 
@@ -87,6 +89,8 @@ def write_saved_model(
                 (extra / name).write_text(value, encoding="utf-8")
             else:
                 (extra / name).write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+        # Per signature: an example TF Serving request.json and its curl line, from the specs.
+        request_examples.write_examples(tmp, app)
         # Claim the next version by renaming; a concurrent export that took the same
         # number makes the rename fail, so try the one after.
         while True:

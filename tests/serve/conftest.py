@@ -1,0 +1,47 @@
+"""A trained tiny classifier and its exports, made once per session (helpers: serve_helpers.py)."""
+
+import io
+
+import numpy as np
+import pytest
+from serve_helpers import export_text_app
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A 2-epoch tiny classifier on the embedded MNIST-5k (trained once per session)."""
+    from apps.classification import PRESETS, Config, train
+    from apps.common import config as config_lib
+
+    runs = tmp_path_factory.mktemp("serve-runs")
+    config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=[f"runs_dir={runs}"])
+    return train(config, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def digits(trained_run):
+    """Three real test digits as uint8 (3, 28, 28, 1) and as PNG bytes."""
+    from PIL import Image
+
+    from apps.classification import Config, load_data
+    from apps.common.config import load_config
+
+    splits = load_data(load_config(Config, trained_run / "config.json"))
+    pixels = np.asarray(splits.x_test[:3]).astype(np.uint8)
+    pngs = []
+    for image in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(image[..., 0]).save(buffer, format="PNG")
+        pngs.append(buffer.getvalue())
+    return pixels, pngs
+
+
+@pytest.fixture(scope="session")
+def served_root(tmp_path_factory, trained_run):
+    """saved_models/ with classification/1 (through the app's export command) and text/1."""
+    from apps.classification.commands import export
+
+    root = tmp_path_factory.mktemp("saved_models")
+    export([trained_run], root=root)
+    export_text_app(root)
+    return root

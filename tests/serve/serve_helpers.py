@@ -1,0 +1,117 @@
+"""Helpers of the serving tests: an HTTP client, the server subprocess, in-process references."""
+
+import contextlib
+import http.client
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+MAX_BODY = 65536  # small, so the 413 tests need little data
+
+
+def export_text_app(root):
+    """A second, non-image "app": string and multi-input signatures, written by the shared export."""
+    import tensorflow as tf
+
+    from apps.common import export
+
+    class Text(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = tf.Variable(1.5)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def describe(self, text):
+            return {"length": tf.strings.length(text), "upper": tf.strings.upper(text)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x"),
+                                      tf.TensorSpec([None], tf.int32, name="k")])
+        def weigh(self, x, k):
+            return {"y": x * self.scale * tf.cast(k, tf.float32)[:, None]}
+
+    module = Text()
+    return export.write_saved_model("text", module, {"serving_default": module.describe,
+                                                     "weigh": module.weigh}, root=root)
+
+
+
+class Client:
+    """Tiny HTTP client over one keep-alive connection (reconnects after a close)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.connection = None
+
+    def request(self, method, path, body=None, headers=None):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        for attempt in range(2):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                self.connection.request(method, path, body, headers or {})
+                response = self.connection.getresponse()
+                data = response.read()
+            except (ConnectionError, http.client.RemoteDisconnected):
+                self.connection.close()
+                self.connection = None
+                if attempt:
+                    raise
+                continue
+            if response.getheader("connection", "").lower() == "close":
+                self.connection.close()
+                self.connection = None
+            text = data.decode("utf-8", "replace")
+            try:
+                payload = json.loads(text)
+            except json.JSONDecodeError:
+                payload = text
+            return response.status, payload, dict(response.getheaders())
+        raise AssertionError("unreachable")
+
+    def post(self, path, body, headers=None):
+        return self.request("POST", path, body, {"Content-Type": "application/json", **(headers or {})})
+
+    def get(self, path):
+        return self.request("GET", path)
+
+
+@contextlib.contextmanager
+def running_server(root, *flags):
+    """`python -m apps serve --port 0 ...` in a subprocess; yields (port, process, stderr file)."""
+    log = open(pathlib.Path(root).parent / f"serve-{os.getpid()}-{time.monotonic_ns()}.log", "w+")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apps", "serve", "--model-root", str(root), "--port", "0",
+         "--max-body-bytes", str(MAX_BODY), *flags],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        line = process.stdout.readline()  # printed once every model is loaded and the port is bound
+        match = re.search(r"on http://127\.0\.0\.1:(\d+) ", line)
+        if not match:
+            log.seek(0)
+            raise AssertionError(f"server did not start: {line!r}\n{log.read()[-3000:]}")
+        yield int(match.group(1)), process, log
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def reference(version_dir, signature, **inputs):
+    """The in-process answer: the export's concrete function called directly."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(version_dir))
+    outputs = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+    return {name: t.numpy() for name, t in outputs.items()}
