@@ -173,6 +173,22 @@ def test_matches_keras_gru_inside_bidirectional():
     assert _max_abs_diff(ours(x, mask=mask), reference(x, mask=mask)) < 1e-5
 
 
+def test_unrolled_and_stacked_cells_match_keras_grus():
+    x = _sequences()
+    ours, reference = _equal_weight_pair(x, unroll=True, return_sequences=True)
+    assert _max_abs_diff(ours(x), reference(x)) < 1e-5
+    # Two cells stacked in one RNN = two GRU layers, the first returning sequences.
+    stacked = keras.layers.RNN(keras.layers.StackedRNNCells([GRUCell(UNITS), GRUCell(UNITS)]))
+    first, second = _keras_gru(return_sequences=True), _keras_gru()
+    expected = second(first(x))
+    stacked(x)
+    first.set_weights(_random_weights(first, seed=2))
+    second.set_weights(_random_weights(second, seed=3))
+    stacked.set_weights(first.get_weights() + second.get_weights())
+    assert _max_abs_diff(stacked(x), second(first(x))) < 1e-5
+    assert _max_abs_diff(expected, second(first(x))) > 1e-3  # the weights were replaced
+
+
 def test_training_dropout_matches_keras_gru_with_the_same_seed():
     # Input dropout only: Keras then draws one (batch, input_dim) mask per sequence, as we do.
     x = _sequences()
