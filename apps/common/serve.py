@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import logging
 import pathlib
+import re
 import socket
 import sys
 import threading
@@ -101,7 +102,7 @@ def tf_error_message(exc) -> str:
         noise = ("Graph execution error", "Detected at node", "File ", "[[", "<stack")
         if not text or text.startswith(noise) or line.startswith((" ", "\t")):
             continue
-        lines.append(text.split(" [Op:")[0])
+        lines.append(re.sub(r"\{\{[^}]*\}\}\s*", "", text.split(" [Op:")[0]))  # {{function_node ...}}
     return lines[-1] if lines else type(exc).__name__
 
 
