@@ -27,6 +27,7 @@ BENCHMARKS = {
     "classification_speed": "benchmarks.classification_speed",
     "classification_fashion": "benchmarks.classification_fashion",
     "rnn_cells": "benchmarks.rnn_cells",
+    "detection": "benchmarks.detection",
     "serving": "benchmarks.serving",
 }
 
