@@ -8,14 +8,9 @@ from serve_helpers import export_text_app
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory):
-    """A 2-epoch tiny classifier on the embedded MNIST-5k (trained once per session)."""
-    from apps.classification import PRESETS, Config, train
-    from apps.common import config as config_lib
-
-    runs = tmp_path_factory.mktemp("serve-runs")
-    config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=[f"runs_dir={runs}"])
-    return train(config, verbose=0)
+def trained_run(tiny_run):
+    """The session's tiny MNIST-5k classifier (tests/conftest.py), trained once for all tests."""
+    return tiny_run
 
 
 @pytest.fixture(scope="session")
