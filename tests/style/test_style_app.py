@@ -1,0 +1,167 @@
+"""Style app end to end at tiny sizes: bad input exits 2, optimisers lower J, memory refusal,
+original colours, the fast stylizer's export equals `apply`."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from apps.common import cli
+from apps.style import config as config_lib
+from apps.style import optimize
+
+
+def _png(path, size, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size]
+    img = np.stack([x * 255 // size, y * 255 // size, rng.integers(0, 255, (size, size))], -1)
+    Image.fromarray(img.astype(np.uint8)).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    d = tmp_path_factory.mktemp("style-images")
+    return {"content": _png(d / "content.png", 48, 0), "style": _png(d / "style.png", 40, 1),
+            "style2": _png(d / "style2.png", 40, 2), "tiny": _png(d / "tiny.png", 4, 3),
+            "dir": d}
+
+
+def _run(capsys, tmp_path, *argv):
+    code = cli.main(["style", *argv, "--preset", "tiny", "--set", f"runs_dir={tmp_path}"])
+    return code, capsys.readouterr().err
+
+
+def test_non_image_content_exits_2(images, tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image at all")
+    code, err = _run(capsys, tmp_path, "run", "--content", str(bad), "--styles", images["style"])
+    assert code == 2
+    assert "error:" in err and "notes.png" in err and "Traceback" not in err
+
+
+def test_4x4_image_exits_2(images, tmp_path, capsys):
+    code, err = _run(capsys, tmp_path, "run", "--content", images["content"], "--styles", images["tiny"])
+    assert code == 2
+    assert "4x4" in err and "16x16" in err
+
+
+def test_blend_weights_of_wrong_length_exit_2(images, tmp_path, capsys):
+    code, err = _run(capsys, tmp_path, "run", "--content", images["content"],
+                     "--styles", images["style"], images["style2"], "--style-blend-weights", "1", "2", "3")
+    assert code == 2
+    assert "3 weights for 2 styles" in err
+
+
+def test_corrupt_weights_file_exits_2(images, tmp_path, capsys):
+    bad = tmp_path / "vgg.weights.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    code, err = _run(capsys, tmp_path, "run", "--content", images["content"], "--styles", images["style"],
+                     "--weights", str(bad))
+    assert code == 2
+    assert "vgg.weights.h5" in err and "HDF5" in err
+
+
+def test_memory_estimate_refuses_up_front(images, tmp_path, capsys):
+    code, err = _run(capsys, tmp_path, "run", "--content", images["content"], "--styles", images["style"],
+                     "--image-size", "40000")
+    assert code == 2
+    assert "GiB" in err and "max_memory_gib" in err
+
+
+def test_memory_estimate_grows_with_pixels():
+    vgg = "vgg16"
+    layers = ["block1_conv1", "block5_conv1"]
+    # block1: 2 full-size 64-channel convs, pool 64 at 1/4 the positions, ... up to block5_conv1.
+    floats = optimize.vgg_lib.activation_floats(vgg, layers, 32, 32)
+    by_hand = (2 * 64 * 1024 + 64 * 256 + 2 * 128 * 256 + 128 * 64 + 3 * 256 * 64 + 256 * 16
+               + 3 * 512 * 16 + 512 * 4 + 512 * 4)
+    assert floats == by_hand
+    small = optimize.estimate_bytes(vgg, layers, 256, 256)
+    large = optimize.estimate_bytes(vgg, layers, 1024, 1024)
+    assert large - optimize.BASE_BYTES == pytest.approx(16 * (small - optimize.BASE_BYTES))
+
+
+def test_original_colors_keeps_content_chroma():
+    rng = np.random.default_rng(0)
+    content = rng.integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    np.testing.assert_allclose(optimize.original_colors(content, content), content, atol=1)
+    gray = np.full((8, 8, 3), 128, np.uint8)  # output of luminance 128, no chroma
+    out = optimize.original_colors(content, gray).astype(np.float64)
+    # Y of the result is the output's (128) wherever no channel clipped.
+    y = out @ np.array([0.299, 0.587, 0.114])
+    unclipped = np.all((out > 0) & (out < 255), axis=-1)
+    np.testing.assert_allclose(y[unclipped], 128.0, atol=1.0)
+
+
+def test_scale_sizes_coarse_to_fine():
+    assert optimize.scale_sizes(256, 192, 3) == [(64, 48), (128, 96), (256, 192)]
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    from apps.style import vgg as vgg_lib
+
+    return vgg_lib.build_vgg()  # the pinned HED weights (fetched once, cached)
+
+
+def test_hed_weights_loaded_by_name(vgg):
+    import h5py
+
+    from apps.style import vgg as vgg_lib
+
+    with h5py.File(vgg_lib.default_weights_path(), "r") as f:
+        kernel = np.asarray(f["block3/layers/conv2d_1/vars/0"])
+    np.testing.assert_array_equal(vgg.get_layer("block3_conv2").get_weights()[0], kernel)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_optimisers_lower_the_cost(vgg, images, optimizer):
+    from apps.style import data
+
+    config = dataclasses.replace(
+        config_lib.Config(), content=images["content"],
+        styles=(images["style"], images["style2"]), style_blend_weights=(1.0, 3.0), image_size=32,
+        iterations=4, optimizer=optimizer, init="noise", print_every=0)
+    content, styles = data.load_images(config)
+    image, history = optimize.stylize(config, content, styles, vgg=vgg)
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    assert len(history) == 4
+    assert history[-1].total < history[0].total
+
+
+def test_multiscale_runs_each_scale(vgg, images):
+    from apps.style import data
+
+    config = dataclasses.replace(
+        config_lib.Config(), content=images["content"], styles=(images["style"],), image_size=32,
+        iterations=2, scales=2, optimizer="adam", print_every=0, original_colors=True)
+    content, styles = data.load_images(config)
+    image, history = optimize.stylize(config, content, styles, vgg=vgg)
+    assert image.shape == (32, 32, 3)
+    assert [p.iteration for p in history] == [1, 2, 1, 2]
+
+
+def test_fast_export_equals_apply(vgg, images, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from apps.style import fast
+
+    monkeypatch.setattr(fast.vgg_lib, "build_vgg", lambda *a, **k: vgg)
+    config = dataclasses.replace(
+        config_lib.Config(), **config_lib.PRESETS["tiny"], data=str(images["dir"] / "sub"),
+        styles=(images["style"],), runs_dir=str(tmp_path), print_every=0)
+    (images["dir"] / "sub").mkdir(exist_ok=True)
+    Image.open(images["content"]).save(images["dir"] / "sub" / "a.png")
+    run_dir = fast.train_fast(config)
+    assert (run_dir / "log.csv").read_text().count("\n") == 1 + config.fast_steps
+    applied = fast.apply([images["content"]], run_dir, 48, tmp_path / "out")
+    ours = np.asarray(Image.open(applied[0]))
+    version = fast.export(run_dir, 48, root=str(tmp_path / "models"))
+    loaded = tf.saved_model.load(str(version))
+    with open(images["content"], "rb") as fh:
+        served = loaded.signatures["serving_default"](image_bytes=tf.constant([fh.read()]))
+    assert served["images"].shape == (1, 48, 48, 3)
+    np.testing.assert_array_equal(served["images"].numpy()[0], ours)
+    np.testing.assert_array_equal(tf.io.decode_png(served["png"][0]).numpy(), ours)
