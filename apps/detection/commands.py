@@ -16,7 +16,7 @@ from apps.common.errors import ConfigError, DataError
 from apps.detection import anchors as anchors_lib
 from apps.detection import metrics as metrics_lib
 from apps.detection.config import PRESETS, Config
-from apps.detection.data import anchor_array, encode_targets, load_data, make_dataset
+from apps.detection.data import anchor_array, encode_targets, load_data, make_dataset, scene_stream
 
 NAME = "detection"
 
@@ -139,8 +139,12 @@ def train(config, run_dir=None, fresh=False, verbose=None, splits=None):
     steps = math.ceil(len(splits.train) / config.batch_size)
     model.compile(optimizer=train_lib.make_optimizer(config, steps),
                   loss=YoloLoss(config.lambda_coord, config.lambda_noobj, config.lambda_class))
-    train_lib.fit(model, make_dataset(splits.train, y_train, config.batch_size, training=True,
-                                      seed=config.seed),
+    if config.fresh_scenes and splits.compose_train is not None:
+        train_data = scene_stream(splits, config, anchors, grid)
+    else:
+        train_data = make_dataset(splits.train, y_train, config.batch_size, training=True,
+                                  seed=config.seed)
+    train_lib.fit(model, train_data,
                   make_dataset(splits.val, y_val, config.batch_size, training=False),
                   config, run_dir, monitor="val_loss", mode="min", verbose=verbose)
     return run_dir

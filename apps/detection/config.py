@@ -18,6 +18,7 @@ class Config(TrainConfig):
     empty_fraction: float = 0.05
     object_sizes: tuple = (18, 40)  # pixels: longer side of a pasted object, uniform in range
     max_overlap: float = 0.25  # of the smaller box: how much a new object may cover an old one
+    fresh_scenes: bool = True  # compose new training scenes every epoch (no memorising)
     fashion_classes: tuple = ()  # e.g. Trouser,Bag: Fashion-MNIST items too (Debian's IDX files)
     holdout: float = 0.2  # yolo:/tfds: sources without a test split: fraction held out
     val_fraction: float = 0.1

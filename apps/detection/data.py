@@ -48,6 +48,9 @@ class Splits:
     val: Scenes
     test: Scenes
     class_names: tuple
+    # For composed scenes: (count, seed) -> new training Scenes, so every epoch can see
+    # scenes it never saw (the objects stay the training ones). None for fixed datasets.
+    compose_train: object = None
 
 
 # ---------------------------------------------------------------- composed scenes
@@ -171,6 +174,8 @@ def _load_scenes(config):
     train_idx, val_idx = (rest[i] for i in sources.split_holdout(
         len(rest), 0.1, config.seed + 1, labels=labels[rest]))
     parts = []
+    if config.train_scenes < 1:
+        raise ConfigError(f"train_scenes must be >= 1, got {config.train_scenes}")
     for offset, (idx, count) in enumerate(
             [(train_idx, config.train_scenes), (val_idx, config.val_scenes),
              (test_idx, config.test_scenes)]):
@@ -178,7 +183,11 @@ def _load_scenes(config):
             raise ConfigError(f"train_scenes, val_scenes and test_scenes must be >= 1, got {count}")
         parts.append(compose_scenes(count, objects[idx], labels[idx], photos, config,
                                     seed=config.seed * 10 + offset))
-    return Splits(*parts, class_names=names)
+
+    def compose_train(count, seed):
+        return compose_scenes(count, objects[train_idx], labels[train_idx], photos, config, seed)
+
+    return Splits(*parts, class_names=names, compose_train=compose_train)
 
 
 # ---------------------------------------------------------------- yolo:<dir>
@@ -370,3 +379,34 @@ def make_dataset(scenes, targets, batch_size, *, training, seed=0):
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y),
                                   num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def scene_stream(splits, config, anchors, grid, epochs_seen=0):
+    """A keras.utils.PyDataset of freshly composed training scenes: each epoch composes
+    `train_scenes` new ones (seeded by epoch and batch), so the detector cannot memorise
+    scenes, only learn objects. Batches are (float32 pixels 0..255, target grids)."""
+    import keras
+
+    num_classes = len(splits.class_names)
+    batches = math.ceil(config.train_scenes / config.batch_size)
+
+    class SceneStream(keras.utils.PyDataset):
+        def __init__(self):
+            # Threads: composing is NumPy/PIL work that overlaps TensorFlow's step.
+            super().__init__(workers=2, use_multiprocessing=False, max_queue_size=8)
+            self.epoch = epochs_seen
+
+        def __len__(self):
+            return batches
+
+        def __getitem__(self, index):
+            count = min(config.batch_size, config.train_scenes - index * config.batch_size)
+            seed = (config.seed * 1_000_003 + self.epoch) * 100_003 + index
+            scenes = splits.compose_train(count, seed)
+            targets, _ = encode_targets(scenes, anchors, config.image_size, grid, num_classes)
+            return scenes.images.astype(np.float32), targets
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+    return SceneStream()
