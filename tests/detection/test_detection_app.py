@@ -90,3 +90,14 @@ def test_cli_bad_inputs_exit_2(tiny_detector, tmp_path, capsys):
     (tmp_path / "bad.png").write_bytes(b"not an image")
     code = cli.main(["detection", "predict", str(tmp_path / "bad.png"), "--run", str(run_dir)])
     assert code == 2 and "bad.png" in capsys.readouterr().err
+
+
+def test_cli_anchors_prints_mean_iou_growing_with_k(capsys):
+    code = cli.main(["detection", "anchors", "--preset", "tiny", "--k", "4"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    ious = [float(r[1]) for r in rows]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4] and ious == sorted(ious) and ious[0] < ious[-1]
+    assert all(len(r) == 2 + int(r[0]) for r in rows)  # k anchors on the row of k
+    assert "--set anchors=" in out
