@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_arguments(serve_parser)
     serve_parser.set_defaults(func=serve.run)
+
+    from tuning import cli as tune
+
+    tune_parser = sub.add_parser("tune", help=tune.__doc__.splitlines()[0], description=tune.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    tune.add_arguments(tune_parser)
+    tune_parser.set_defaults(func=tune.run)
     return parser
 
 

@@ -1,0 +1,256 @@
+"""One search space per app: `space(s, base) -> config overrides`, keyed by app name.
+
+A space never builds a model: it maps sampled hyperparameters onto the app's own
+config keys, and the trial trains through the app's own `train` (so `build_model`
+is the only model definition). `s` is a `Space`, a thin wrapper over
+`keras_tuner.HyperParameters` that applies `--hp NAME=SPEC` range overrides and
+`--tiers`; `base` is the resolved base config (preset, --config, --set).
+
+Sampling follows the course: the learning rate on a log scale (r = -4 * rand(),
+alpha = 10^r over 1e-4..1e-1), beta_1 through 1 - beta on a log scale, dropout and
+decay linear, sizes as integers. Tiers are the course's priority order: 1 = alpha;
+2 = beta, hidden units, mini-batch size; 3 = layers and learning-rate decay;
+4 = regularisation. `--tiers 2` tunes tiers 1-2 and fixes the rest at the base
+config's values.
+
+Why `one_minus_beta_1` and not keras-tuner's `sampling="reverse_log"` on beta_1:
+keras-tuner's reverse_log over [lo, hi] makes (lo + hi - value) log-uniform, which
+is 1 - value only when lo + hi = 1; over [0.9, 0.999] it is almost linear in beta.
+Sampling 1 - beta itself with `sampling="log"` over [1e-3, 1e-1] is exactly the
+course's recipe (tests/tuning/test_spaces.py checks both claims).
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+from apps.common.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Declared:
+    """What a space declared for one hyperparameter (before any override)."""
+
+    name: str
+    kind: str  # "float" | "int" | "choice"
+    low: object = None
+    high: object = None
+    values: tuple = ()
+    sampling: str = "linear"
+    step: object = None
+    tier: int = 1
+    default: object = None
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return f"choice {list(self.values)}"
+        step = f", step {self.step}" if self.step else ""
+        return f"{self.kind} {self.low}..{self.high} ({self.sampling}{step})"
+
+
+class Space:
+    """`keras_tuner.HyperParameters` with user range overrides applied.
+
+    `overrides` maps a hyperparameter name to a spec string: `LO:HI` (a new range,
+    same sampling), `a,b,c` (a choice) or `v` (fixed). Specs are checked against
+    the declared kind and bounds when the space declares the name.
+    """
+
+    def __init__(self, hp, overrides=None, tiers: int | None = None):
+        self.hp = hp
+        self.overrides = dict(overrides or {})
+        self.tiers = tiers
+        self.declared: dict[str, Declared] = {}
+
+    # ------------------------------------------------------------ declarations
+    def float(self, name, low, high, *, sampling="linear", tier=1, default=None):
+        d = Declared(name, "float", float(low), float(high), sampling=sampling, tier=tier, default=default)
+        return self._declare(d)
+
+    def int(self, name, low, high, *, step=None, sampling="linear", tier=1, default=None):
+        d = Declared(name, "int", int(low), int(high), sampling=sampling, step=step, tier=tier,
+                     default=default)
+        return self._declare(d)
+
+    def choice(self, name, values, *, tier=1, default=None):
+        return self._declare(Declared(name, "choice", values=tuple(values), tier=tier, default=default))
+
+    # ------------------------------------------------------------ internals
+    def _declare(self, d: Declared):
+        self.declared[d.name] = d
+        if d.name in self.overrides:
+            return self._overridden(d, self.overrides[d.name])
+        if self.tiers is not None and d.tier > self.tiers and d.default is not None:
+            return self.hp.Fixed(d.name, d.default)
+        if d.kind == "float":
+            return self.hp.Float(d.name, d.low, d.high, sampling=d.sampling)
+        if d.kind == "int":
+            return self.hp.Int(d.name, d.low, d.high, step=d.step, sampling=d.sampling)
+        return self.hp.Choice(d.name, list(d.values))
+
+    def _parse(self, d: Declared, text: str, what: str):
+        text = text.strip()
+        if d.kind == "choice":
+            cast = type(d.values[0])
+        else:
+            cast = float if d.kind == "float" else int
+        try:
+            return cast(text)
+        except ValueError:
+            raise ConfigError(
+                f"--hp {d.name}: {what} {text!r} is not {'a number' if cast is float else cast.__name__}"
+            ) from None
+
+    def _overridden(self, d: Declared, spec: str):
+        spec = str(spec).strip()
+        if not spec or spec in (":", ","):
+            raise ConfigError(f"--hp {d.name}: empty range {spec!r}; expected LO:HI, a,b,c or a value")
+        if ":" in spec:
+            if d.kind == "choice":
+                raise ConfigError(
+                    f"--hp {d.name}: is a choice of {list(d.values)}; give values a,b,c, not a range")
+            lo_text, _, hi_text = spec.partition(":")
+            if not lo_text.strip() or not hi_text.strip():
+                raise ConfigError(f"--hp {d.name}: empty range {spec!r}; expected LO:HI")
+            lo, hi = self._parse(d, lo_text, "min"), self._parse(d, hi_text, "max")
+            if lo > hi:
+                raise ConfigError(f"--hp {d.name}: min {lo} > max {hi}")
+            if d.sampling in ("log", "reverse_log") and lo <= 0:
+                raise ConfigError(f"--hp {d.name}: {d.sampling} sampling needs min > 0, got {lo}")
+            if lo == hi:
+                return self.hp.Fixed(d.name, lo)
+            if d.kind == "float":
+                return self.hp.Float(d.name, lo, hi, sampling=d.sampling)
+            step = d.step
+            if d.sampling == "log" and step and lo * step > hi:
+                step = None
+            return self.hp.Int(d.name, lo, hi, step=step, sampling=d.sampling)
+        values = [self._parse(d, v, "value") for v in spec.split(",") if v.strip()]
+        if not values:
+            raise ConfigError(f"--hp {d.name}: empty range {spec!r}")
+        if d.kind == "choice":
+            unknown = [v for v in values if v not in d.values]
+            if unknown:
+                raise ConfigError(f"--hp {d.name}: {unknown} not among {list(d.values)}")
+        if len(values) == 1:
+            return self.hp.Fixed(d.name, values[0])
+        return self.hp.Choice(d.name, values)
+
+    def check_overrides(self, app: str) -> None:
+        unknown = sorted(set(self.overrides) - set(self.declared))
+        if unknown:
+            raise ConfigError(
+                f"--hp: unknown hyperparameter{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(u) for u in unknown)} for {app}; known: {', '.join(self.declared)}"
+            )
+
+
+# ---------------------------------------------------------------- spaces
+def classification(s: Space, base) -> dict:
+    """ResNet/Inception classifier: rate, momentum, width, batch, depth, decay, regularisation."""
+    stages = len(base.stage_filters)
+    # Tier 1: the learning rate, 1e-4..1e-1 on a log scale.
+    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.learning_rate)
+    # Tier 2: Adam's beta_1 through 1 - beta (0.9..0.999), width ("hidden units"), batch size.
+    one_minus_beta = s.float("one_minus_beta_1", 1e-3, 1e-1, sampling="log", tier=2,
+                             default=round(1.0 - base.beta_1, 12))
+    # From 16: with 8 filters TF 2.21's oneDNN convolutions corrupt the heap on some batch
+    # shapes here ("double free or corruption"; fine with TF_ENABLE_ONEDNN_OPTS=0).
+    width = s.int("width", 16, 64, step=2, sampling="log", tier=2, default=base.stem_filters)
+    batch = s.choice("batch_size", [32, 64, 128], tier=2, default=base.batch_size)
+    # Tier 3: depth (residual/inception blocks per stage) and the learning-rate decay.
+    blocks = s.int("blocks", 1, 3, tier=3, default=int(base.stage_blocks[0]))
+    schedule = s.choice("lr_schedule", ["constant", "cosine", "exponential"], tier=3,
+                        default=base.lr_schedule)
+    decay = s.float("lr_decay_rate", 0.3, 0.95, tier=3, default=base.lr_decay_rate)
+    # Tier 4: regularisation. The classifier has no activation choice (ReLU in the blocks).
+    weight_decay = s.float("weight_decay", 1e-6, 1e-2, sampling="log", tier=4,
+                           default=base.weight_decay)
+    dropout = s.float("dropout", 0.0, 0.5, tier=4, default=base.dropout)
+    return dict(
+        learning_rate=lr,
+        beta_1=1.0 - one_minus_beta,
+        stem_filters=width,
+        stage_filters=tuple(width * 2**i for i in range(stages)),
+        stage_blocks=(blocks,) * stages,
+        batch_size=batch,
+        lr_schedule=schedule,
+        lr_decay_rate=decay,
+        weight_decay=weight_decay,
+        dropout=dropout,
+    )
+
+
+def style(s: Space, base) -> dict:
+    """The fast stylizer (Johnson et al.): its Adam rate, batch, width and depth.
+
+    The Gatys optimisation has no held-out score to tune against, so only the
+    feed-forward network is searched, on its training loss J (lower is better).
+    """
+    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.fast_learning_rate)
+    width = s.int("width", 4, 32, step=2, sampling="log", tier=2, default=base.fast_filters[0])
+    batch = s.choice("batch_size", [1, 2, 4], tier=2, default=base.fast_batch_size)
+    blocks = s.int("blocks", 1, 5, tier=3, default=base.fast_residual_blocks)
+    return dict(
+        fast_learning_rate=lr,
+        fast_filters=(width, 2 * width, 4 * width),
+        fast_batch_size=batch,
+        fast_residual_blocks=blocks,
+    )
+
+
+def _train_style(config, run_dir):
+    from apps.style.fast import train_fast
+
+    train_fast(config, run_dir=run_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tunable:
+    """How to tune an app: its space, the metric its run's log.csv reports, how a
+    trial trains (default: the app's own `train(config, run_dir=, verbose=)`) and
+    which config key `--max-epochs` sets."""
+
+    space: Callable
+    objective: str  # a column of the run's log.csv
+    direction: str  # "max" | "min"
+    train: Callable | None = None  # (config, run_dir) -> None
+    budget: str = "epochs"
+
+
+# app name -> how to tune it. A new app adds one line (and its space function above).
+TUNABLES = {
+    "classification": Tunable(classification, objective="val_accuracy", direction="max"),
+    "style": Tunable(style, objective="total", direction="min", train=_train_style, budget="fast_steps"),
+}
+
+
+def tunable(app: str) -> Tunable:
+    from apps import APPS
+
+    if app not in APPS:
+        raise ConfigError(f"unknown app {app!r}; choose from {', '.join(APPS)}")
+    if app not in TUNABLES:
+        raise ConfigError(f"{app} has no search space yet (add one to tuning/spaces.py)")
+    return TUNABLES[app]
+
+
+def declare(app: str, base, overrides=None, tiers=None):
+    """(HyperParameters, Space) with the app's space declared and overrides checked."""
+    import keras_tuner
+
+    if tiers is not None and tiers < 1:
+        raise ConfigError(f"--tiers: expected 1..4, got {tiers}")
+    s = Space(keras_tuner.HyperParameters(), overrides, tiers)
+    tunable(app).space(s, base)
+    s.check_overrides(app)
+    return s.hp, s
+
+
+def overrides_for(app: str, base, values: dict, overrides=None, tiers=None) -> dict:
+    """Config overrides for one trial's hyperparameter values."""
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    hp.values.update(values)
+    s = Space(hp, overrides, tiers)
+    return tunable(app).space(s, base)
