@@ -4,6 +4,7 @@ import importlib
 
 APPS = {
     "classification": "apps.classification",
+    "style": "apps.style",
     "detection": "apps.detection",
 }
 

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "rnn_cells": "benchmarks.rnn_cells",
     "detection": "benchmarks.detection",
     "serving": "benchmarks.serving",
+    "style": "benchmarks.style",
 }
 
 
