@@ -4,6 +4,7 @@ import importlib
 
 APPS = {
     "classification": "apps.classification",
+    "embeddings": "apps.embeddings",
     "style": "apps.style",
     "detection": "apps.detection",
 }

@@ -30,6 +30,7 @@ BENCHMARKS = {
     "detection": "benchmarks.detection",
     "serving": "benchmarks.serving",
     "style": "benchmarks.style",
+    "word2vec": "benchmarks.word2vec",
 }
 
 

@@ -39,8 +39,8 @@ class SkipGramNegativeSampling(keras.layers.Layer):
 
     Negatives are drawn with a stateless sampler: in training the seed advances on every
     call (a `SeedGenerator` seeded by `seed`), in inference it is fixed, so evaluation
-    logits are reproducible. Drawing is exact: binary search of a uniform variate in the
-    float64 cumulative table of `count ** ns_exponent` (no truncated unigram table).
+    logits are reproducible. Drawing uses Walker's alias method (O(1) a draw, exact up to
+    float64 rounding; no truncated unigram table as in word2vec.c).
 
     Args:
         vocab_size: Number of words V; inputs are word ids in `[0, V)`.
@@ -50,8 +50,9 @@ class SkipGramNegativeSampling(keras.layers.Layer):
             uniform noise, 1 the unigram distribution itself).
         unigram_counts: Length-V sequence of non-negative word counts. At least two words
             must have a positive count. None gives uniform counts (e.g. before weights are
-            loaded). Stored as the non-trainable weight `unigram_counts` (V,), so it
-            travels with the weights, not the config.
+            loaded). Stored as the non-trainable weight `unigram_counts` (V,) with the
+            alias tables derived from it, so it travels with the weights, not the config;
+            change it with `set_unigram_counts`.
         seed: Seed of the negative sampler (int or None).
         embeddings_initializer: Initializer of the target table; default is word2vec's
             `uniform(-0.5 / D, 0.5 / D)`.
@@ -129,11 +130,25 @@ class SkipGramNegativeSampling(keras.layers.Layer):
             shape=(self.vocab_size,), initializer=keras.initializers.Constant(counts),
             trainable=False, dtype="float64", name="unigram_counts",
         )
+        # Derived from the counts; weights too, so a loaded layer needs no recomputation.
+        self.alias_probability = self.add_weight(
+            shape=(self.vocab_size,), initializer="ones", trainable=False, dtype="float64",
+            name="alias_probability",
+        )
+        self.alias_index = self.add_weight(
+            shape=(self.vocab_size,), initializer="zeros", trainable=False, dtype="int32",
+            name="alias_index",
+        )
+        self._set_tables(counts)
         self.built = True
 
     def set_unigram_counts(self, counts):
         """Replace the noise distribution's counts (e.g. after the vocabulary is built)."""
-        self.unigram_counts.assign(self._check_counts(counts))
+        if not self.built:
+            self.build()
+        counts = self._check_counts(counts)
+        self.unigram_counts.assign(counts)
+        self._set_tables(counts)
 
     def noise_distribution(self):
         """The normalised noise distribution `count ** ns_exponent / sum`, NumPy (V,)."""
@@ -143,47 +158,70 @@ class SkipGramNegativeSampling(keras.layers.Layer):
         weights[np.asarray(self.unigram_counts.numpy()) == 0] = 0.0  # 0 ** 0 is 1
         return weights / weights.sum()
 
-    def _cumulative(self):
-        import tensorflow as tf
+    def _alias_tables(self, counts):
+        """Walker/Vose alias tables of `counts ** ns_exponent`: (probability, alias), NumPy.
 
-        if not self.built:
-            self.build()
+        Word i is drawn as: pick a column j uniformly, keep j with probability
+        `probability[j]`, else take `alias[j]`. Exact up to float64 rounding, O(1) a draw.
+        """
+        weights = np.zeros(len(counts))
+        weights[counts > 0] = np.power(counts[counts > 0], self.ns_exponent)
+        scaled = weights * (len(weights) / weights.sum())
+        probability = np.ones(len(weights))
+        alias = np.arange(len(weights), dtype=np.int32)
+        small = [i for i in range(len(scaled)) if scaled[i] < 1.0]
+        large = [i for i in range(len(scaled)) if scaled[i] >= 1.0]
+        while small and large:
+            s, g = small.pop(), large[-1]
+            probability[s], alias[s] = scaled[s], g
+            scaled[g] -= 1.0 - scaled[s]
+            if scaled[g] < 1.0:
+                small.append(large.pop())
+        # Leftovers are 1 up to rounding; a zero-weight word never stays a leftover.
+        for i in small + large:
+            probability[i] = 1.0 if weights[i] > 0 else 0.0
+        return probability, alias
 
-        counts = tf.convert_to_tensor(self.unigram_counts.value, tf.float64)
-        weights = tf.where(counts > 0, tf.pow(counts, self.ns_exponent), tf.zeros_like(counts))
-        return tf.cumsum(weights)
+    def _set_tables(self, counts):
+        probability, alias = self._alias_tables(counts)
+        self.alias_probability.assign(probability)
+        self.alias_index.assign(alias)
 
     def sample_negatives(self, positives, seed=None):
         """Word ids `(batch, num_negatives)` from the noise distribution, none equal to its row's
         positive. `positives`: int `(batch,)`. `seed`: a `(2,)` int tensor for stateless draws
-        (default: the layer's seed generator advances)."""
+        (default: the layer's seed generator advances). Colliding draws are redrawn (only
+        those) until none is left."""
         import tensorflow as tf
 
+        if not self.built:
+            self.build()
         positives = tf.cast(tf.convert_to_tensor(positives), tf.int32)
         if seed is None:
             seed = self.seed_generator.next()
         seed = tf.cast(seed, tf.int64)
-        cumulative = self._cumulative()
-        total = cumulative[-1]
-        shape = tf.stack([tf.shape(positives)[0], self.num_negatives])
-        expected = positives[:, None]
+        probability = tf.convert_to_tensor(self.alias_probability.value)
+        alias = tf.convert_to_tensor(self.alias_index.value)
+        expected = tf.reshape(tf.repeat(positives[:, None], self.num_negatives, axis=1), [-1])
 
-        def draw(round_index):
+        def draw(count, round_index):
             round_seed = seed + tf.stack([tf.constant(0, tf.int64), tf.cast(round_index, tf.int64)])
-            u = tf.random.stateless_uniform(shape, round_seed, dtype=tf.float64)
-            ids = tf.searchsorted(cumulative, tf.reshape(u * total, [-1]), side="right")
-            # u * total < total, so ids < V; the clip guards float64 rounding at the top end.
-            return tf.reshape(tf.minimum(tf.cast(ids, tf.int32), self.vocab_size - 1), shape)
+            column = tf.random.stateless_uniform(
+                [count], round_seed, minval=0, maxval=self.vocab_size, dtype=tf.int32)
+            u = tf.random.stateless_uniform([count], round_seed + 1, dtype=tf.float64)
+            return tf.where(u < tf.gather(probability, column), column, tf.gather(alias, column))
 
         def unfinished(round_index, negatives):
             return tf.reduce_any(tf.equal(negatives, expected))
 
         def redraw(round_index, negatives):
-            fresh = draw(round_index)
-            return round_index + 1, tf.where(tf.equal(negatives, expected), fresh, negatives)
+            where = tf.where(tf.equal(negatives, expected))  # (collisions, 1)
+            fresh = draw(tf.shape(where)[0], 2 * round_index)
+            return round_index + 1, tf.tensor_scatter_nd_update(negatives, where, fresh)
 
-        _, negatives = tf.while_loop(unfinished, redraw, (tf.constant(1, tf.int64), draw(0)))
-        return negatives
+        _, negatives = tf.while_loop(
+            unfinished, redraw, (tf.constant(1, tf.int64), draw(tf.size(expected), 0)))
+        return tf.reshape(negatives, [-1, self.num_negatives])
 
     def _split(self, inputs):
         if isinstance(inputs, (list, tuple)):

@@ -1,0 +1,286 @@
+"""Corpora, vocabulary, subsampling and the vectorised (center, context) pair pipeline.
+
+Workflow: `sentences(config)` streams token lists from the configured source;
+`build_vocabulary` counts them (min_count, max_vocab_size); `encode_corpus` writes the
+corpus once as int32 word ids (one -1 after every sentence) to a file that is memory
+mapped, so a corpus larger than memory is never loaded whole; `epoch_batches` then cuts
+that file into chunks and turns each chunk into training pairs with NumPy only:
+subsampling (gensim's formula), a reduced window per center word, pairs never crossing
+a sentence.
+"""
+
+from __future__ import annotations
+
+import bz2
+import collections
+import dataclasses
+import gzip
+import html
+import pathlib
+import re
+from collections.abc import Iterator
+from types import MappingProxyType
+
+import numpy as np
+
+from apps.common.errors import ConfigError, DataError
+from apps.common.packages import EMBEDDED, fetch_package_file
+from apps.common.sources import SourceKind, resolve_source
+
+TOKEN_RE = re.compile(r"[^\W\d_]+")  # runs of letters, as gensim's simple_preprocess
+ERRORS = ("strict", "replace")
+
+
+# ---------------------------------------------------------------- reading text
+def _open_binary(path: pathlib.Path):
+    try:
+        head = path.open("rb").read(3)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if head[:2] == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    if head == b"BZh":
+        return bz2.open(path, "rb")
+    return path.open("rb")
+
+
+def text_lines(path, errors: str = "strict") -> Iterator[tuple[int, str]]:
+    """(line number from 1, text) of a UTF-8 file (plain, gzip or bzip2), streamed.
+
+    errors: "strict" raises DataError naming the line and byte offset of the first
+    invalid UTF-8 sequence; "replace" substitutes U+FFFD and goes on.
+    """
+    if errors not in ERRORS:
+        raise ConfigError(f"errors: expected one of {', '.join(ERRORS)}, got {errors!r}")
+    path = pathlib.Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        with _open_binary(path) as fh:
+            for number, raw in enumerate(fh, start=1):
+                try:
+                    yield number, raw.decode("utf-8", errors=errors)
+                except UnicodeDecodeError as exc:
+                    raise DataError(
+                        f"{path}:{number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                        f"{exc.start + 1}); fix the file or pass --errors replace") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+
+
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+    return TOKEN_RE.findall(text.lower() if lowercase else text)
+
+
+# ---------------------------------------------------------------- Wikipedia XML
+_WIKI_DROP = [
+    re.compile(r"<ref[^>/]*/>", re.S),
+    re.compile(r"<ref.*?</ref>", re.S),
+    re.compile(r"<!--.*?-->", re.S),
+    re.compile(r"\{\|.*?\|\}", re.S),  # tables
+    re.compile(r"\[\[(?:File|Image|Category):[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*\]\]", re.S | re.I),
+    re.compile(r"<[^>]+>"),
+]
+_WIKI_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
+_WIKI_LINK = re.compile(r"\[\[(?:[^|\]]*\|)?([^\]]*)\]\]")
+_WIKI_EXTERNAL = re.compile(r"\[https?://\S+\s*([^\]]*)\]")
+
+
+def wiki_paragraphs(xml_text: str) -> Iterator[str]:
+    """Plain-text paragraphs of the articles (namespace 0, no redirects) of a MediaWiki dump."""
+    for page in re.finditer(r"<page>(.*?)</page>", xml_text, re.S):
+        body = page.group(1)
+        if "<ns>0</ns>" not in body or "<redirect" in body:
+            continue
+        found = re.search(r"<text[^>]*>(.*?)</text>", body, re.S)
+        if not found:
+            continue
+        text = html.unescape(found.group(1))
+        for pattern in _WIKI_DROP:
+            text = pattern.sub(" ", text)
+        for _ in range(5):  # nested templates, innermost first
+            text, n = _WIKI_TEMPLATE.subn(" ", text)
+            if not n:
+                break
+        text = _WIKI_LINK.sub(r"\1", text)
+        text = _WIKI_EXTERNAL.sub(r"\1", text)
+        text = re.sub(r"'{2,}|={2,}", " ", text)
+        for paragraph in re.split(r"\n\s*\n", text):
+            if paragraph.strip():
+                yield paragraph
+
+
+# ---------------------------------------------------------------- sources
+def _lee(_arg, config):
+    path = fetch_package_file(EMBEDDED["gensim-lee"])
+    for _, line in text_lines(path, config.errors):
+        yield line
+
+
+def _wiki(_arg, config):
+    path = fetch_package_file(EMBEDDED["gensim-enwiki"])
+    try:
+        xml_text = bz2.decompress(path.read_bytes()).decode("utf-8")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable bzip2 MediaWiki dump ({exc})") from None
+    yield from wiki_paragraphs(xml_text)
+
+
+def _wiki_lee(arg, config):
+    yield from _wiki(arg, config)
+    yield from _lee(arg, config)
+
+
+def _text(arg, config):
+    for _, line in text_lines(arg, config.errors):
+        yield line
+
+
+#: Corpus kinds: the embedded corpora from gensim's wheel and text:<path>.
+TEXT_SOURCES = MappingProxyType({
+    "wiki+lee": SourceKind("wiki+lee", _wiki_lee, takes_arg=False),
+    "wiki": SourceKind("wiki", _wiki, takes_arg=False),
+    "lee": SourceKind("lee", _lee, takes_arg=False),
+    "text": SourceKind("text:<path>", _text),
+})
+
+
+def sentences(config) -> Iterator[list[str]]:
+    """Token lists of the configured corpus, streamed; long lines cut at max_sentence_length."""
+    kind, arg = resolve_source(config.data, TEXT_SOURCES, what="corpus")
+    limit = config.max_sentence_length
+    for text in kind.loader(arg, config):
+        tokens = tokenize(text, config.lowercase)
+        for start in range(0, len(tokens), limit):
+            yield tokens[start:start + limit]
+
+
+# ---------------------------------------------------------------- vocabulary
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    """Words by descending count (ties: first seen first); ids index `words`."""
+
+    words: tuple[str, ...]
+    counts: np.ndarray  # int64 (V,)
+    total_words: int  # corpus tokens, in or out of the vocabulary
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def index(self) -> dict:
+        return {w: i for i, w in enumerate(self.words)}
+
+    def keep_probabilities(self, sample: float) -> np.ndarray:
+        """gensim's (word2vec.c's) subsampling: keep a word of count c with probability
+        `(sqrt(c / t) + 1) * t / c`, t = sample * (words in the vocabulary), capped at 1."""
+        counts = self.counts.astype(np.float64)
+        if sample <= 0:
+            return np.ones_like(counts)
+        retained = counts.sum()
+        threshold = sample * retained if sample < 1.0 else sample
+        return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts)
+
+
+def build_vocabulary(config, corpus=None) -> Vocabulary:
+    """Count the corpus and keep words seen at least `min_count` times."""
+    if config.min_count < 1:
+        raise ConfigError(f"min_count: expected >= 1, got {config.min_count}")
+    counter: collections.Counter = collections.Counter()
+    total = 0
+    for tokens in (sentences(config) if corpus is None else corpus):
+        counter.update(tokens)
+        total += len(tokens)
+    if total == 0:
+        raise DataError(f"corpus {config.data!r} has no words (empty, or no letters in it)")
+    kept = [(w, c) for w, c in counter.items() if c >= config.min_count]
+    kept.sort(key=lambda wc: -wc[1])  # stable: ties keep first-seen order
+    if config.max_vocab_size > 0:
+        kept = kept[:config.max_vocab_size]
+    if len(kept) < 2:
+        top = counter.most_common(1)[0]
+        raise DataError(
+            f"corpus {config.data!r}: {len(kept)} word(s) occur at least min_count={config.min_count} "
+            f"times ({total} words, {len(counter)} distinct, most frequent {top[0]!r} x{top[1]}); "
+            "need at least 2: lower min_count or use a larger corpus")
+    return Vocabulary(tuple(w for w, _ in kept), np.array([c for _, c in kept], np.int64), total)
+
+
+# ---------------------------------------------------------------- encoded corpus
+SEPARATOR = -1
+
+
+def encode_corpus(config, vocab: Vocabulary, path) -> np.ndarray:
+    """Write the corpus as int32 ids with SEPARATOR after each sentence (out-of-vocabulary
+    words dropped, as gensim does before windowing) to `path`; returns a read-only memmap."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    index = vocab.index
+    buffer: list[int] = []
+    with path.open("wb") as fh:
+        for tokens in sentences(config):
+            ids = [i for i in map(index.get, tokens) if i is not None]
+            if ids:
+                buffer.extend(ids)
+                buffer.append(SEPARATOR)
+            if len(buffer) >= 1 << 20:
+                np.asarray(buffer, np.int32).tofile(fh)
+                buffer.clear()
+        np.asarray(buffer, np.int32).tofile(fh)
+    return np.memmap(path, dtype=np.int32, mode="r")
+
+
+# ---------------------------------------------------------------- pairs
+def chunks(ids: np.ndarray, chunk_words: int) -> Iterator[np.ndarray]:
+    """Consecutive slices of about `chunk_words` ids, each ending after a SEPARATOR."""
+    start, n = 0, len(ids)
+    while start < n:
+        stop = min(n, start + chunk_words)
+        if stop < n:
+            ends = np.flatnonzero(np.asarray(ids[start:stop]) == SEPARATOR)
+            stop = start + int(ends[-1]) + 1 if len(ends) else stop
+        yield np.asarray(ids[start:stop])
+        start = stop
+
+
+def make_pairs(chunk: np.ndarray, keep: np.ndarray, window: int, rng: np.random.Generator):
+    """(centers, contexts) int32 of one chunk, with no Python loop over words or pairs.
+
+    Words are subsampled (kept with probability `keep[id]`) and removed before windowing,
+    then every center word samples its reduced window b in 1..window (word2vec.c's dynamic
+    window: nearer words are used more often) and pairs with the words at distance <= b
+    within its sentence. Returns the pairs and the number of words in the chunk.
+    """
+    words = chunk != SEPARATOR
+    sentence = np.cumsum(~words)[words]  # sentence index of every word
+    ids = chunk[words]
+    n_words = len(ids)
+    kept = rng.random(n_words) < keep[ids]
+    ids, sentence = ids[kept], sentence[kept]
+    reach = rng.integers(1, window + 1, size=len(ids))
+    centers, contexts = [], []
+    for offset in range(1, window + 1):  # a loop over the window, not over words
+        same = sentence[offset:] == sentence[:-offset]
+        left = np.flatnonzero(same & (reach[:-offset] >= offset))  # center i, context i + offset
+        right = np.flatnonzero(same & (reach[offset:] >= offset))  # center i + offset, context i
+        centers += [ids[left], ids[right + offset]]
+        contexts += [ids[left + offset], ids[right]]
+    if not centers:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), n_words
+    centers, contexts = np.concatenate(centers), np.concatenate(contexts)
+    order = rng.permutation(len(centers))  # mixes the offsets within the chunk
+    return centers[order].astype(np.int32), contexts[order].astype(np.int32), n_words
+
+
+def epoch_batches(ids: np.ndarray, keep: np.ndarray, config, rng: np.random.Generator):
+    """Yield (centers, contexts, words) batches of one epoch; `words` is the share of corpus
+    words a batch stands for (the learning-rate clock)."""
+    for chunk in chunks(ids, config.chunk_words):
+        centers, contexts, n_words = make_pairs(chunk, keep, config.window, rng)
+        if not len(centers):
+            continue
+        pairs_per_word = len(centers) / max(1, n_words)
+        batch_pairs = max(1, int(round(config.batch_words * pairs_per_word)))
+        for start in range(0, len(centers), batch_pairs):
+            c, x = centers[start:start + batch_pairs], contexts[start:start + batch_pairs]
+            yield c, x, np.float32(len(c) / pairs_per_word)
