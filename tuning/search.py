@@ -83,7 +83,7 @@ def make_oracle(settings: Settings, hp_overrides: dict, round_seed: int, oracle_
 
     hp, _ = spaces.declare(settings.app, base_config(settings), hp_overrides, settings.tiers)
     common = dict(objective=_objective(settings), hyperparameters=hp, seed=round_seed,
-                  tune_new_entries=True, allow_new_entries=False)
+                  tune_new_entries=True, allow_new_entries=False, max_retries_per_trial=1)
     if settings.algorithm == "random":
         cls, kwargs = keras_tuner.oracles.RandomSearchOracle, dict(max_trials=settings.trials)
     elif settings.algorithm == "bayesian":
@@ -167,8 +167,12 @@ def run_execution(app: str, config, run_dir: pathlib.Path, log_path: pathlib.Pat
         import keras_tuner
 
         tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-        raise keras_tuner.errors.FailedTrialError(
-            f"{run_dir}: trial process exited with {code}: {' | '.join(tail)}")
+        message = f"{run_dir}: trial process exited with {code}: {' | '.join(tail)}"
+        if code < 0:
+            # Killed by a signal (e.g. SIGABRT from a native crash): keras-tuner retries it
+            # (max_retries_per_trial), resuming from its last finished epoch.
+            raise RuntimeError(message)
+        raise keras_tuner.errors.FailedTrialError(message)
     score = best_logged(run_dir / "log.csv", t.objective, t.direction)
     if score is None:
         import keras_tuner
@@ -250,7 +254,8 @@ def zoom_ranges(settings: Settings, rows: list, fraction: float = 0.25) -> dict:
     linear floats and ints: [min, max] of the top trials, choices: the values the
     top trials used; all clipped to the first round's ranges.
     """
-    _, space = spaces.declare(settings.app, base_config(settings), settings.hp, settings.tiers)
+    hp, space = spaces.declare(settings.app, base_config(settings), settings.hp, settings.tiers)
+    fixed = {p.name: p.value for p in hp.space if type(p).__name__ == "Fixed"}
     done = [r for r in rows if r["score"] is not None]
     if not done:
         raise ConfigError("--zoom: no finished trial in round 1 to zoom around")
@@ -259,8 +264,8 @@ def zoom_ranges(settings: Settings, rows: list, fraction: float = 0.25) -> dict:
     top = done[: max(2, math.ceil(fraction * len(done)))]
     out = {}
     for name, d in space.declared.items():
-        if name in settings.hp and "," not in settings.hp[name] and ":" not in settings.hp[name]:
-            out[name] = settings.hp[name]  # fixed by the user
+        if name in fixed:  # fixed by --hp or --tiers: stays fixed
+            out[name] = str(fixed[name])
             continue
         vals = [r["values"][name] for r in top if name in r["values"]]
         if not vals:

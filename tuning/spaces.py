@@ -180,6 +180,41 @@ def classification(s: Space, base) -> dict:
     )
 
 
+def detection(s: Space, base) -> dict:
+    """YOLO-style detector: the classifier's recipe plus the head width, on val_loss."""
+    stages = len(base.stage_filters)
+    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.learning_rate)
+    one_minus_beta = s.float("one_minus_beta_1", 1e-3, 1e-1, sampling="log", tier=2,
+                             default=round(1.0 - base.beta_1, 12))
+    width = s.int("width", 16, 32, step=2, sampling="log", tier=2, default=base.stem_filters)
+    head = s.choice("head_filters", [64, 128, 256], tier=2, default=base.head_filters)
+    batch = s.choice("batch_size", [16, 32, 64], tier=2, default=base.batch_size)
+    blocks = s.int("blocks", 1, 2, tier=3, default=int(base.stage_blocks[0]))
+    schedule = s.choice("lr_schedule", ["constant", "cosine", "exponential"], tier=3,
+                        default=base.lr_schedule)
+    decay = s.float("lr_decay_rate", 0.3, 0.95, tier=3, default=base.lr_decay_rate)
+    weight_decay = s.float("weight_decay", 1e-6, 1e-2, sampling="log", tier=4,
+                           default=base.weight_decay)
+    return dict(
+        learning_rate=lr, beta_1=1.0 - one_minus_beta, stem_filters=width,
+        stage_filters=tuple(width * 2 ** (i + 1) for i in range(stages)),
+        stage_blocks=(blocks,) * stages, head_filters=head, batch_size=batch,
+        lr_schedule=schedule, lr_decay_rate=decay, weight_decay=weight_decay,
+    )
+
+
+def embeddings(s: Space, base) -> dict:
+    """Skip-gram word2vec: SGD rate alpha, vector size ("hidden units") and window.
+
+    The app has no held-out score, so the objective is its training loss; the number
+    of negative samples changes the loss's scale and stays fixed.
+    """
+    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.alpha)
+    size = s.int("vector_size", 50, 300, step=50, tier=2, default=base.vector_size)
+    window = s.int("window", 2, 10, tier=3, default=base.window)
+    return dict(alpha=lr, vector_size=size, window=window)
+
+
 def style(s: Space, base) -> dict:
     """The fast stylizer (Johnson et al.): its Adam rate, batch, width and depth.
 
@@ -220,6 +255,8 @@ class Tunable:
 # app name -> how to tune it. A new app adds one line (and its space function above).
 TUNABLES = {
     "classification": Tunable(classification, objective="val_accuracy", direction="max"),
+    "detection": Tunable(detection, objective="val_loss", direction="min"),
+    "embeddings": Tunable(embeddings, objective="loss", direction="min"),
     "style": Tunable(style, objective="total", direction="min", train=_train_style, budget="fast_steps"),
 }
 
