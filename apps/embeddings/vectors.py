@@ -126,8 +126,9 @@ def _read_text(path, fh, dim, count, limit, first_number):
                 return None, None
             raise DataError(f"{path}:{number}: not valid UTF-8") from None
         fields = line.rstrip("\n").rstrip().split(" ")
-        if number == first_number and count is not None and len(fields) != dim + 1:
-            return None, None
+        if number == first_number and count is not None and len(fields) != dim + 1 \
+                and not _all_numbers(fields[1:]):
+            return None, None  # raw float bytes after the word: the binary layout
         if not line.strip():
             continue
         word, row = _parse_row(path, number, fields, dim)
@@ -138,6 +139,14 @@ def _read_text(path, fh, dim, count, limit, first_number):
     if count is not None and not limit and len(words) != count:
         raise DataError(f"{path}: header says {count} words, file has {len(words)}")
     return words, rows
+
+
+def _all_numbers(fields):
+    try:
+        [float(f) for f in fields]
+    except ValueError:
+        return False
+    return bool(fields)
 
 
 def _read_binary(path, fh, dim, count, limit):
