@@ -187,3 +187,35 @@ def test_zoom_narrows_around_the_best_trials():
     assert set(narrowed["batch_size"].split(",")) == {str(r["values"]["batch_size"]) for r in top}
     # The narrowed specs are valid overrides of the same space.
     spaces.declare("classification", base, narrowed)
+
+
+def test_chief_oracle_requeues_a_silent_workers_trial_and_keeps_others_waiting(tmp_path):
+    """The chief's bookkeeping in-process: no gRPC, no training."""
+    from keras_tuner.engine import trial as trial_module
+
+    from tuning import distributed
+
+    base = _base("classification")
+    settings = search.Settings(app="classification", base=config_lib.to_dict(base), trials=2,
+                               max_epochs=1)
+    oracle = search.make_oracle(settings, {}, 0, oracle_mixin=distributed.watched_mixin())
+    oracle._set_project_dir(str(tmp_path), "round1")
+    first, second = oracle.create_trial("w1"), oracle.create_trial("w2")
+    assert (first.status, second.status) == ("RUNNING", "RUNNING")
+    # w2 finishes; no new trial is left but w1's is still running: w2 waits (IDLE).
+    oracle.update_trial(second.trial_id, {"val_accuracy": 0.5})
+    second.status = trial_module.TrialStatus.COMPLETED
+    oracle.end_trial(second)
+    assert oracle.create_trial("w2").status == "IDLE"
+    # w1 goes silent: its trial returns to the queue and w2 takes it.
+    oracle._last_seen["w1"] -= 100
+    assert oracle.requeue_silent(timeout=10) == [("w1", first.trial_id)]
+    again = oracle.create_trial("w2")
+    assert (again.status, again.trial_id) == ("RUNNING", first.trial_id)
+    oracle.update_trial(again.trial_id, {"val_accuracy": 0.7})
+    again.status = trial_module.TrialStatus.COMPLETED
+    oracle.end_trial(again)
+    assert not oracle.finished()
+    assert oracle.create_trial("w2").status == "STOPPED"
+    assert oracle.finished()
+    assert sorted(t.status for t in oracle.trials.values()) == ["COMPLETED", "COMPLETED"]
