@@ -175,7 +175,11 @@ def fit(
         # The log first: a kill between the two callbacks then repeats one epoch on
         # resume rather than leaving a trained epoch out of the log.
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True),
+        # Two generations: a kill while the newest backup is being written leaves a
+        # half-written HDF5 file, and the previous generation is restored instead.
+        keras.callbacks.BackupAndRestore(
+            str(run_dir / "backup"), delete_checkpoint=True, double_checkpoint=True
+        ),
         keras.callbacks.ModelCheckpoint(
             str(run_dir / BEST_MODEL),
             monitor=monitor,
