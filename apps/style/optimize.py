@@ -17,10 +17,12 @@ from apps.common.errors import ConfigError
 from apps.style import data as data_lib
 from apps.style import vgg as vgg_lib
 
-# Peak RSS ~ BASE + PER_FLOAT * activation floats (VGG16, forward + backward + L-BFGS state),
-# fitted on this machine at 256 and 512 px (see README / benchmarks/style.py).
-BASE_BYTES = 1.3 * 2**30
-BYTES_PER_ACTIVATION_FLOAT = 14.0
+# Peak RSS ~ BASE + PER_FLOAT * activation floats (VGG16 forward + backward). Measured here:
+# 0.95 GiB at 128 px and 3.74 GiB at 1024 px (2 L-BFGS iterations; benchmarks/style.py), i.e.
+# ~0.9 GiB + 9.8 bytes per float; L-BFGS-B's 10 float64 correction pairs add ~1.6 bytes per
+# float once full, and the rest is margin.
+BASE_BYTES = 1.0 * 2**30
+BYTES_PER_ACTIVATION_FLOAT = 12.0
 
 
 @dataclasses.dataclass
