@@ -250,9 +250,9 @@ def make_tuner(settings: Settings, directory, project: str, hp_overrides: dict, 
 def zoom_ranges(settings: Settings, rows: list, fraction: float = 0.25) -> dict:
     """--hp specs narrowed to the region of the best `fraction` of finished trials.
 
-    Log-sampled floats: [min / 2, max * 2] of the top trials on their log scale,
-    linear floats and ints: [min, max] of the top trials, choices: the values the
-    top trials used; all clipped to the first round's ranges.
+    Log-sampled floats: [min / 2, max * 2] of the top trials; linear floats: their
+    [min, max] widened by a tenth of the first round's range; ints: their [min, max];
+    choices: the values the top trials used; all clipped to the first round's ranges.
     """
     hp, space = spaces.declare(settings.app, base_config(settings), settings.hp, settings.tiers)
     fixed = {p.name: p.value for p in hp.space if type(p).__name__ == "Fixed"}
@@ -277,7 +277,8 @@ def zoom_ranges(settings: Settings, rows: list, fraction: float = 0.25) -> dict:
             if d.sampling == "log":
                 lo, hi = max(min(vals) / 2, lo_bound), min(max(vals) * 2, hi_bound)
             else:
-                lo, hi = min(vals), max(vals)
+                pad = 0.1 * (hi_bound - lo_bound)  # so one top trial still leaves a range
+                lo, hi = max(min(vals) - pad, lo_bound), min(max(vals) + pad, hi_bound)
             out[name] = f"{lo!r}:{hi!r}"
         else:
             out[name] = f"{int(min(vals))}:{int(max(vals))}"
