@@ -6,6 +6,7 @@ import json
 import pathlib
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -80,7 +81,10 @@ def train(config, run_dir=None, fresh=False, verbose=None):
     keep = vocab.keep_probabilities(config.sample)
     dataset = batches_dataset(ids, keep, config)
     started = time.monotonic()
-    train_lib.fit(model, dataset, None, config, run_dir, monitor="loss", mode="min", verbose=verbose)
+    with warnings.catch_warnings():
+        # The pair stream's length is unknown until the first epoch ends; Keras warns then.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        train_lib.fit(model, dataset, None, config, run_dir, monitor="loss", mode="min", verbose=verbose)
     seconds = time.monotonic() - started
     # Word2vec's result is the last model (the learning rate has reached min_alpha), not the
     # epoch of lowest loss.

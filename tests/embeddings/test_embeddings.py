@@ -4,14 +4,14 @@ import gzip
 
 import numpy as np
 import pytest
+from gensim import models as gensim_models  # the [test] extra installs gensim (the reference)
+from scipy import stats
 
 from apps.common import config as config_lib
 from apps.common.cli import main
 from apps.common.errors import DataError
 from apps.embeddings import PRESETS, Config, commands, data, debias, metrics
 from apps.embeddings.vectors import WordVectors, load_vectors, save_projector, save_word2vec
-
-gensim_models = pytest.importorskip("gensim.models")  # the [test] extra installs it
 
 
 def _config(**sets):
@@ -257,7 +257,6 @@ def test_evaluation_matches_gensim(tiny_vectors):
 
 
 def test_spearman_matches_scipy_with_ties():
-    stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 5, 50), rng.normal(size=50)
     assert metrics.spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0])
