@@ -87,6 +87,11 @@ def make_oracle(settings: Settings, hp_overrides: dict, round_seed: int, oracle_
     if settings.algorithm == "random":
         cls, kwargs = keras_tuner.oracles.RandomSearchOracle, dict(max_trials=settings.trials)
     elif settings.algorithm == "bayesian":
+        try:
+            import sklearn  # noqa: F401 - keras-tuner's Gaussian process
+        except ImportError:
+            raise ConfigError("--algorithm bayesian needs scikit-learn: "
+                              "pip install 'keras-classics[bayesian]'") from None
         cls, kwargs = keras_tuner.oracles.BayesianOptimizationOracle, dict(max_trials=settings.trials)
     else:
         # Hyperband decides the number of trials from max_epochs and its factor (3).

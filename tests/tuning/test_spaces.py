@@ -219,3 +219,20 @@ def test_chief_oracle_requeues_a_silent_workers_trial_and_keeps_others_waiting(t
     assert oracle.create_trial("w2").status == "STOPPED"
     assert oracle.finished()
     assert sorted(t.status for t in oracle.trials.values()) == ["COMPLETED", "COMPLETED"]
+
+
+@pytest.mark.parametrize("algorithm", ["random", "hyperband", "bayesian"])
+def test_each_algorithm_hands_out_trials_of_the_space(algorithm, tmp_path):
+    base = _base("classification")
+    settings = search.Settings(app="classification", base=config_lib.to_dict(base), trials=3,
+                               max_epochs=4, algorithm=algorithm, hp={"blocks": "1"})
+    oracle = search.make_oracle(settings, settings.hp, 0)
+    oracle._set_project_dir(str(tmp_path), "round1")
+    trial = oracle.create_trial("tuner0")
+    assert trial.status == "RUNNING"
+    values = trial.hyperparameters.values
+    assert 1e-4 <= values["learning_rate"] <= 1e-1 and values["blocks"] == 1
+    config = search.trial_config(settings, values, settings.hp)
+    assert config.learning_rate == values["learning_rate"]
+    # Hyperband gives each trial its own budget (tuner/epochs <= max_epochs).
+    assert config.epochs == values.get("tuner/epochs", 4) and 1 <= config.epochs <= 4
