@@ -116,6 +116,19 @@ def test_non_utf8_bytes_name_the_line_or_are_replaced(tmp_path, capsys):
     assert "bad.txt:3: not valid UTF-8" in capsys.readouterr().err
 
 
+def test_errors_replace_trains_through_invalid_bytes(tmp_path, capsys):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"the caf\xe9 is near the river bank\n" * 40 + b"a river runs by the bank\n" * 40)
+    args = ["embeddings", "train", "--data", f"text:{path}", "--preset", "tiny",
+            "--set", f"runs_dir={tmp_path}", "--set", "sample=0"]
+    assert main(args) == 2
+    assert "latin1.txt:1: not valid UTF-8 (byte 0xe9" in capsys.readouterr().err
+    assert main(args + ["--errors", "replace"]) == 0
+    run_dir = next((tmp_path / "embeddings").iterdir())
+    words = [line.split("\t")[0] for line in (run_dir / "vocab.tsv").read_text().splitlines()]
+    assert "caf" in words and "river" in words  # U+FFFD is not a letter: "caf\ufffd" -> "caf"
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "has no words"),
     (b"123 456\n\n", "has no words"),
