@@ -88,9 +88,8 @@ def _postprocess_rows(model, config, images, quick):
 
     @tf.function
     def op_alone(boxes, scores):
-        yxyx = tf.gather(boxes, [1, 0, 3, 2], axis=-1)
         return tf.image.combined_non_max_suppression(
-            yxyx[:, :, None, :], scores, options["max_per_class"], options["max_detections"],
+            boxes[:, :, None, :], scores, options["max_per_class"], options["max_detections"],
             options["iou_threshold"], options["score_threshold"], clip_boxes=False).valid_detections
 
     reps = 5 if quick else 30

@@ -74,11 +74,13 @@ def demo(seed=0):
     classifier = small_classifier()
     classifier.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                        metrics=["accuracy"])
-    classifier.fit(digits.images[:4000].astype("float32"), digits.labels[:4000], epochs=2,
+    # mnist5k is sorted by class: a stratified split, not a slice.
+    train, held = sources.split_holdout(len(digits), 1000, seed, labels=digits.labels)
+    classifier.fit(digits.images[train].astype("float32"), digits.labels[train], epochs=2,
                    batch_size=64, verbose=0)
     dense = to_convolutional(classifier)
     canvas = np.zeros((1, 56, 84, 1), "float32")
-    picks = [int(np.flatnonzero(digits.labels[4000:] == d)[0]) + 4000 for d in (3, 7, 1)]
+    picks = [int(held[np.flatnonzero(digits.labels[held] == d)[0]]) for d in (3, 7, 1)]
     for i, idx in enumerate(picks):
         canvas[0, 14:42, i * 28:(i + 1) * 28] = digits.images[idx]
     logits = dense(canvas).numpy()[0]  # (15, 29, 10): one window every 2 px
