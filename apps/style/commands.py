@@ -1,6 +1,5 @@
 """run / train-fast / apply / export for style transfer."""
 
-import json
 import pathlib
 import time
 
@@ -143,4 +142,4 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_cmd_export)
 
 
-__all__ = ["add_commands", "run", "json"]
+__all__ = ["add_commands", "run"]

@@ -86,7 +86,6 @@ def train_fast(config, run_dir=None, log=None):
     import tensorflow as tf
 
     from apps.common import train as train_lib
-    from apps.common.config import save_config
     from apps.style import losses
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -96,8 +95,7 @@ def train_fast(config, run_dir=None, log=None):
         raise ConfigError(f"fast_image_size: expected a multiple of {SIZE_MULTIPLE}, got {size}")
     blend = data_lib.blend_weights(config)
     train_lib.seed_everything(config.seed)
-    run_dir, _ = train_lib.prepare_run("style", config, run_dir, fresh=True)
-    save_config(config, run_dir / "config.json") if not (run_dir / "config.json").exists() else None
+    run_dir, _ = train_lib.prepare_run("style", config, run_dir, fresh=True)  # writes config.json
     photos = _training_photos(config)
     style_size = max(data_lib.MIN_SIDE, round(size * config.style_scale))
     styles = [data_lib.resize_longest(data_lib.read_rgb(s), style_size) for s in config.styles]
