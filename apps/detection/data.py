@@ -24,7 +24,13 @@ from apps.common.errors import ConfigError, DataError
 from apps.common.packages import EMBEDDED, fetch_package_file
 from apps.detection import boxes as box_lib
 
-BACKGROUNDS = tuple(k for k in EMBEDDED if k.startswith(("skimage-", "sklearn-")))
+# Named, not found by prefix: another app's EMBEDDED entry must not change our scenes.
+BACKGROUNDS = (
+    "skimage-astronaut", "skimage-brick", "skimage-camera", "skimage-chelsea", "skimage-coffee",
+    "skimage-coins", "skimage-grass", "skimage-gravel", "skimage-hubble_deep_field", "skimage-ihc",
+    "skimage-moon", "skimage-motorcycle_left", "skimage-retina", "skimage-rocket", "sklearn-china",
+    "sklearn-flower",
+)
 FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 
