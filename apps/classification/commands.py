@@ -135,14 +135,13 @@ def combined_model(run_dirs, tta=False):
 
 
 def probabilities(model, images, outputs_probabilities, batch_size=256):
+    """Class probabilities for uint8/float images (N, H, W, C), in compiled batches."""
     import tensorflow as tf
 
-    out = []
-    for start in range(0, len(images), batch_size):
-        batch = tf.constant(images[start:start + batch_size], tf.float32)
-        y = model(batch, training=False)
-        out.append((y if outputs_probabilities else tf.nn.softmax(y)).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    if len(images) == 0:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    y = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    return y if outputs_probabilities else tf.nn.softmax(y).numpy()
 
 
 def evaluate(run_dirs, tta=False, out_dir=None):
