@@ -15,6 +15,7 @@ from apps.common.errors import ConfigError, DataError
 
 CONTENT_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 STYLE_IMAGES = ("ihc", "hubble", "brick", "gravel", "grass")
+_SKIMAGE_FILES = {"hubble": "hubble_deep_field"}
 # The networks pool 4 times before block5; smaller images have no block5 activations.
 MIN_SIDE = 16
 
@@ -28,7 +29,8 @@ def image_path(name: str):
     if name in embedded_names():
         from apps.common.packages import EMBEDDED, fetch_package_file
 
-        return fetch_package_file(EMBEDDED[f"skimage-{name}"])
+        # The scikit-image files pinned in the shared registry (the detection app uses them too).
+        return fetch_package_file(EMBEDDED[f"skimage-{_SKIMAGE_FILES.get(name, name)}"])
     if not os.path.exists(name):
         raise DataError(f"{name}: no such file and not an embedded image "
                         f"(embedded: {', '.join(embedded_names())})")
