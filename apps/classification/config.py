@@ -51,11 +51,11 @@ PRESETS = {
     ),
     "inception": dict(backbone="inception", stage_filters=(64, 128, 256), stage_blocks=(1, 1, 1)),
     # Fashion-MNIST benchmark network (full 60k/10k from Debian's dataset-fashion-mnist):
-    # sized so 12 epochs take about half an hour on 2 CPU cores.
+    # 12 epochs gave 93.06 % test accuracy (val still rising): 20 epochs, ~40 min on 2 cores.
     "fashion": dict(
         data="idx:/usr/share/datasets/fashion-mnist",
         augment=("flip", "crop"),
-        epochs=12,
+        epochs=20,
         batch_size=128,
         early_stopping_patience=0,
         label_smoothing=0.1,

