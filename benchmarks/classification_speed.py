@@ -1,8 +1,10 @@
 """Training speed of the classification app's networks, against the machine and plain Keras.
 
 Rows (all references measured in this run):
-- matmul: achieved fp32 GFLOP/s of a 2048x2048 `tf.matmul` (median of 10 after warm-up,
-  measured before and after the other rows): the machine's practical peak.
+- matmul: achieved fp32 GFLOP/s of a 2048x2048 `tf.matmul` (median of 10 after warm-up),
+  measured before, between and after the model sections: the machine's practical peak.
+  Each GFLOP/s fraction divides by the mean of the matmul rates measured just before and
+  just after its own section, since the load of a shared machine drifts.
 - "<preset> net": steady-state training images/s of `build_model(config, 10, (28, 28, 1))`
   compiled like the app, on random uint8-valued batches of the preset's batch size
   (median `train_on_batch` time); and its achieved GFLOP/s = 3 x forward FLOPs per image x
@@ -129,7 +131,7 @@ def check_same_architecture(ours, plain):
 
 
 # ---------------------------------------------------------------- benchmark
-def _preset_rows(preset, matmul, rounds, steps_per_round):
+def _preset_rows(preset, rounds, steps_per_round):
     from apps.classification.model import build_model
 
     config = preset_config(preset)
@@ -163,7 +165,8 @@ def _preset_rows(preset, matmul, rounds, steps_per_round):
     return [
         Row(f"{preset} net training throughput (batch {batch_size})", images_per_s, "img/s",
             note=f"median train_on_batch {step_ours * 1e3:.1f} ms; random uint8 28x28x1 batches"),
-        Row(f"{preset} net training GFLOP/s vs matmul", gflops, "GFLOP/s", matmul, "GFLOP/s matmul",
+        Row(f"{preset} net training GFLOP/s vs matmul", gflops, "GFLOP/s", None, "GFLOP/s matmul",
+            target="info (fraction of matmul)",
             note=f"3 x {flops['total'] / 1e6:.2f} MFLOP/image forward x {images_per_s:.0f} img/s"),
         Row(f"{preset} net: residual blocks vs plain Keras (step time)", step_ours * 1e3, "ms",
             step_plain * 1e3, "ms plain", target=f"ratio <= {TARGET_OVERHEAD}",
@@ -173,7 +176,7 @@ def _preset_rows(preset, matmul, rounds, steps_per_round):
     ]
 
 
-def _resnet50_row(matmul, size, batch_size, steps):
+def _resnet50_row(size, batch_size, steps):
     keras.utils.set_random_seed(0)
     shape = (size, size, 3)
     model = keras.applications.ResNet50(weights=None, input_shape=shape, classes=1000)
@@ -189,35 +192,44 @@ def _resnet50_row(matmul, size, batch_size, steps):
           f"step {step * 1e3:.0f} ms ({spread(times)}), {images_per_s:.2f} img/s")
     keras.backend.clear_session()
     return Row(f"keras ResNet50 {size}px training GFLOP/s vs matmul (batch {batch_size})", gflops, "GFLOP/s",
-               matmul, "GFLOP/s matmul",
+               None, "GFLOP/s matmul", target="info (fraction of matmul)",
                note=f"keras.applications.ResNet50(weights=None), Adam, "
                     f"3 x {flops['total'] / 1e9:.2f} GFLOP/image x {images_per_s:.2f} img/s")
 
 
 def run(quick: bool):
-    log("speed: matmul")
-    before, _ = matmul_gflops(n=1024 if quick else 2048, reps=3 if quick else 10)
-    rows = []
-    preset_rows = []
-    for preset in PRESETS:
-        preset_rows.extend(_preset_rows(
-            preset, before, rounds=2 if quick else 10, steps_per_round=2 if quick else 5))
-    if quick:
-        resnet = _resnet50_row(before, size=64, batch_size=2, steps=1)
-    else:
-        resnet = _resnet50_row(before, size=224, batch_size=8, steps=6)
-    after, _ = matmul_gflops(n=1024 if quick else 2048, reps=3 if quick else 10)
-    matmul = max(before, after)
     n = 1024 if quick else 2048
-    print(f"matmul {n}x{n} fp32: {before:.1f} GFLOP/s before, {after:.1f} GFLOP/s after the model rows")
-    rows.append(Row(f"matmul fp32 {n}x{n} (the reference)", matmul, "GFLOP/s",
-                    note=f"best of before ({before:.1f}) and after ({after:.1f}) the model rows"))
-    # The GFLOP/s rows are fractions of the best matmul measurement of the run.
-    for row in [*preset_rows, resnet]:
-        if row.reference_unit == "GFLOP/s matmul":
-            row.reference = matmul
-            row.ratio = row.ours / matmul
-            row.target = "info (fraction of matmul)"
-    rows.extend(preset_rows)
-    rows.append(resnet)
+    reps = 3 if quick else 10
+
+    def matmul():
+        gflops, _ = matmul_gflops(n=n, reps=reps)
+        log(f"speed: matmul {n}x{n}: {gflops:.1f} GFLOP/s")
+        return gflops
+
+    # A matmul measurement before and after every section: on a shared machine the load
+    # changes, so each fraction divides by the matmul rate measured around it.
+    log("speed: matmul")
+    matmuls = [matmul()]
+    sections = []
+    for preset in PRESETS:
+        sections.append(_preset_rows(preset, rounds=2 if quick else 10, steps_per_round=2 if quick else 5))
+        matmuls.append(matmul())
+    if quick:
+        sections.append([_resnet50_row(size=64, batch_size=2, steps=1)])
+    else:
+        sections.append([_resnet50_row(size=224, batch_size=8, steps=6)])
+    matmuls.append(matmul())
+    print(f"matmul {n}x{n} fp32 around the sections: {', '.join(f'{g:.1f}' for g in matmuls)} GFLOP/s")
+
+    rows = [Row(f"matmul fp32 {n}x{n} (the reference)", max(matmuls), "GFLOP/s",
+                note="best of the measurements before/between/after the model sections: "
+                     + ", ".join(f"{g:.1f}" for g in matmuls))]
+    for i, section in enumerate(sections):
+        around = (matmuls[i] + matmuls[i + 1]) / 2
+        for row in section:
+            if row.reference_unit == "GFLOP/s matmul":
+                row.reference = around
+                row.ratio = row.ours / around
+                row.note += f"; matmul: mean of {matmuls[i]:.1f} before and {matmuls[i + 1]:.1f} after"
+        rows.extend(section)
     return rows

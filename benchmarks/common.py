@@ -11,6 +11,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 
 COLUMNS = ("benchmark", "ours", "reference", "ratio (ours/ref)", "target", "ok")
@@ -123,6 +124,39 @@ def load_average() -> str:
     if not hasattr(os, "getloadavg"):
         return "?"
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every `interval` s in a thread while in the
+    `with` block: how shared the machine was during a long measurement."""
+
+    def __init__(self, interval=30.0):
+        self.interval = interval
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while True:
+            if hasattr(os, "getloadavg"):
+                self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "load: not sampled"
+        mean = statistics.mean(self.samples)
+        return (f"1-min load average over {len(self.samples)} samples: mean {mean:.1f}, "
+                f"min {min(self.samples):.1f}, max {max(self.samples):.1f} (on {os.cpu_count()} cores)")
 
 
 def log(message: str) -> None:
