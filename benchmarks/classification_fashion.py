@@ -20,13 +20,15 @@ Rows:
 
 `--quick` trains 1 epoch on a stratified 6k subset of the training images (written as
 IDX files to a temporary directory, so it still goes through `idx:` loading) and
-evaluates on the full 10k test set: a smoke test, its accuracy says nothing.
+evaluates on the full 10k test set: a smoke test, its accuracy says nothing (its
+temporary directory is removed afterwards; a full run's directory is kept and printed).
 """
 
 import csv
 import dataclasses
 import gzip
 import pathlib
+import shutil
 import tempfile
 import time
 
@@ -191,13 +193,17 @@ def run(quick: bool):
     print(f"training: {epochs_run} epochs x {len(splits.y_train)} images in {train_seconds:.0f} s "
           f"= {throughput:.0f} images/s (load at end {load_average()})")
 
+    if quick:
+        shutil.rmtree(tmp, ignore_errors=True)  # a smoke test's run is not worth keeping
     tag = "quick: 1 epoch, 6k subset" if quick else f"{epochs_run} epochs"
     return [
         Row(
             f"fashion test accuracy ({tag})", 100 * accuracy, "%",
             100 * baseline_accuracy, "% linear",
-            target=f">= {100 * TARGET_ACCURACY:.1f} % ({PUBLISHED})",
-            ok=accuracy >= TARGET_ACCURACY,
+            # A 1-epoch smoke test cannot reach the target: information only under --quick.
+            target=("info under --quick; full run: " if quick else "")
+            + f">= {100 * TARGET_ACCURACY:.1f} % ({PUBLISHED})",
+            ok=None if quick else accuracy >= TARGET_ACCURACY,
             note=f"reference: linear softmax (multinomial logistic regression) in Keras, {baseline_epochs} "
                  f"epochs on the same {len(splits.y_train)} training images, same 10k test set",
         ),
