@@ -74,8 +74,10 @@ def main(argv=None) -> int:
     targets = sum(row.ok is not None for row in rows)
     if missed:
         print(f"\n{MISSED}: {len(missed)} of {targets} targets: {'; '.join(missed)}")
-    else:
+    elif targets:
         print(f"\nall {targets} targets met")
+    else:
+        print("\nno targets in these rows (information only)")
     sys.stdout.flush()
     return 1 if crashed else 0
 
