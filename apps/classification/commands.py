@@ -291,9 +291,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("train", help="train a classifier (resumes an interrupted run)",
                        description="Train a ResNet/Inception classifier. Datasets: mnist5k "
                        "(embedded default), idx:<dir>, folder:<dir>, tfds:<name>.")
-    cli.add_config_arguments(p, PRESETS)
-    p.add_argument("--run-dir", metavar="DIR", help="train into this directory")
-    p.add_argument("--fresh", action="store_true", help="never resume an unfinished run")
+    cli.add_train_arguments(p, PRESETS)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="accuracy, per-class P/R/F1 and a confusion-matrix PNG")

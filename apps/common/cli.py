@@ -28,6 +28,13 @@ def add_config_arguments(parser, presets: dict) -> None:
     group.add_argument("--data", help="dataset source (see the app's --help)")
 
 
+def add_train_arguments(parser, presets: dict) -> None:
+    """The flags of every app's `train`: config flags, --run-dir and --fresh."""
+    add_config_arguments(parser, presets)
+    parser.add_argument("--run-dir", metavar="DIR", help="train into this directory")
+    parser.add_argument("--fresh", action="store_true", help="never resume an unfinished run")
+
+
 def config_from_args(app, args, **flags):
     """The app's config resolved from defaults, preset, --config, flags and --set."""
     return config_lib.resolve(

@@ -311,9 +311,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("train", help="train a grid detector (resumes an interrupted run)",
                        description="Train a YOLO-style grid detector. Datasets: scenes (embedded "
                        "default: real digits on real photos), yolo:<dir>, tfds:voc/2007, tfds:coco/2017.")
-    cli.add_config_arguments(p, PRESETS)
-    p.add_argument("--run-dir", metavar="DIR", help="train into this directory")
-    p.add_argument("--fresh", action="store_true", help="never resume an unfinished run")
+    cli.add_train_arguments(p, PRESETS)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="mAP@0.5, COCO mAP@[.5:.95], per-class AP/P/R")

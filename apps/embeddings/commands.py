@@ -296,11 +296,9 @@ def add_commands(sub) -> None:
                        description="Train word2vec (skip-gram, negative sampling). Corpora: wiki+lee "
                        "(embedded default), wiki, lee, text:<path> (UTF-8, one sentence or paragraph "
                        "a line, .gz/.bz2 too). gensim's parameter names: --set vector_size=100 ...")
-    cli.add_config_arguments(p, PRESETS)
+    cli.add_train_arguments(p, PRESETS)
     p.add_argument("--errors", choices=data.ERRORS, default=None,
                    help="invalid UTF-8: 'strict' stops with the line number, 'replace' substitutes U+FFFD")
-    p.add_argument("--run-dir", metavar="DIR", help="train into this directory")
-    p.add_argument("--fresh", action="store_true", help="never resume an unfinished run")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="Google analogies (3CosAdd), WordSim-353, SimLex-999")
