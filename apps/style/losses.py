@@ -18,7 +18,9 @@ import tensorflow as tf
 def _hwc(a):
     a = tf.convert_to_tensor(a)
     if a.shape.rank == 4:
-        a = a[0]  # (1, H, W, C) -> (H, W, C)
+        # (1, H, W, C) -> (H, W, C). A squeeze is a reshape both ways; `a[0]` would put a
+        # StridedSliceGrad (a zero-filled copy of the whole activation) in the backward pass.
+        a = tf.squeeze(a, axis=0)
     return a
 
 

@@ -1,9 +1,9 @@
 """Optimise the pixels of G: J(G) = alpha Jcontent + beta Jstyle + tv TV, by L-BFGS or Adam.
 
-The loss and its gradient come from one `tf.function` (`StyleProblem.loss_and_grads`); the
-Adam update runs inside a second one (`StyleProblem.adam_step`); scipy's L-BFGS-B drives
-`loss_and_grads` with box bounds that keep every pixel in 0..255. Pixels live in caffe
-space (BGR minus the ImageNet mean) throughout.
+The loss and its gradient come from one `tf.function` (`StyleProblem.loss_and_grads`, on the
+flat float64 vector scipy works in); the Adam update runs inside a second one
+(`StyleProblem.adam_step`); scipy's L-BFGS-B drives `loss_and_grads` with box bounds that keep
+every pixel in 0..255. Pixels live in caffe space (BGR minus the ImageNet mean) throughout.
 """
 
 import dataclasses
@@ -72,7 +72,10 @@ class StyleProblem:
             grams.append([losses.normalized_gram(a) for a in acts[: self.n_style]])
         self.style_targets = [tf.constant(g) for g in losses.blend_grams(grams, blend)]
         self.shape = content_bgr.shape
-        self.loss_and_grads = tf.function(self._loss_and_grads, reduce_retracing=True)
+        # scipy's view: a float64 vector in, (float64 terms, float64 gradient vector) out. The
+        # casts and reshapes run in the graph, so the only host copies are scipy's own.
+        self.loss_and_grads = tf.function(
+            self._loss_and_grads, input_signature=[tf.TensorSpec([int(np.prod(self.shape))], tf.float64)])
         self.adam_step = tf.function(self._adam_step, reduce_retracing=True)
 
     def terms(self, image):
@@ -86,13 +89,16 @@ class StyleProblem:
         total = losses.total_cost(content, style, tv, self.alpha, self.beta, self.tv_weight)
         return total, content, style, tv
 
-    def _loss_and_grads(self, image):
+    def _loss_and_grads(self, flat):
         import tensorflow as tf
 
-        with tf.GradientTape() as tape:
+        image = tf.reshape(tf.cast(flat, tf.float32), (1, *self.shape))
+        # Only the pixels are differentiated: the frozen VGG's variables are not watched.
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(image)
             total, content, style, tv = self.terms(image)
-        return total, content, style, tv, tape.gradient(total, image)
+        grad = tf.reshape(tf.cast(tape.gradient(total, image), tf.float64), [-1])
+        return tf.cast(tf.stack([total, content, style, tv]), tf.float64), grad
 
     def _adam_step(self, variable, optimizer):
         import tensorflow as tf
@@ -106,38 +112,51 @@ class StyleProblem:
 
 
 def _bounds(shape):
-    low = np.broadcast_to(-vgg_lib.BGR_MEAN, shape).ravel()
-    high = np.broadcast_to(255.0 - vgg_lib.BGR_MEAN, shape).ravel()
-    return list(zip(low.astype(np.float64), high.astype(np.float64)))
+    """0..255 in RGB is [-mean, 255 - mean] per channel in caffe space, as flat float64 arrays
+    (a list of (low, high) pairs would be one Python tuple per pixel channel)."""
+    from scipy.optimize import Bounds
+
+    low = np.broadcast_to(-vgg_lib.BGR_MEAN.astype(np.float64), shape).ravel()
+    high = np.broadcast_to(255.0 - vgg_lib.BGR_MEAN.astype(np.float64), shape).ravel()
+    return Bounds(low, high)
+
+
+def lbfgs_objective(problem):
+    """scipy's `fun(x) -> (J, dJ/dx)` on the flat float64 image, and a dict whose "terms" holds
+    (total, content, style, tv) of the latest evaluation."""
+    last = {}
+
+    def fun(flat):
+        terms, grad = problem.loss_and_grads(flat)
+        last["terms"] = tuple(terms.numpy().tolist())
+        return last["terms"][0], grad.numpy()
+
+    return fun, last
 
 
 def run_lbfgs(problem, x0, iterations, callback):
     """scipy L-BFGS-B on the flattened image; `callback(i, terms)` after each iteration."""
-    import tensorflow as tf
-
     try:
+        import threadpoolctl
         from scipy.optimize import minimize
     except ImportError:
-        raise ConfigError("optimizer=lbfgs needs scipy (pip install scipy); or use optimizer=adam") from None
-    shape = (1, *x0.shape)
-    last = {}
-
-    def fun(flat):
-        image = tf.constant(flat.reshape(shape).astype(np.float32))
-        total, content, style, tv, grad = problem.loss_and_grads(image)
-        last.update(x=flat, terms=(float(total), float(content), float(style), float(tv)))
-        return float(total), grad.numpy().astype(np.float64).ravel()
-
+        raise ConfigError("optimizer=lbfgs needs scipy and threadpoolctl (pip install scipy threadpoolctl); "
+                          "or use optimizer=adam") from None
+    fun, last = lbfgs_objective(problem)
     count = [0]
 
     def on_iteration(xk):
         count[0] += 1
         callback(count[0], last["terms"], lambda: xk.reshape(x0.shape).astype(np.float32))
 
-    result = minimize(fun, x0.astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
-                      bounds=_bounds(x0.shape), callback=on_iteration,
-                      options=dict(maxiter=iterations, maxfun=int(iterations * 1.25) + 5,
-                                   maxcor=10, ftol=0.0, gtol=0.0))
+    # One BLAS thread for scipy's own work: its vector operations on the ~H*W*3 pixels are
+    # memory-bound, and OpenBLAS's extra threads spin against TensorFlow's thread pool (and any
+    # other process): on 2 busy cores, L-BFGS-B's update took 10x longer with them.
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(fun, x0.astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
+                          bounds=_bounds(x0.shape), callback=on_iteration,
+                          options=dict(maxiter=iterations, maxfun=int(iterations * 1.25) + 5,
+                                       maxcor=10, ftol=0.0, gtol=0.0))
     return result.x.reshape(x0.shape).astype(np.float32)
 
 
