@@ -233,6 +233,30 @@ def style(s: Space, base) -> dict:
     )
 
 
+def sentiment(s: Space, base) -> dict:
+    """Text RNN over our cells: rate, momentum, units, batch, depth, cell, decay, regularisation.
+
+    Every point is a config of the app's own `build_model` (bidirectional RNN over
+    layers.GRUCell / LSTMCell, or the average-of-embeddings model when the base says so).
+    """
+    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.learning_rate)
+    one_minus_beta = s.float("one_minus_beta_1", 1e-3, 1e-1, sampling="log", tier=2,
+                             default=round(1.0 - base.beta_1, 12))
+    units = s.int("units", 16, 128, step=2, sampling="log", tier=2, default=base.units)
+    batch = s.choice("batch_size", [32, 64, 128], tier=2, default=base.batch_size)
+    depth = s.int("rnn_layers", 1, 2, tier=3, default=base.rnn_layers)
+    cell = s.choice("cell", ["gru", "lstm"], tier=3, default=base.cell)
+    schedule = s.choice("lr_schedule", ["constant", "cosine", "exponential"], tier=3,
+                        default=base.lr_schedule)
+    embedding_dropout = s.float("embedding_dropout", 0.0, 0.5, tier=4, default=base.embedding_dropout)
+    dropout = s.float("dropout", 0.0, 0.5, tier=4, default=base.dropout)
+    return dict(
+        learning_rate=lr, beta_1=1.0 - one_minus_beta, units=units, batch_size=batch,
+        rnn_layers=depth, cell=cell, lr_schedule=schedule, embedding_dropout=embedding_dropout,
+        dropout=dropout,
+    )
+
+
 def _train_style(config, run_dir):
     from apps.style.fast import train_fast
 
@@ -258,6 +282,7 @@ TUNABLES = {
     "detection": Tunable(detection, objective="val_loss", direction="min"),
     "embeddings": Tunable(embeddings, objective="loss", direction="min"),
     "style": Tunable(style, objective="total", direction="min", train=_train_style, budget="fast_steps"),
+    "sentiment": Tunable(sentiment, objective="val_accuracy", direction="max"),
 }
 
 

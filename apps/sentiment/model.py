@@ -1,0 +1,199 @@
+"""Raw strings -> logits: TextVectorization, then a many-to-one RNN (or the average of embeddings).
+
+    text (batch,) string
+      -> "vectorize": TextVectorization (vocabulary inside the model, post-padded with id 0)
+      -> "classifier" sub-model on ids (batch, time):
+           Embedding(mask_zero=True) -> SpatialDropout1D
+           -> [Bidirectional](RNN(layers.GRUCell | layers.LSTMCell)) x rnn_layers
+           -> pooling over the unmasked steps ("last" state, or max and mean)
+           -> Dropout -> Dense: 1 logit (two classes) or one per class
+
+Masking is correct by construction: the embedding's mask (id 0 = padding) reaches every
+recurrent layer, which carries its state unchanged through padded steps (forwards and, for
+the backward direction, reversed), and the pooling ignores them. So post-padding, which an
+LSTM without a mask has to remember through (keras-io#2044), cannot change a prediction.
+"""
+
+import keras
+
+import layers
+from apps.common.errors import ConfigError
+
+MODELS = ("rnn", "average")
+CELLS = {"gru": layers.GRUCell, "lstm": layers.LSTMCell}
+POOLINGS = ("last", "max_mean")
+STANDARDIZE = ("letters", "lower")
+
+
+@keras.saving.register_keras_serializable(package="classics_sentiment")
+def letters_standardize(texts):
+    """Lowercase and keep runs of letters (digits and punctuation become spaces): the tokens of
+    our word2vec (apps/embeddings), so pretrained vectors line up with the vocabulary.
+    Invalid UTF-8 is replaced (U+FFFD, not a letter) rather than failing in the graph."""
+    import tensorflow as tf
+
+    texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
+    texts = tf.strings.lower(texts, encoding="utf-8")
+    return tf.strings.regex_replace(texts, r"[^\pL]+", " ")
+
+
+@keras.saving.register_keras_serializable(package="classics_sentiment")
+def lower_standardize(texts):
+    """Lowercase only; tokens are the whitespace-separated words with their punctuation."""
+    import tensorflow as tf
+
+    texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
+    return tf.strings.lower(texts, encoding="utf-8")
+
+
+def standardizer(name):
+    if name == "letters":
+        return letters_standardize
+    if name == "lower":
+        return lower_standardize
+    raise ConfigError(f"standardize: expected one of {', '.join(STANDARDIZE)}, got {name!r}")
+
+
+@keras.saving.register_keras_serializable(package="classics_sentiment")
+class MaskedPooling(keras.layers.Layer):
+    """Pool (batch, time, features) over the time steps the mask keeps.
+
+    Args:
+        mode: "mean" -> (batch, features); "max" -> (batch, features); "max_mean" -> the two
+            concatenated, (batch, 2 * features). A sequence with no unmasked step pools to zeros.
+    """
+
+    MODES = ("mean", "max", "max_mean")
+
+    def __init__(self, mode="max_mean", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in self.MODES:
+            raise ValueError(f"`mode` must be one of {self.MODES}, received: {mode!r}")
+        self.mode = mode
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            mask = keras.ops.ones(keras.ops.shape(inputs)[:2], dtype="bool")
+        keep = keras.ops.cast(mask, inputs.dtype)[:, :, None]  # (batch, time, 1)
+        count = keras.ops.sum(keep, axis=1)  # (batch, 1)
+        parts = []
+        if self.mode in ("max", "max_mean"):
+            lowest = keras.ops.cast(-3.0e38, inputs.dtype)
+            peak = keras.ops.max(keras.ops.where(keep > 0, inputs, lowest), axis=1)
+            parts.append(keras.ops.where(count > 0, peak, keras.ops.zeros_like(peak)))
+        if self.mode in ("mean", "max_mean"):
+            parts.append(keras.ops.sum(inputs * keep, axis=1) / keras.ops.maximum(count, 1.0))
+        return parts[0] if len(parts) == 1 else keras.ops.concatenate(parts, axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        features = input_shape[-1]
+        if self.mode == "max_mean" and features is not None:
+            features = 2 * features
+        return (input_shape[0], features)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def check_config(config) -> None:
+    if config.model not in MODELS:
+        raise ConfigError(f"model: expected one of {', '.join(MODELS)}, got {config.model!r}")
+    if config.cell not in CELLS:
+        raise ConfigError(f"cell: expected one of {', '.join(CELLS)}, got {config.cell!r}")
+    if config.pooling not in POOLINGS:
+        raise ConfigError(f"pooling: expected one of {', '.join(POOLINGS)}, got {config.pooling!r}")
+    standardizer(config.standardize)
+    for key in ("units", "embedding_dim", "sequence_length", "rnn_layers"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{key}: expected a positive integer, got {getattr(config, key)}")
+    if config.max_tokens < 3:
+        raise ConfigError(
+            f"max_tokens: expected at least 3 (padding, [UNK], a word), got {config.max_tokens}")
+    for key in ("embedding_dropout", "dropout", "rnn_dropout", "recurrent_dropout", "label_smoothing"):
+        if not 0.0 <= getattr(config, key) < 1.0:
+            raise ConfigError(f"{key}: expected a rate in [0, 1), got {getattr(config, key)}")
+
+
+def _recurrent(config, index, return_sequences):
+    cell = CELLS[config.cell](
+        config.units, dropout=config.rnn_dropout, recurrent_dropout=config.recurrent_dropout,
+        seed=config.seed + index, name=f"{config.cell}_cell{index + 1}",
+    )
+    rnn = keras.layers.RNN(cell, return_sequences=return_sequences, name=f"rnn{index + 1}")
+    if config.bidirectional:
+        return keras.layers.Bidirectional(rnn, name=f"bi_rnn{index + 1}")
+    return rnn
+
+
+def build_classifier(config, num_classes: int, vocabulary_size: int) -> keras.Model:
+    """Token ids (batch, time), 0 = padding anywhere -> logits (batch, 1 | num_classes)."""
+    check_config(config)
+    ids = keras.Input((None,), dtype="int64", name="token_ids")
+    x = keras.layers.Embedding(
+        vocabulary_size, config.embedding_dim, mask_zero=True,
+        trainable=not config.freeze_embeddings, name="embedding",
+    )(ids)  # (batch, time, embedding_dim), mask (batch, time)
+    if config.embedding_dropout > 0:
+        x = keras.layers.SpatialDropout1D(
+            config.embedding_dropout, seed=config.seed, name="embedding_dropout")(x)
+    if config.model == "average":
+        x = MaskedPooling("mean", name="average")(x)  # the course's average-of-embeddings model
+    else:
+        for i in range(config.rnn_layers):
+            last = i == config.rnn_layers - 1
+            x = _recurrent(config, i, return_sequences=not last or config.pooling != "last")(x)
+        if config.pooling == "max_mean":
+            x = MaskedPooling("max_mean", name="pool")(x)  # (batch, 2 * directions * units)
+    if config.dropout > 0:
+        x = keras.layers.Dropout(config.dropout, seed=config.seed + 100, name="dropout")(x)
+    logits = keras.layers.Dense(1 if num_classes == 2 else num_classes, name="logits")(x)
+    return keras.Model(ids, logits, name="classifier")
+
+
+def build_model(config, num_classes: int, vocabulary, embedding_matrix=None) -> keras.Model:
+    """Raw strings (batch,) -> logits. `vocabulary`: the words after padding and [UNK]."""
+    if num_classes < 2:
+        raise ConfigError(f"need at least 2 classes, got {num_classes}")
+    check_config(config)
+    vectorize = keras.layers.TextVectorization(
+        standardize=standardizer(config.standardize),
+        vocabulary=list(vocabulary),
+        output_sequence_length=config.sequence_length,
+        name="vectorize",
+    )
+    text = keras.Input((), dtype="string", name="text")
+    classifier = build_classifier(config, num_classes, vectorize.vocabulary_size())
+    model = keras.Model(text, classifier(vectorize(text)), name=f"sentiment_{config.model}")
+    if embedding_matrix is not None:
+        classifier.get_layer("embedding").set_weights([embedding_matrix])
+    return model
+
+
+def build_vocabulary(texts, config) -> list:
+    """The `max_tokens - 2` most frequent tokens of `texts` seen at least `min_token_count`
+    times (ties by first appearance), tokenised exactly as the model's TextVectorization."""
+    import collections
+
+    import tensorflow as tf
+
+    counts = collections.Counter()
+    standardize = standardizer(config.standardize)
+    for start in range(0, len(texts), 4096):
+        batch = tf.constant([str(t) for t in texts[start:start + 4096]])
+        for row in tf.strings.split(standardize(batch)).to_list():
+            counts.update(row)
+    words = [w.decode("utf-8") for w, c in counts.most_common() if c >= config.min_token_count]
+    words = [w for w in words if w not in ("", "[UNK]")]
+    return words[:config.max_tokens - 2]
+
+
+def vectorizer(model):
+    return model.get_layer("vectorize")
+
+
+def classifier(model):
+    return model.get_layer("classifier")

@@ -1,0 +1,218 @@
+"""Sentiment on the embedded Rotten Tomatoes snippets: our RNN against linear baselines, the
+effect of word2vec initialisation, and the training speed of our cells against Keras's layers.
+
+All on the app's own fixed-seed stratified 10 % test split (1,281 snippets) of the 12,808
+fresh/rotten snippets; the RNN's early stopping uses a validation part of the training part only.
+
+Rows (each reference measured in this run):
+- the default RNN (bidirectional RNN(layers.GRUCell), max+mean pooling; its embedding
+  initialised from our word2vec vectors, fine-tuned): test accuracy, target >= 80 %;
+- the same network with random embeddings, and with the word2vec vectors frozen: the effect
+  of the initialisation;
+- the course's average-of-embeddings model (random and word2vec-initialised);
+- TF-IDF + logistic regression and TF-IDF (unigrams + bigrams) + linear SVM (scikit-learn,
+  the `[test]` extra), trained on training + validation texts;
+- training steps/s of the sentiment network with RNN(our GRUCell/LSTMCell) against the same
+  network with keras.layers.GRU(reset_after=False)/LSTM at equal weights, on real batches.
+
+Word vectors: our word2vec (apps/embeddings, skip-gram) trained on unlabelled text only: the
+corpus's 1,097 `plot` rows, the training and validation snippets (never the test snippets, and
+no labels), and gensim's embedded Wikipedia + Lee text; exported with the embeddings app's
+export (word2vec text) and read by the sentiment app from that file.
+
+    python -m benchmarks.run --only sentiment          (writes nothing; copy the output to
+                                                        benchmarks/results/sentiment.txt)
+"""
+
+import dataclasses
+import pathlib
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks.common import Row, at_least, interleaved_train_steps, log, median
+
+TARGET = 0.80
+WORKDIR = pathlib.Path(tempfile.gettempdir()) / "classics-bench-sentiment"
+
+
+def _config(**overrides):
+    from apps.sentiment import Config
+
+    return dataclasses.replace(Config(), runs_dir=str(WORKDIR / "runs"), **overrides)
+
+
+def word2vec_corpus(splits, path) -> pathlib.Path:
+    """Unlabelled text, one paragraph a line: plot rows, train+val snippets, Wikipedia + Lee."""
+    from apps.embeddings import Config as EmbeddingsConfig
+    from apps.embeddings.data import sentences
+    from apps.sentiment.data import rotten_tomatoes_rows
+
+    lines = [text for category, text in rotten_tomatoes_rows() if category == "plot"]
+    lines += [str(t) for t in splits.x_train] + [str(t) for t in splits.x_val]
+    lines += [" ".join(tokens) for tokens in sentences(EmbeddingsConfig(data="wiki+lee"))]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(" ".join(line.split()) + "\n" for line in lines if line.strip())
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def pretrain_vectors(splits, quick: bool) -> tuple[pathlib.Path, float]:
+    """(word2vec text file, seconds): our skip-gram on the unlabelled corpus, then its export."""
+    from apps.common import config as config_lib
+    from apps.embeddings import PRESETS, Config
+    from apps.embeddings.commands import export, load_run_vectors, train
+
+    corpus = word2vec_corpus(splits, WORKDIR / "corpus.txt")
+    config = config_lib.resolve(Config, PRESETS, sets=[
+        f"data=text:{corpus}", "vector_size=100", "window=5", "min_count=2",
+        f"epochs={1 if quick else 5}", f"runs_dir={WORKDIR / 'runs'}"])
+    started = time.monotonic()
+    run_dir = train(config, fresh=True, verbose=0)
+    seconds = time.monotonic() - started
+    paths = export(load_run_vectors(run_dir), WORKDIR / "vectors", root=WORKDIR / "saved_models")
+    return pathlib.Path(paths["word2vec_text"]), seconds
+
+
+def train_and_test(config) -> dict:
+    from apps.sentiment import commands
+
+    started = time.monotonic()
+    run_dir = commands.train(config, fresh=True, verbose=0)
+    seconds = time.monotonic() - started
+    result = commands.evaluate(run_dir)
+    epochs = sum(1 for _ in open(run_dir / "log.csv")) - 1
+    return {"accuracy": result["accuracy"], "f1": result["f1"], "roc_auc": result["roc_auc"],
+            "seconds": seconds, "epochs": epochs}
+
+
+def linear_baselines(splits) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    x = [str(t) for t in splits.x_train] + [str(t) for t in splits.x_val]
+    y = np.concatenate([splits.y_train, splits.y_val])
+    test = [str(t) for t in splits.x_test]
+    models = {
+        "TF-IDF unigrams + logistic regression": make_pipeline(
+            TfidfVectorizer(sublinear_tf=True), LogisticRegression(C=4.0, max_iter=2000)),
+        "TF-IDF uni+bigrams + linear SVM": make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LinearSVC(C=0.5)),
+    }
+    return {name: float(np.mean(m.fit(x, y).predict(test) == splits.y_test)) for name, m in models.items()}
+
+
+def _speed_pair(kind, config, vocabulary_size):
+    """(ours, reference) compiled sentiment classifiers on ids, equal weights."""
+    import keras
+
+    from apps.sentiment.model import MaskedPooling, build_classifier
+
+    keras.utils.set_random_seed(0)
+    config = dataclasses.replace(config, cell=kind.lower(), embedding_dropout=0.0, dropout=0.0)
+    ours = build_classifier(config, 2, vocabulary_size)
+    ids = keras.Input((None,), dtype="int64")
+    x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True)(ids)
+    layer = (keras.layers.GRU(config.units, reset_after=False, return_sequences=True) if kind == "GRU"
+             else keras.layers.LSTM(config.units, return_sequences=True))
+    x = MaskedPooling("max_mean")(keras.layers.Bidirectional(layer)(x))
+    reference = keras.Model(ids, keras.layers.Dense(1)(x))
+    ours.set_weights(reference.get_weights())
+    for model in (ours, reference):
+        model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    return ours, reference
+
+
+def speed_rows(splits, quick: bool) -> list[Row]:
+    import tensorflow as tf
+
+    from apps.sentiment.model import build_model, build_vocabulary
+
+    config = _config()
+    vocabulary = build_vocabulary(splits.x_train, config)
+    vectorize = build_model(config, 2, vocabulary).get_layer("vectorize")
+    texts = [str(t) for t in splits.x_train[:config.batch_size]]
+    batch = (vectorize(tf.constant(texts)), splits.y_train[:config.batch_size].astype("float32")[:, None])
+    rounds, steps = (2, 3) if quick else (6, 10)
+    rows = []
+    for kind in ("GRU", "LSTM"):
+        ours, reference = _speed_pair(kind, config, len(vocabulary) + 2)
+        log(f"sentiment: {kind} speed, {rounds} rounds x {steps} steps")
+        times, per_round = interleaved_train_steps({"ours": ours, "reference": reference}, batch,
+                                                   rounds=rounds, steps_per_round=steps)
+        t_ours, t_ref = median(times["ours"]), median(times["reference"])
+        ratio = median([r / o for o, r in zip(per_round["ours"], per_round["reference"], strict=True)])
+        name = "GRU(reset_after=False)" if kind == "GRU" else "LSTM"
+        rows.append(Row(
+            f"sentiment training steps/s: Bi-RNN({kind}Cell) vs keras Bi-{name}", 1.0 / t_ours, "steps/s",
+            1.0 / t_ref, "steps/s", ratio=ratio,
+            note=f"batch {config.batch_size} real snippets padded to {config.sequence_length} tokens, "
+                 f"embedding {config.embedding_dim}, {config.units} units per direction, max+mean "
+                 f"pooling; ratio = median of {rounds} interleaved per-round speed ratios"))
+    return rows
+
+
+def run(quick: bool) -> list[Row]:
+    from apps.sentiment.data import load_data
+
+    if WORKDIR.exists():
+        shutil.rmtree(WORKDIR)
+    splits = load_data(_config())
+    rows = []
+    log("sentiment: linear baselines")
+    baselines = linear_baselines(splits)
+    log("sentiment: word2vec on unlabelled text")
+    vectors, w2v_seconds = pretrain_vectors(splits, quick)
+    epochs = {"epochs": 1} if quick else {}
+    variants = {
+        "default RNN (Bi-GRU, word2vec init, fine-tuned)": _config(embeddings=str(vectors), **epochs),
+        "same RNN, random embeddings": _config(**epochs),
+        "same RNN, word2vec frozen": _config(embeddings=str(vectors), freeze_embeddings=True, **epochs),
+        "average of embeddings, random": _config(**{**_average(), **epochs}),
+        "average of embeddings, word2vec init": _config(embeddings=str(vectors), **{**_average(), **epochs}),
+    }
+    results = {}
+    for name, config in variants.items():
+        log(f"sentiment: {name}")
+        results[name] = train_and_test(config)
+        r = results[name]
+        print(f"{name}: accuracy {r['accuracy']:.4f}, F1 {r['f1']:.4f}, ROC AUC {r['roc_auc']:.4f}, "
+              f"{r['epochs']} epochs in {r['seconds']:.0f} s", flush=True)
+    for name, accuracy in baselines.items():
+        print(f"{name}: accuracy {accuracy:.4f}", flush=True)
+    svm = baselines["TF-IDF uni+bigrams + linear SVM"]
+    split_note = f"{len(splits.y_test)} test snippets (fixed-seed stratified 10 %)"
+    default = next(iter(variants))
+    rows.append(Row(f"sentiment accuracy: {default} vs TF-IDF+SVM", results[default]["accuracy"] * 100, "%",
+                    svm * 100, "%", target=f">= {TARGET:.0%}",
+                    ok=at_least(results[default]["accuracy"], TARGET),
+                    note=f"{split_note}; {results[default]['epochs']} epochs, "
+                         f"{results[default]['seconds']:.0f} s; "
+                         f"word2vec pretraining {w2v_seconds:.0f} s"))
+    for name in list(variants)[1:]:
+        rows.append(Row(f"sentiment accuracy: {name} vs default", results[name]["accuracy"] * 100, "%",
+                        results[default]["accuracy"] * 100, "%"))
+    for name, accuracy in baselines.items():
+        rows.append(Row(f"sentiment accuracy: {name}", accuracy * 100, "%", note=split_note))
+    rows.extend(speed_rows(splits, quick))
+    if quick:
+        shutil.rmtree(WORKDIR, ignore_errors=True)
+    return rows
+
+
+def _average():
+    from apps.sentiment import PRESETS
+
+    return dict(PRESETS["average"], model="average")
+
+
+if __name__ == "__main__":
+    import sys
+
+    from benchmarks.common import format_table
+
+    print(format_table(run(quick="--quick" in sys.argv)))

@@ -1,0 +1,53 @@
+"""Small real data (a few hundred Rotten Tomatoes snippets as a CSV) and one tiny trained run."""
+
+import csv
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def snippets():
+    """(texts, labels) of the embedded corpus's fresh/rotten rows."""
+    from apps.sentiment.data import rotten_tomatoes_rows
+
+    rows = [(c, t) for c, t in rotten_tomatoes_rows() if c in ("fresh", "rotten")]
+    return [t for _, t in rows], [c for c, _ in rows]
+
+
+def write_csv(path, rows, header=("review", "sentiment")):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_csv(tmp_path_factory, snippets):
+    """300 real snippets (stratified by a fixed seed) with non-default column names."""
+    texts, labels = snippets
+    rng = np.random.default_rng(0)
+    idx = np.concatenate([rng.permutation(np.flatnonzero(np.array(labels) == c))[:150]
+                          for c in ("rotten", "fresh")])
+    rows = [(texts[i], labels[i]) for i in sorted(idx)]
+    return write_csv(tmp_path_factory.mktemp("csv") / "small.csv", rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory, small_csv):
+    from apps.common import config as config_lib
+    from apps.sentiment import PRESETS, Config
+
+    runs = tmp_path_factory.mktemp("runs")
+    return config_lib.resolve(Config, PRESETS, preset="tiny", sets=[
+        f"runs_dir={runs}", f"data=csv:{small_csv}", "text_column=review", "label_column=sentiment",
+        "labels=rotten,fresh", "epochs=2",
+    ])
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_config):
+    from apps.sentiment import train
+
+    return train(tiny_config, verbose=0)

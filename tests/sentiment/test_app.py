@@ -1,0 +1,152 @@
+"""The app end to end on a tiny run: evaluate, predict, CLI bad input (exit 2), export."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import write_csv
+
+from apps.common.cli import main
+from apps.common.errors import DataError
+from apps.sentiment import commands
+from apps.sentiment.data import load_data
+
+
+def test_evaluate_reports_consistent_numbers(tiny_run, tiny_config):
+    result = commands.evaluate(tiny_run)
+    splits = load_data(tiny_config)
+    cm = np.array(result["confusion_matrix"])
+    assert cm.sum() == result["count"] == len(splits.y_test) == 30
+    assert cm.sum(axis=1).tolist() == np.bincount(splits.y_test, minlength=2).tolist()
+    assert result["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+    assert result["f1"] == result["per_class"]["fresh"]["f1"]
+    probs = commands.probabilities(commands.load_run_model(tiny_run), splits.x_test)
+    from apps.sentiment.metrics import roc_auc
+
+    assert result["roc_auc"] == pytest.approx(roc_auc(splits.y_test, probs))
+    wrong = result["confident_mistakes"]
+    assert len(wrong) == min(10, int(cm.sum() - np.trace(cm)))
+    assert all(m["true"] != m["predicted"] for m in wrong)
+    assert [m["probability"] for m in wrong] == sorted((m["probability"] for m in wrong), reverse=True)
+    saved = json.loads((tiny_run / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    assert saved["accuracy"] == result["accuracy"]
+
+
+def test_predict_probabilities_sum_to_one_and_match_the_model(tiny_run):
+    texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "x" * 10]
+    results = commands.predict(texts, tiny_run)
+    probs = commands.probabilities(commands.load_run_model(tiny_run), texts)
+    for (_, ranked), row in zip(results, probs):
+        assert sum(p for _, p in ranked) == pytest.approx(1.0, abs=1e-6)
+        assert dict(ranked) == pytest.approx({"rotten": row[0], "fresh": row[1]})
+    with pytest.raises(DataError, match="text 2: empty or whitespace only"):
+        commands.predict(["fine", " \t "], tiny_run)
+
+
+def _cli(argv, capsys, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_predict_arguments_stdin_and_bad_input(tiny_run, capsys, monkeypatch):
+    run = ["--run", str(tiny_run)]
+    code, out, _ = _cli(["sentiment", "predict", "great fun", "--json", *run], capsys)
+    assert code == 0 and json.loads(out)["text"] == "great fun"
+    code, out, _ = _cli(["sentiment", "predict", *run], capsys, b"great fun\n\n  \nawful mess\n", monkeypatch)
+    assert code == 0 and [line.split("\t")[2] for line in out.splitlines()] == ["great fun", "awful mess"]
+    code, _, err = _cli(["sentiment", "predict", "", *run], capsys)
+    assert code == 2 and err.strip() == "error: text 1: empty or whitespace only; give some words to classify"
+    code, _, err = _cli(["sentiment", "predict", "   ", *run], capsys)
+    assert code == 2 and "text 1: empty or whitespace only" in err
+    code, _, err = _cli(["sentiment", "predict", *run], capsys, b"fine\ncaf\xe9\n", monkeypatch)
+    assert code == 2
+    assert err.strip() == "error: stdin:2: not valid UTF-8 (byte 0xe9); re-encode the file as UTF-8"
+    code, _, err = _cli(["sentiment", "predict", *run], capsys, b"\n \n", monkeypatch)
+    assert code == 2 and "stdin: no text to classify" in err
+    # A 1 MB review: truncated to the model's sequence length, no crash.
+    code, out, _ = _cli(["sentiment", "predict", "good " * 200_000, *run], capsys)
+    assert code == 0 and out.split("\t")[0] in ("rotten", "fresh")
+
+
+def test_cli_train_refuses_bad_csv_with_exit_2(tmp_path, capsys):
+    path = write_csv(tmp_path / "bad.csv", [("good", "pos"), ("bad", "neg")], ("review", "label"))
+    code, _, err = _cli(["sentiment", "train", "--data", f"csv:{path}", "--preset", "tiny",
+                         "--set", f"runs_dir={tmp_path}"], capsys)
+    assert code == 2
+    assert err.strip() == f"error: {path}: no column 'text' (columns: review, label); set text_column"
+    labelled = write_csv(tmp_path / "labels.csv", [("good", "pos"), ("bad", "neg"), ("so-so", "mixed")],
+                         ("text", "label"))
+    code, _, err = _cli(["sentiment", "train", "--data", f"csv:{labelled}", "--set", "labels=pos,neg",
+                         "--set", f"runs_dir={tmp_path}"], capsys)
+    assert code == 2 and "labels.csv:4: label 'mixed' is not one of 'pos', 'neg'" in err
+
+
+def test_multiclass_head_on_ratings(tmp_path, snippets):
+    """Five classes: one logit per class, softmax probabilities, one-hot targets."""
+    from apps.common import config as config_lib
+    from apps.sentiment import PRESETS, Config, train
+
+    texts, _ = snippets
+    rows = [(texts[i], str(1 + i % 5)) for i in range(150)]
+    path = write_csv(tmp_path / "ratings.csv", rows, ("text", "label"))
+    config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=[
+        f"data=csv:{path}", f"runs_dir={tmp_path / 'runs'}", "model=average"])
+    run_dir = train(config, verbose=0)
+    _, labels, model = commands.load_run(run_dir)
+    assert labels == ["1", "2", "3", "4", "5"] and model.output_shape == (None, 5)
+    probs = commands.probabilities(model, ["a film", "another film"])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    result = commands.evaluate(run_dir)
+    assert np.array(result["confusion_matrix"]).shape == (5, 5) and 0.0 <= result["roc_auc"] <= 1.0
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    return commands.export(tiny_run, root=tmp_path_factory.mktemp("saved_models"))
+
+
+def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_run, exported):
+    texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "", "good " * 50_000]
+    want = commands.probabilities(commands.load_run_model(tiny_run), texts)
+    loaded = tf.saved_model.load(str(exported))
+    got = loaded.signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(got["probabilities"].numpy(), want, rtol=0, atol=1e-5)
+    assert [c.decode() for c in got["classes"].numpy()] == [["rotten", "fresh"][i] for i in want.argmax(1)]
+    vocabulary = (exported / "assets.extra" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) > 100
+
+
+def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_run, exported, tmp_path):
+    """Only TensorFlow is imported there: the vocabulary table and the string input survive."""
+    vocabulary = (exported / "assets.extra" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    texts = ["a moving film", "dull and lifeless", f"{vocabulary[5]} {vocabulary[-1]} zzzunseenzzz"]
+    want = commands.probabilities(commands.load_run_model(tiny_run), texts)
+    script = (
+        "import json, sys\n"
+        "import tensorflow as tf\n"
+        "m = tf.saved_model.load(sys.argv[1])\n"
+        "texts = tf.constant(json.loads(sys.argv[2]))\n"
+        "p = m.signatures['serving_default'](text=texts)['probabilities'].numpy().tolist()\n"
+        "ids = m.signatures['tokenize'](text=texts)['token_ids'].numpy().tolist()\n"
+        "mods = sorted(n for n in sys.modules if n.split('.')[0] in ('apps', 'layers', 'keras'))\n"
+        "project = [n for n in mods if n.split('.')[0] != 'keras']\n"
+        "print(json.dumps({'p': p, 'ids': ids, 'project': project}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(exported), json.dumps(texts)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["project"] == []
+    np.testing.assert_allclose(np.array(out["p"]), want, rtol=0, atol=1e-5)
+    # The vocabulary is intact: known words get their index, an unseen one [UNK] (1).
+    assert out["ids"][2][:3] == [5, len(vocabulary) - 1, 1]
+    index = {w: i for i, w in enumerate(vocabulary)}
+    assert out["ids"][0][:3] == [index.get(w, 1) for w in ("a", "moving", "film")]

@@ -1,0 +1,92 @@
+"""Sources, splits and the documented handling of bad rows."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import write_csv
+
+from apps.common.errors import ConfigError, DataError
+from apps.sentiment import Config
+from apps.sentiment.data import load_data, load_text_source, targets
+
+
+def _csv_config(path, **kw):
+    return dataclasses.replace(Config(), data=f"csv:{path}", **kw)
+
+
+def test_embedded_corpus_counts_and_stratified_fixed_seed_split():
+    config = Config()
+    ds = load_text_source(config)
+    assert ds.class_names == ("rotten", "fresh")
+    assert np.bincount(ds.labels).tolist() == [5405, 7403]  # plot rows dropped
+    splits = load_data(config)
+    assert len(splits.y_test) == round(0.1 * 12808) == 1281
+    assert np.bincount(splits.y_test).tolist() == [541, 740]  # 5405 / 7403 in proportion
+    assert len(splits.y_train) + len(splits.y_val) + len(splits.y_test) == 12808
+    assert len(splits.y_val) == round(0.1 * (12808 - 1281))
+    again = load_data(config)
+    assert list(again.x_test) == list(splits.x_test)  # fixed seed: the same test split
+    other = load_data(dataclasses.replace(config, seed=7))
+    assert list(other.x_test) != list(splits.x_test)
+
+
+def test_csv_columns_chosen_by_flags_and_labels_in_given_order(small_csv):
+    config = _csv_config(small_csv, text_column="review", label_column="sentiment",
+                         labels=("rotten", "fresh"))
+    ds = load_text_source(config)
+    assert ds.class_names == ("rotten", "fresh")
+    assert np.bincount(ds.labels).tolist() == [150, 150]
+    assert ds.texts[0] and isinstance(ds.texts[0], str)
+
+
+def test_ratings_are_ordered_numerically_for_a_multiclass_head(tmp_path):
+    rows = [(f"text {i}", str(r)) for i, r in enumerate([10, 2, 1, 3, 2, 10, 1])]
+    ds = load_text_source(_csv_config(write_csv(tmp_path / "r.csv", rows, ("text", "label"))))
+    assert ds.class_names == ("1", "2", "3", "10")
+    assert ds.labels.tolist() == [3, 1, 0, 2, 1, 3, 0]
+    np.testing.assert_array_equal(targets([0, 3], 4), [[1, 0, 0, 0], [0, 0, 0, 1]])
+    np.testing.assert_array_equal(targets([1, 0], 2), [[1.0], [0.0]])
+
+
+def test_blank_texts_are_dropped_and_counted(tmp_path, capsys):
+    rows = [("good", "pos"), ("", "neg"), ("   \t", "pos"), ("bad", "neg")]
+    ds = load_text_source(_csv_config(write_csv(tmp_path / "b.csv", rows, ("text", "label"))))
+    assert list(ds.texts) == ["good", "bad"] and ds.labels.tolist() == [1, 0]
+    assert "dropped 2 empty or whitespace-only texts" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("header, config_kw, message", [
+    (("review", "label"), {}, "no column 'text' (columns: review, label); set text_column"),
+    (("text", "stars"), {}, "no column 'label' (columns: text, stars); set label_column"),
+])
+def test_csv_missing_a_column(tmp_path, header, config_kw, message):
+    path = write_csv(tmp_path / "m.csv", [("good", "pos")], header)
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_text_source(_csv_config(path, **config_kw))
+
+
+def test_unknown_label_names_the_line(tmp_path):
+    path = write_csv(tmp_path / "u.csv", [("good", "pos"), ("bad", "neg"), ("meh", "neutral")],
+                     ("text", "label"))
+    with pytest.raises(DataError, match=r"u\.csv:4: label 'neutral' is not one of 'neg', 'pos'"):
+        load_text_source(_csv_config(path, labels=("neg", "pos")))
+
+
+def test_non_utf8_csv_names_the_line(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\ngood,pos\ncaf\xe9 bad,neg\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin\.csv:3: not valid UTF-8 \(byte 0xe9\)"):
+        load_text_source(_csv_config(path))
+
+
+def test_single_class_and_unknown_sources_are_refused(tmp_path):
+    path = write_csv(tmp_path / "one.csv", [("good", "pos"), ("fine", "pos")], ("text", "label"))
+    with pytest.raises(DataError, match="need at least 2 classes"):
+        load_text_source(_csv_config(path))
+    with pytest.raises(DataError, match="unknown text dataset 'imdb'"):
+        load_text_source(dataclasses.replace(Config(), data="imdb"))
+    with pytest.raises(DataError, match="no such file"):
+        load_text_source(_csv_config(tmp_path / "missing.csv"))
+    with pytest.raises(ConfigError, match="test_fraction"):
+        load_data(dataclasses.replace(Config(), test_fraction=0.0))
