@@ -85,7 +85,7 @@ def run(args) -> int:
 
         result = distributed.train_multiworker(args.app, base, args.run_dir)
         print(f"worker {result['task_index']} of {result['workers']}: final loss {result['loss']:.6f}, "
-              f"weights {result['weights']}")
+              f"weights {result['weights']}, run {result['run_dir']}")
         return 0
     hp = _parse_hp(args.hp)
     settings = search.Settings(

@@ -18,11 +18,12 @@ a local search. What keras-tuner 1.4.8 lacks, added here around it:
 Multi-worker training (`--strategy multiworker`): one config trained data-parallel
 with `tf.distribute.MultiWorkerMirroredStrategy` from TF_CONFIG. Keras 3.15's `fit`
 fails under this strategy (keras#20585, then a scalar reduction error), so the step
-here is our own, run with `strategy.run`: every global batch of B examples is split
-into B / workers contiguous slices, one per worker, the loss is averaged over the
-global batch (`tf.nn.compute_average_loss`) and the Keras optimizer all-reduces
-(sums) the gradients, which is the single-worker step on the same global batch.
-The model, data and loss are the app's own (see DATA_PARALLEL).
+here is our own (apps/common/distribute.py), which `train.fit` runs whenever it is
+called inside the strategy's scope: every global batch of B examples is split into
+B / workers contiguous slices, one per worker, the loss is averaged over the global
+batch and the optimizer all-reduces the gradients, which is the single-worker step on
+the same global batch. The model, data and loss are the app's own: its `train` runs
+unchanged under the strategy, so every app that trains through `train.fit` scales out.
 """
 
 import dataclasses
@@ -229,144 +230,51 @@ class Worker:
         return []
 
 
+
 # ---------------------------------------------------------------- multi-worker training
-@dataclasses.dataclass
-class DataParallelParts:
-    """What the custom step needs from an app, all built by the app's own code."""
-
-    build_model: object  # () -> keras.Model returning logits
-    dataset: object  # (global_batch) -> tf.data of (x, y) global batches, same order on every worker
-    per_example_loss: object  # (y, logits) -> (batch,) losses
-    steps_per_epoch: int
-
-
-def classification_parts(config) -> DataParallelParts:
-    import keras
-
-    from apps import get_app
-    from apps.classification.data import make_dataset
-
-    app = get_app("classification")
-    splits = app.load_data(config)
-    num_classes = len(splits.class_names)
-    loss = keras.losses.CategoricalCrossentropy(
-        from_logits=True, label_smoothing=config.label_smoothing, reduction=None)
-    return DataParallelParts(
-        build_model=lambda: app.build_model(config, num_classes, splits.input_shape),
-        dataset=lambda: make_dataset(splits.x_train, splits.y_train, config, num_classes, training=True),
-        per_example_loss=loss,
-        steps_per_epoch=len(splits.y_train) // config.batch_size,
-    )
-
-
-# app name -> its data-parallel parts; a new app adds one line.
-DATA_PARALLEL = {"classification": classification_parts}
+def _cluster() -> tuple[int, int]:
+    """(workers, this worker's index) from TF_CONFIG; one local worker without it."""
+    tf_config = os.environ.get("TF_CONFIG")
+    if not tf_config:
+        return 1, 0
+    try:
+        spec = json.loads(tf_config)
+        return len(spec["cluster"]["worker"]), int(spec["task"]["index"])
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError("TF_CONFIG: expected {\"cluster\": {\"worker\": [...]}, "
+                          "\"task\": {\"type\": \"worker\", \"index\": i}}") from None
 
 
 def train_multiworker(app_name: str, config, run_dir=None) -> dict:
-    """Train `config` with MultiWorkerMirroredStrategy (cluster from TF_CONFIG; without
-    TF_CONFIG, one local worker). Every worker writes weights_worker<i>.npz and
-    log_worker<i>.json into `run_dir`; returns this worker's summary."""
-    if app_name not in DATA_PARALLEL:
-        raise ConfigError(f"{app_name} has no data-parallel parts yet (tuning/distributed.py DATA_PARALLEL)")
-    tf_config = os.environ.get("TF_CONFIG")
-    workers, index = 1, 0
-    if tf_config:
-        try:
-            spec = json.loads(tf_config)
-            workers = len(spec["cluster"]["worker"])
-            index = int(spec["task"]["index"])
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError("TF_CONFIG: expected {\"cluster\": {\"worker\": [...]}, "
-                              "\"task\": {\"type\": \"worker\", \"index\": i}}") from None
-    global_batch = config.batch_size
-    if global_batch % workers:
-        raise ConfigError(f"batch_size {global_batch} must be divisible by the {workers} workers")
+    """Train `config` with the app's own `train`, data-parallel under
+    MultiWorkerMirroredStrategy (cluster from TF_CONFIG; without it, one local worker).
 
-    import numpy as np
+    Worker 0 trains into `run_dir` (the run directory every `classics <app>` command
+    reads: best.keras, log.csv, config.json); worker i > 0 into `run_dir/worker<i>`.
+    Returns this worker's summary (apps/common/distribute.py)."""
+    from apps import get_app
+
+    app = get_app(app_name)
+    if not hasattr(app, "train"):
+        raise ConfigError(f"{app_name} has no `train` to run data-parallel")
+    workers, index = _cluster()
+    if config.batch_size % workers:
+        raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {workers} workers")
+    if run_dir is None:
+        if workers > 1:
+            raise ConfigError("--strategy multiworker with several workers needs --run-dir "
+                              "(the same path on every worker)")
+        run_dir = pathlib.Path(config.runs_dir) / app_name / f"multiworker-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = pathlib.Path(run_dir)
+    own_dir = run_dir if index == 0 else run_dir / f"worker{index}"
+
     import tensorflow as tf
 
     # The strategy first: it must exist before any other TensorFlow op.
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    from apps.common import config as config_lib
-    from apps.common import train as train_lib
-
-    train_lib.seed_everything(config.seed)
-    parts = DATA_PARALLEL[app_name](config)
-    if parts.steps_per_epoch < 1:
-        raise ConfigError(f"batch_size {global_batch} is larger than the training set")
     with strategy.scope():
-        model = parts.build_model()
-        optimizer = train_lib.make_optimizer(config, parts.steps_per_epoch)
-        optimizer.build(model.trainable_variables)
+        app.train(config, run_dir=own_dir, fresh=True, verbose=2)
 
-    per_worker = global_batch // workers
+    from apps.common import distribute
 
-    def dataset_fn(context):
-        ds = parts.dataset().unbatch().batch(global_batch, drop_remainder=True)
-        # Worker i takes rows [i*b, (i+1)*b) of each global batch: same batches as one worker.
-        start = context.input_pipeline_id * per_worker
-        return ds.map(lambda x, y: (x[start:start + per_worker], y[start:start + per_worker]))
-
-    options = tf.distribute.InputOptions(experimental_fetch_to_device=False)
-    dist_ds = strategy.distribute_datasets_from_function(dataset_fn, options)
-
-    @tf.function
-    def train_step(x, y):
-        def replica_step(x, y):
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)
-                loss = tf.nn.compute_average_loss(parts.per_example_loss(y, logits),
-                                                  global_batch_size=global_batch)
-                if model.losses:
-                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
-
-        per_replica = strategy.run(replica_step, args=(x, y))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-
-    # Batch-norm moving statistics are per worker (each sees its slice of the batch);
-    # averaging them over workers after every epoch leaves every worker with the same
-    # model, and their mean is the global batch's moving mean.
-    stats = list(model.non_trainable_variables)
-
-    @tf.function
-    def worker_mean_of_stats():
-        def mean_of():
-            ctx = tf.distribute.get_replica_context()
-            return [ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.identity(v.value)) for v in stats]
-
-        return strategy.run(mean_of)
-
-    losses = []
-    for epoch in range(config.epochs):
-        epoch_losses = [float(train_step(x, y)) for x, y in dist_ds]
-        losses.append(epoch_losses)
-        if stats and workers > 1:
-            for v, mean in zip(stats, worker_mean_of_stats()):
-                v.assign(strategy.experimental_local_results(mean)[0])
-        print(f"worker {index}: epoch {epoch + 1}/{config.epochs} loss {np.mean(epoch_losses):.4f}",
-              file=sys.stderr, flush=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = pathlib.Path(run_dir or pathlib.Path(config.runs_dir) / app_name / f"multiworker-{stamp}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    weights = [np.asarray(w) for w in model.get_weights()]
-    np.savez(run_dir / f"weights_worker{index}.npz", *weights)
-    digest = _digest(weights)
-    summary = {"workers": workers, "task_index": index, "loss": float(np.mean(losses[-1])),
-               "step_losses": [v for epoch in losses for v in epoch], "weights": digest}
-    (run_dir / f"log_worker{index}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if index == 0:
-        config_lib.save_config(config, run_dir / "config.json")
-    return summary
-
-
-def _digest(arrays) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
+    return {**json.loads((own_dir / distribute.SUMMARY).read_text()), "run_dir": str(own_dir)}

@@ -164,11 +164,21 @@ def fit(
 ):
     """`model.fit` with the standard callbacks; returns the History.
 
-    The model must already be compiled. Interrupted runs resume from the last
-    finished epoch (weights, optimizer state and epoch counter from `backup/`).
+    Inside a `MultiWorkerMirroredStrategy` scope, trains data-parallel instead
+    (apps/common/distribute.py) and returns its summary. The model must already be
+    compiled. Interrupted runs resume from the last finished epoch (weights, optimizer
+    state and epoch counter from `backup/`).
     """
     import keras
 
+    from apps.common import distribute
+
+    strategy = distribute.active_strategy()
+    if strategy is not None:
+        summary = distribute.fit_data_parallel(model, train_ds, val_ds, config, run_dir,
+                                               monitor=monitor, mode=mode, strategy=strategy)
+        (pathlib.Path(run_dir) / DONE_MARKER).write_text(_timestamp() + "\n")
+        return summary
     run_dir = pathlib.Path(run_dir)
     best = _best_logged(run_dir / "log.csv", monitor, mode)
     callbacks = [
