@@ -57,6 +57,9 @@ class Splits:
     # For composed scenes: (count, seed) -> new training Scenes, so every epoch can see
     # scenes it never saw (the objects stay the training ones). None for fixed datasets.
     compose_train: object = None
+    # Likewise (count, seed) -> new test Scenes of the held-out objects: other draws of the
+    # test set, to see how much mAP moves with the scenes alone.
+    compose_test: object = None
 
 
 # ---------------------------------------------------------------- composed scenes
@@ -193,7 +196,10 @@ def _load_scenes(config):
     def compose_train(count, seed):
         return compose_scenes(count, objects[train_idx], labels[train_idx], photos, config, seed)
 
-    return Splits(*parts, class_names=names, compose_train=compose_train)
+    def compose_test(count, seed):
+        return compose_scenes(count, objects[test_idx], labels[test_idx], photos, config, seed)
+
+    return Splits(*parts, class_names=names, compose_train=compose_train, compose_test=compose_test)
 
 
 # ---------------------------------------------------------------- yolo:<dir>

@@ -176,3 +176,29 @@ def test_decode_hand_computed():
     np.testing.assert_allclose(boxes[0, 2], [0, 22, 16, 26], atol=1e-5)
     p = 1 / (1 + np.exp(-10)) * np.exp([3, 0]) / np.exp([3, 0]).sum()
     np.testing.assert_allclose(scores[0, 2], p, rtol=1e-5)
+
+
+@pytest.mark.parametrize("objectness_shift", [0.0, -3.0, -30.0])
+def test_postprocess_on_candidates_equals_nms_of_the_full_decoding(objectness_shift):
+    # Candidate-only decoding must give what the NMS op gives on every decoded anchor; -30
+    # leaves no candidate at all (k clipped to 1, no detection).
+    rng = np.random.default_rng(7)
+    logits = rng.normal(0, 2, (5, 4, 4, 3, 9)).astype("float32")
+    logits[..., 4] += objectness_shift
+    logits[1, ..., 4] = -30.0  # an image with nothing above the threshold beside busy ones
+    anchors = np.array([[10, 14], [20, 18], [30, 40]], np.float32)
+    options = dict(iou_threshold=0.45, score_threshold=0.05, max_per_class=7, max_detections=12)
+    got = postprocess.postprocess(tf.constant(logits), anchors, 64, **options)
+    boxes, scores = postprocess.decode(logits, anchors, 64)
+    want = postprocess.nms(boxes, scores, clip_size=64, **options)
+    np.testing.assert_array_equal(got["num_detections"], want["num_detections"])
+    assert int(got["num_detections"][1]) == 0
+    if objectness_shift == 0.0:
+        assert int(tf.reduce_min(got["num_detections"][2:])) > 3
+    for key in ("boxes", "scores", "classes"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-6, atol=1e-5)
+    # decode(index=...) is the full decoding's rows at those anchors.
+    index = postprocess.candidate_anchors(logits, 0.05)
+    part_boxes, part_scores = postprocess.decode(logits, anchors, 64, index=index)
+    np.testing.assert_allclose(part_boxes, tf.gather(boxes, index, batch_dims=1), rtol=1e-6)
+    np.testing.assert_allclose(part_scores, tf.gather(scores, index, batch_dims=1), rtol=1e-6)
