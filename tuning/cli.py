@@ -77,7 +77,6 @@ def run(args) -> int:
     from tuning import search, spaces
 
     app = get_app(args.app)
-    tunable = spaces.tunable(args.app)
     base = config_lib.resolve(app.Config, app.PRESETS, config_file=args.config, sets=args.set,
                               preset=args.preset, data=args.data)
     if args.strategy == "multiworker":
@@ -87,6 +86,7 @@ def run(args) -> int:
         print(f"worker {result['task_index']} of {result['workers']}: final loss {result['loss']:.6f}, "
               f"weights {result['weights']}, run {result['run_dir']}")
         return 0
+    tunable = spaces.tunable(args.app)
     hp = _parse_hp(args.hp)
     settings = search.Settings(
         app=args.app, base=config_lib.to_dict(base), trials=args.trials,
