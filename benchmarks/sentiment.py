@@ -5,9 +5,9 @@ All on the app's own fixed-seed stratified 10 % test split (1,281 snippets) of t
 fresh/rotten snippets; the RNN's early stopping uses a validation part of the training part only.
 
 Rows (each reference measured in this run):
-- the default RNN (bidirectional RNN(layers.GRUCell), max+mean pooling; its embedding
-  initialised from our word2vec vectors, fine-tuned): test accuracy, target >= 80 %;
-- the same network with random embeddings, and with the word2vec vectors frozen: the effect
+- the default RNN (the app's default config: bidirectional RNN(layers.GRUCell), max+mean
+  pooling, random embeddings): test accuracy, target >= 80 %;
+- the same network initialised from our word2vec vectors, fine-tuned and frozen: the effect
   of the initialisation;
 - the course's average-of-embeddings model (random and word2vec-initialised);
 - TF-IDF + logistic regression and TF-IDF (unigrams + bigrams) + linear SVM (scikit-learn,
@@ -20,8 +20,7 @@ corpus's 1,097 `plot` rows, the training and validation snippets (never the test
 no labels), and gensim's embedded Wikipedia + Lee text; exported with the embeddings app's
 export (word2vec text) and read by the sentiment app from that file.
 
-    python -m benchmarks.run --only sentiment          (writes nothing; copy the output to
-                                                        benchmarks/results/sentiment.txt)
+    python -m benchmarks.run --only sentiment | tee benchmarks/results/sentiment.txt
 """
 
 import dataclasses
@@ -169,9 +168,9 @@ def run(quick: bool) -> list[Row]:
     vectors, w2v_seconds = pretrain_vectors(splits, quick)
     epochs = {"epochs": 1} if quick else {}
     variants = {
-        "default RNN (Bi-GRU, word2vec init, fine-tuned)": _config(embeddings=str(vectors), **epochs),
-        "same RNN, random embeddings": _config(**epochs),
-        "same RNN, word2vec frozen": _config(embeddings=str(vectors), freeze_embeddings=True, **epochs),
+        "default RNN (Bi-GRU, random embeddings)": _config(**epochs),
+        "same RNN, word2vec init, fine-tuned": _config(embeddings=str(vectors), **epochs),
+        "same RNN, word2vec init, frozen": _config(embeddings=str(vectors), freeze_embeddings=True, **epochs),
         "average of embeddings, random": _config(**{**_average(), **epochs}),
         "average of embeddings, word2vec init": _config(embeddings=str(vectors), **{**_average(), **epochs}),
     }
