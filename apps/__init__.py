@@ -7,6 +7,7 @@ APPS = {
     "embeddings": "apps.embeddings",
     "style": "apps.style",
     "detection": "apps.detection",
+    "faces": "apps.faces",
     "sentiment": "apps.sentiment",
 }
 

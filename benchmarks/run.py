@@ -31,6 +31,7 @@ BENCHMARKS = {
     "serving": "benchmarks.serving",
     "style": "benchmarks.style",
     "word2vec": "benchmarks.word2vec",
+    "faces": "benchmarks.faces",
     "sentiment": "benchmarks.sentiment",
     "tuning_memory": "benchmarks.tuning_memory",
 }

@@ -257,6 +257,27 @@ def sentiment(s: Space, base) -> dict:
     )
 
 
+def faces(s: Space, base) -> dict:
+    """Triplet-loss encoder: rate, margin, batch shape, mining, regularisation; on val_loss.
+
+    The margin alpha lives on squared distances of unit vectors (0..4), and what matters
+    is its ratio to typical distances: log scale over 0.05..1.0 (FaceNet uses 0.2).
+    """
+    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.learning_rate)
+    margin = s.float("margin", 0.05, 1.0, sampling="log", tier=1, default=base.margin)
+    one_minus_beta = s.float("one_minus_beta_1", 1e-3, 1e-1, sampling="log", tier=2,
+                             default=round(1.0 - base.beta_1, 12))
+    people = s.choice("people_per_batch", [4, 8, 16], tier=2, default=base.people_per_batch)
+    images = s.choice("images_per_person", [2, 4, 8], tier=2, default=base.images_per_person)
+    mining = s.choice("mining", ["batch_hard", "semi_hard"], tier=3, default=base.mining)
+    weight_decay = s.float("weight_decay", 1e-6, 1e-2, sampling="log", tier=4,
+                           default=base.weight_decay)
+    return dict(
+        learning_rate=lr, margin=margin, beta_1=1.0 - one_minus_beta, people_per_batch=people,
+        images_per_person=images, mining=mining, weight_decay=weight_decay,
+    )
+
+
 def _train_style(config, run_dir):
     from apps.style.fast import train_fast
 
@@ -283,6 +304,7 @@ TUNABLES = {
     "embeddings": Tunable(embeddings, objective="loss", direction="min"),
     "style": Tunable(style, objective="total", direction="min", train=_train_style, budget="fast_steps"),
     "sentiment": Tunable(sentiment, objective="val_accuracy", direction="max"),
+    "faces": Tunable(faces, objective="val_loss", direction="min"),
 }
 
 

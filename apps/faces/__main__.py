@@ -1,0 +1,5 @@
+import sys
+
+from apps.common.cli import app_main
+
+sys.exit(app_main("faces"))

@@ -1,0 +1,224 @@
+"""train / evaluate / export / enroll / identify / verify for face verification."""
+
+import json
+import pathlib
+
+import numpy as np
+
+from apps.common import cli
+from apps.common import export as export_lib
+from apps.common import train as train_lib
+from apps.common.errors import ClassicsError, DataError
+from apps.faces import gallery as gallery_lib
+from apps.faces import training
+from apps.faces.config import PRESETS
+
+NAME = "faces"
+DEFAULT_GALLERY = "faces_gallery.json"
+
+
+# ---------------------------------------------------------------- export
+def export(run_dir, root="saved_models"):
+    """Evaluate the run, then write it as the next version of saved_models/faces/."""
+    from apps.faces.serving import export_module
+
+    config, calibration, model = training.load_run(run_dir)
+    result = training.evaluate(run_dir)
+    module, signatures = export_module(model, calibration)
+    return export_lib.write_saved_model(
+        NAME, module, signatures, root=root, config=config,
+        metrics={k: v for k, v in result.items() if not k.endswith("_png")},
+        extra_assets={"calibration.json": calibration, "run.json": {"run": str(run_dir)}},
+    )
+
+
+# ---------------------------------------------------------------- the exported model
+class Verifier:
+    """An export loaded for the CLI: images in, the served signatures' numbers out."""
+
+    def __init__(self, version_dir):
+        import tensorflow as tf
+
+        self.version_dir = pathlib.Path(version_dir)
+        try:
+            self.module = tf.saved_model.load(str(self.version_dir))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{version_dir}: not a loadable SavedModel ({exc})") from None
+        self.config = export_lib.read_extra(self.version_dir, "config.json")
+        self.calibration = export_lib.read_extra(self.version_dir, "calibration.json")
+        spec = self.module.signatures["embed_images"].structured_input_signature[1]["images"]
+        self.image_size, self.channels = int(spec.shape[1]), int(spec.shape[3])
+
+    def pixels(self, path, crop=False):
+        """An image file -> uint8 (S, S, C) exactly as the serving decoder would make it
+        (PNG/JPEG/GIF/BMP/WebP); other formats (PGM, TIFF) are read with Pillow."""
+        from apps.common import images as images_lib
+
+        if crop:
+            from apps.faces.crop import crop_face
+
+            rgb = images_lib.read_image_file(path, channels=3, allow_gray_to_rgb=True)
+            return images_lib.conform_array(crop_face(rgb, str(path)), channels=self.channels,
+                                            image_size=self.image_size)
+        try:
+            with open(path, "rb") as f:
+                head = f.read(16)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        if head.startswith((b"P2", b"P5", b"P3", b"P6", b"II*", b"MM\0*")):  # PGM/PPM/TIFF
+            return images_lib.read_image_file(path, channels=self.channels, image_size=self.image_size,
+                                              allow_gray_to_rgb=True)
+        return images_lib.decode_for_model(path, self.channels, self.image_size, allow_gray_to_rgb=True)
+
+    def embed(self, paths, crop=False):
+        batch = np.stack([self.pixels(p, crop) for p in paths])
+        return self.module.signatures["embed_images"](images=batch)["embeddings"].numpy()
+
+    def verify(self, path_1, path_2, crop=False):
+        out = self.module.signatures["verify_images"](
+            images_1=self.pixels(path_1, crop)[None], images_2=self.pixels(path_2, crop)[None])
+        return {k: v.numpy()[0].item() for k, v in out.items()}
+
+
+def resolve_model(model=None, root="saved_models") -> pathlib.Path:
+    """--model DIR (a version directory, or an app directory: its newest version) or the
+    newest export under <root>/faces."""
+    path = pathlib.Path(model) if model else pathlib.Path(root) / NAME
+    if (path / "saved_model.pb").exists():
+        return path
+    if path.is_dir() and export_lib.versions(path):
+        return export_lib.latest_version_dir(path)
+    raise ClassicsError(f"{path}: no faces export (run `classics faces export` first, or pass "
+                        "--model saved_models/faces/<version>)")
+
+
+# ---------------------------------------------------------------- enrolment
+def enroll(name, images, model=None, gallery_path=DEFAULT_GALLERY, replace=False, crop=False,
+           root="saved_models"):
+    verifier = Verifier(resolve_model(model, root))
+    identity = gallery_lib.model_identity(verifier.version_dir)
+    gallery = gallery_lib.load(gallery_path, identity)
+    embeddings = verifier.embed(images, crop)  # every image is read before the file changes
+    gallery_lib.add(gallery, name, embeddings, images, replace=replace, path=gallery_path)
+    gallery["model"] = identity
+    gallery_lib.save(gallery_path, gallery)
+    return len(gallery["people"])
+
+
+def identify(image, model=None, gallery_path=DEFAULT_GALLERY, crop=False, root="saved_models"):
+    """-> (name or "unknown", distance to the nearest person, threshold, nearest name)."""
+    verifier = Verifier(resolve_model(model, root))
+    if not pathlib.Path(gallery_path).exists():
+        raise DataError(f"{gallery_path}: no gallery; enrol someone first "
+                        "(classics faces enroll NAME IMAGE...)")
+    gallery = gallery_lib.load(gallery_path, gallery_lib.model_identity(verifier.version_dir))
+    names, centres = gallery_lib.centres(gallery, gallery_path)
+    emb = verifier.embed([image], crop)[0]
+    d = ((centres - emb[None]) ** 2).sum(1)
+    k = int(d.argmin())
+    threshold = float(verifier.calibration["threshold"])
+    return (names[k] if d[k] <= threshold else "unknown"), float(d[k]), threshold, names[k]
+
+
+# ---------------------------------------------------------------- CLI
+def _cmd_train(args):
+    from apps import faces as app
+
+    config = cli.config_from_args(app, args)
+    run_dir = training.train(config, run_dir=args.run_dir, fresh=args.fresh)
+    print(training.format_result(training.evaluate(run_dir)))
+    print(f"run: {run_dir}")
+
+
+def _run(args):
+    return train_lib.resolve_run(NAME, args.run)
+
+
+def _cmd_evaluate(args):
+    result = training.evaluate(_run(args))
+    print(training.format_result(result))
+    print(f"ROC curve: {result['roc_png']}")
+
+
+def _cmd_export(args):
+    print(f"exported {export(_run(args), root=args.model_root)}")
+
+
+def _cmd_enroll(args):
+    count = enroll(args.name, args.images, args.model, args.gallery, args.replace, args.crop,
+                   args.model_root)
+    print(f"enrolled {args.name!r} ({len(args.images)} image(s)) in {args.gallery}: {count} people")
+
+
+def _cmd_identify(args):
+    for image in args.images:
+        name, distance, threshold, nearest = identify(image, args.model, args.gallery, args.crop,
+                                                      args.model_root)
+        extra = "" if name == nearest else f" (nearest {nearest})"
+        if args.json:
+            print(json.dumps({"image": image, "name": name, "nearest": nearest,
+                              "distance": distance, "threshold": threshold}))
+        else:
+            print(f"{image}\t{name}\tdistance {distance:.4f}\tthreshold {threshold:.4f}{extra}")
+
+
+def _cmd_verify(args):
+    verifier = Verifier(resolve_model(args.model, args.model_root))
+    out = verifier.verify(args.image1, args.image2, args.crop)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"distance {out['distance']:.4f}  threshold {out['threshold']:.4f}  "
+              f"{'same person' if out['same'] else 'different people'}  "
+              f"(learned similarity p={out['probability']:.3f})")
+    return 0
+
+
+def _model_arguments(p):
+    p.add_argument("--model", metavar="DIR", help="an export version directory (default: the newest)")
+    p.add_argument("--model-root", default="saved_models", metavar="DIR")
+    p.add_argument("--crop", action="store_true",
+                   help="cut the largest face out first (OpenCV Haar cascade; for photos, not crops)")
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("train", help="train a triplet-loss face encoder and calibrate its threshold",
+                       description="Train an encoder with online triplet mining on P x K batches. "
+                       "Datasets: folder:<root> (one subfolder per person, e.g. AT&T faces), "
+                       "olivetti, tfds:lfw, or mnist5k digits as identities (default).")
+    cli.add_train_arguments(p, PRESETS)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="ROC AUC, EER, TAR@FAR on unseen people; an ROC curve PNG")
+    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("export", help="write saved_models/faces/<version>/ (threshold inside)")
+    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
+    p.add_argument("--model-root", default="saved_models", metavar="DIR")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("enroll", help="store a person's embeddings in the gallery")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--gallery", default=DEFAULT_GALLERY, metavar="FILE")
+    p.add_argument("--replace", action="store_true", help="replace a person already enrolled")
+    _model_arguments(p)
+    p.set_defaults(func=_cmd_enroll)
+
+    p = sub.add_parser("identify", help="the enrolled name nearest to an image, or 'unknown'")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--gallery", default=DEFAULT_GALLERY, metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    _model_arguments(p)
+    p.set_defaults(func=_cmd_identify)
+
+    p = sub.add_parser("verify", help="distance, threshold and verdict for two images")
+    p.add_argument("image1")
+    p.add_argument("image2")
+    p.add_argument("--json", action="store_true")
+    _model_arguments(p)
+    p.set_defaults(func=_cmd_verify)
+
+
+__all__ = ["add_commands", "enroll", "export", "identify"]

@@ -1,0 +1,87 @@
+"""The face-verification config and its presets (variants are data, not files)."""
+
+import dataclasses
+
+from apps.common.config import TrainConfig
+
+# Where the AT&T (ORL) faces live on the development machines (40 people x 10 PGM images).
+ATT_FACES = "folder:../shared/data/att_faces"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainConfig):
+    # Identities: one class of the source = one person. The last `test_identities` people
+    # (in natural order: s1, s2, ..., s40) are never trained on; of the rest, the last
+    # `val_identities` people drive checkpointing and calibrate the threshold.
+    data: str = "mnist5k"
+    test_identities: int = 3
+    val_identities: int = 0  # 0: validate on held-out images of the training people
+    max_per_identity: int = 0  # 0: all images of a person (mnist5k has 500 per digit)
+    image_size: int = 32  # square input side; the source is resized to it
+    channels: int = 1  # 1 gray | 3 RGB (a pretrained backbone gets gray repeated)
+    crop_faces: bool = False  # Haar-cascade face cropping (photos that are not crops)
+    # Training: batches of P people x K images, online triplet mining inside each batch.
+    people_per_batch: int = 8
+    images_per_person: int = 4
+    steps_per_epoch: int = 0  # 0: one pass over the training images
+    mining: str = "batch_hard"  # "batch_hard" | "semi_hard"
+    margin: float = 0.2  # alpha, on squared distances of unit vectors (range 0..4)
+    epochs: int = 20
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    early_stopping_patience: int = 0
+    # Encoder
+    # "resnet" | "inception": the classification app's backbone from layers/ blocks (so a
+    # classification run can initialise it, see init_from); "vgg16-hed": VGG16's first
+    # blocks with the offline HED weights (as apps/style loads them).
+    backbone: str = "resnet"
+    stem: str = "small"
+    block_type: str = "basic"
+    use_bias: bool = False
+    vgg_block: int = 3  # vgg16-hed: the trunk ends after this block's pooling (1..5)
+    trainable_from_block: int = 3  # vgg16-hed: blocks before this one stay frozen
+    stem_filters: int = 32
+    stage_filters: tuple = (32, 64, 128)
+    stage_blocks: tuple = (1, 1, 1)
+    head_blocks: int = 1  # ResidualBlocks on top of a pretrained trunk
+    head_filters: int = 256
+    pooling: str = "avg"  # "avg" (global average) | "flatten" (keeps where things are)
+    embedding_dim: int = 128
+    bn_momentum: float = 0.9
+    dropout: float = 0.0
+    # Augmentation (the classification app's augmenter): "flip", "crop", "rotation", "contrast"
+    augment: tuple = ("crop", "rotation")
+    crop_padding: int = 2
+    rotation_degrees: float = 10.0
+    contrast: float = 0.2
+    # Calibration: the threshold at the best accuracy, and the one at this false accept rate
+    target_far: float = 0.01
+    init_from: str = ""  # a run directory or .keras file whose encoder initialises this one
+
+
+PRESETS = {
+    # MNIST-5k digits as identities: train on 0-6, test on unseen 7-9.
+    "default": {},
+    # The tour: the same recipe, shorter.
+    "tour": dict(max_per_identity=200, epochs=6, stage_filters=(32, 64), stage_blocks=(1, 1)),
+    # Seconds, for tests.
+    "tiny": dict(
+        max_per_identity=24, epochs=3, steps_per_epoch=8, learning_rate=3e-3, stem_filters=16,
+        stage_filters=(16, 32), stage_blocks=(1, 1),
+        embedding_dim=16, image_size=16, people_per_batch=4, images_per_person=4, augment=(),
+    ),
+    # AT&T faces from scratch (the encoder built only from layers/ blocks).
+    "att-scratch": dict(
+        data=ATT_FACES, test_identities=10, val_identities=6, image_size=64, channels=1,
+        stem_filters=32, stage_filters=(32, 64, 128, 256), stage_blocks=(1, 1, 1, 1),
+        epochs=60, people_per_batch=8, images_per_person=4, augment=("flip", "crop", "rotation"),
+        crop_padding=4, learning_rate=1e-3,
+    ),
+    # AT&T faces on VGG16's first conv blocks (offline HED weights) + a residual head.
+    "att": dict(
+        data=ATT_FACES, test_identities=10, val_identities=6, image_size=64, channels=3,
+        backbone="vgg16-hed", vgg_block=3, trainable_from_block=3, head_blocks=1,
+        head_filters=256, epochs=30, people_per_batch=8, images_per_person=4,
+        augment=("flip", "crop", "rotation", "contrast"), crop_padding=4, learning_rate=3e-4,
+    ),
+}

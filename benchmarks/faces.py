@@ -1,0 +1,131 @@
+"""Face verification on AT&T (ORL): train on s1-s30, evaluate on unseen s31-s40.
+
+All 4,950 pairs of the 100 test images (450 genuine): ROC AUC, EER, TAR at FAR 1 %, and
+one-shot identification (one enrolled image per person, each image in turn). Same run,
+same protocol: an eigenfaces baseline (PCA on the pixels of s1-s30, L2 on the normalised
+projections; the number of components chosen on s25-s30 with PCA fitted on s1-s24, never
+on the test people).
+
+The AT&T faces live outside the repository: `$CLASSICS_ATT_FACES`, else
+`<repo>/../shared/data/att_faces` (sN/M.pgm).
+
+    python -m benchmarks.run --only faces [--quick]
+"""
+
+import dataclasses
+import os
+import pathlib
+import time
+
+import numpy as np
+
+from benchmarks.common import Row, at_least, log
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_FACES = ROOT.parent / "shared" / "data" / "att_faces"
+RESULTS = ROOT / "benchmarks" / "results" / "faces.txt"
+TARGETS = {"roc_auc": 0.99, "eer": 0.05, "tar_at_far_1%": 0.85, "one_shot_top1": 0.90}
+
+
+def att_faces() -> pathlib.Path:
+    path = pathlib.Path(os.environ.get("CLASSICS_ATT_FACES", DEFAULT_FACES))
+    if not (path / "s1").is_dir():
+        raise FileNotFoundError(f"{path}: AT&T faces missing (set CLASSICS_ATT_FACES to a folder "
+                                "with s1 ... s40 subfolders of PGM images)")
+    return path
+
+
+def eigenfaces(splits_full, config) -> dict:
+    """PCA baseline on raw pixels: fit on training people, project, L2-normalise."""
+    from apps.faces import training
+
+    x_all = np.concatenate([splits_full.x_train, splits_full.x_val]).reshape(
+        len(splits_full.y_train) + len(splits_full.y_val), -1).astype(np.float64)
+    y_all = np.concatenate([splits_full.y_train, splits_full.y_val])
+    val_people = np.unique(splits_full.y_val)
+
+    def project(fit_x, xs, k):
+        mean = fit_x.mean(0)
+        _, _, vt = np.linalg.svd(fit_x - mean, full_matrices=False)
+        p = (xs - mean) @ vt[:k].T
+        return p / np.linalg.norm(p, axis=1, keepdims=True)
+
+    from apps.faces import metrics
+
+    fit = ~np.isin(y_all, val_people)
+    scores = {}
+    for k in (10, 20, 40, 80, 150):
+        emb = project(x_all[fit], x_all[~fit], k)
+        d, genuine, _ = training.pair_distances(emb, y_all[~fit])
+        scores[k] = metrics.auc(d, genuine)
+    k = max(scores, key=scores.get)
+    x_test = splits_full.x_test.reshape(len(splits_full.y_test), -1).astype(np.float64)
+    emb = project(x_all, x_test, k)
+    d, genuine, _ = training.pair_distances(emb, splits_full.y_test)
+    result = metrics.summary(d, genuine)
+    result["one_shot_top1"] = training.one_shot_identification(emb, splits_full.y_test)
+    result["components"] = k
+    return result
+
+
+def run(quick: bool) -> list[Row]:
+    from apps.common import config as config_lib
+    from apps.faces import training
+    from apps.faces.config import PRESETS, Config
+    from apps.faces.data import load_data
+
+    faces = att_faces()
+    config = config_lib.apply_overrides(Config(), {**PRESETS["att"], "preset": "att"}, "att")
+    runs = ROOT / "runs" / "bench-faces"
+    config = dataclasses.replace(config, data=f"folder:{faces}", runs_dir=str(runs))
+    if quick:
+        config = dataclasses.replace(config, epochs=1, steps_per_epoch=2)
+
+    # The baseline on native 112x92 pixels, gray.
+    raw = dataclasses.replace(config, image_size=0, channels=1)
+    from apps.common import sources
+
+    ds = sources.load_image_source(raw.data, channels=1)
+    from apps.faces.data import natural_key, split_people
+
+    order = sorted(range(len(ds.class_names)), key=lambda i: natural_key(ds.class_names[i]))
+    remap = np.empty(len(order), np.int64)
+    remap[order] = np.arange(len(order))
+    ds = sources.ImageDataset(ds.images, remap[ds.labels], tuple(ds.class_names[i] for i in order),
+                              ds.source)
+    base = eigenfaces(split_people(config, ds), config)
+    log(f"eigenfaces ({base['components']} components): AUC {base['roc_auc']:.4f} EER {base['eer']:.4f}")
+
+    started = time.monotonic()
+    run_dir = training.train(config, fresh=True, verbose=2)
+    minutes = (time.monotonic() - started) / 60
+    ours = training.evaluate(run_dir)
+    splits = load_data(config)
+    assert ours["people"] == [f"s{i}" for i in range(31, 41)], ours["people"]
+    log(training.format_result(ours))
+
+    rows = []
+    for key, name, better in (("roc_auc", "ROC AUC", "max"), ("eer", "EER", "min"),
+                              ("tar_at_far_1%", "TAR at FAR 1 %", "max"),
+                              ("one_shot_top1", "one-shot top-1", "max")):
+        target = TARGETS[key]
+        ok = (at_least(ours[key], target) if better == "max" else ours[key] <= target)
+        rows.append(Row(f"faces AT&T s31-s40: {name}", ours[key], "", base[key], "eigenfaces",
+                        target=f"{'>=' if better == 'max' else '<='} {target}",
+                        ok=None if quick else ok))
+    rows.append(Row("faces AT&T s31-s40: TAR at FAR 0.1 %", ours["tar_at_far_0.1%"], "",
+                    base["tar_at_far_0.1%"], "eigenfaces"))
+    rows.append(Row("faces AT&T s31-s40: accuracy at calibrated threshold",
+                    ours["at_threshold"]["accuracy"], "", note=(
+                        f"threshold {ours['threshold']:.4f} chosen on s25-s30; TAR "
+                        f"{ours['at_threshold']['tar']:.3f}, FAR {ours['at_threshold']['far']:.4f}; "
+                        f"learned similarity AUC {ours['logistic_roc_auc']:.4f}")))
+    rows[0].note = (f"preset att ({config.backbone}, block {config.vgg_block}, {config.epochs} epochs, "
+                    f"{config.mining}, margin {config.margin}), trained on {len(splits.y_train)} images "
+                    f"of s1-s24, checkpoint/threshold on s25-s30, {minutes:.1f} min; eigenfaces "
+                    f"{base['components']} components (chosen on s25-s30)")
+    if not quick:
+        from benchmarks.common import environment_header, format_table
+
+        RESULTS.write_text(environment_header() + "\n\n" + format_table(rows) + "\n")
+    return rows
