@@ -1,20 +1,13 @@
 """The classification step of `classics tour`: MNIST-5k, train, evaluate, export."""
 
-import dataclasses
-import time
-
 
 def tour_step(context) -> None:
     from apps.classification import commands
     from apps.classification.config import PRESETS, Config
-    from apps.common import config as config_lib
     from apps.common import report
+    from apps.common.tour import train_preset
 
-    config = config_lib.apply_overrides(Config(), {**PRESETS["tour"], "preset": "tour"}, "tour")
-    config = dataclasses.replace(config, runs_dir=str(context.directory / "runs"))
-    started = time.monotonic()
-    run_dir = commands.train(config, fresh=True)
-    seconds = time.monotonic() - started
+    config, run_dir, seconds = train_preset(context, Config, PRESETS, commands.train)
     result = commands.evaluate([run_dir], out_dir=context.directory / "classification")
     version = commands.export([run_dir], root=context.model_root)
 

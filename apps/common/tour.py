@@ -20,6 +20,21 @@ class TourContext:
     model_root: str  # where exports go
 
 
+def train_preset(context, config_cls, presets, train, preset="tour"):
+    """The opening every app's tour step shares: the app's `preset` config, its runs under
+    the tour's directory, trained fresh by the app's `train(config, fresh=True)`.
+
+    Returns (config, run_dir, training seconds); evaluating, exporting and the report
+    section stay the app's (their outputs differ by app)."""
+    from apps.common import config as config_lib
+
+    config = config_lib.apply_overrides(config_cls(), {**presets[preset], "preset": preset}, preset)
+    config = dataclasses.replace(config, runs_dir=str(context.directory / "runs"))
+    started = time.monotonic()
+    run_dir = train(config, fresh=True)
+    return config, run_dir, time.monotonic() - started
+
+
 def add_arguments(parser) -> None:
     from apps import APPS
 
