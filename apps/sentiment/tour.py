@@ -1,23 +1,17 @@
 """The sentiment step of `classics tour`: Rotten Tomatoes snippets, train, evaluate, export."""
 
-import dataclasses
 import html
-import time
 
 
-def tour_step(context) -> None:
+def tour_step(context, preset="tour") -> None:
     import csv
 
-    from apps.common import config as config_lib
     from apps.common import report
+    from apps.common.tour import train_preset
     from apps.sentiment import commands
     from apps.sentiment.config import PRESETS, Config
 
-    config = config_lib.apply_overrides(Config(), {**PRESETS["tour"], "preset": "tour"}, "tour")
-    config = dataclasses.replace(config, runs_dir=str(context.directory / "runs"))
-    started = time.monotonic()
-    run_dir = commands.train(config, fresh=True)
-    seconds = time.monotonic() - started
+    config, run_dir, seconds = train_preset(context, Config, PRESETS, commands.train, preset=preset)
     out = context.directory / "sentiment"
     result = commands.evaluate(run_dir, out_dir=out, mistakes=5)
     version = commands.export(run_dir, root=context.model_root)

@@ -16,7 +16,12 @@ from apps.sentiment import commands
 from apps.sentiment.data import load_data
 
 
-def test_evaluate_reports_consistent_numbers(tiny_run, tiny_config):
+@pytest.fixture(scope="module")
+def tiny_model(tiny_run):
+    return commands.load_run_model(tiny_run)
+
+
+def test_evaluate_reports_consistent_numbers(tiny_run, tiny_config, tiny_model):
     result = commands.evaluate(tiny_run)
     splits = load_data(tiny_config)
     cm = np.array(result["confusion_matrix"])
@@ -24,7 +29,7 @@ def test_evaluate_reports_consistent_numbers(tiny_run, tiny_config):
     assert cm.sum(axis=1).tolist() == np.bincount(splits.y_test, minlength=2).tolist()
     assert result["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
     assert result["f1"] == result["per_class"]["fresh"]["f1"]
-    probs = commands.probabilities(commands.load_run_model(tiny_run), splits.x_test)
+    probs = commands.probabilities(tiny_model, splits.x_test)
     from apps.sentiment.metrics import roc_auc
 
     assert result["roc_auc"] == pytest.approx(roc_auc(splits.y_test, probs))
@@ -36,10 +41,10 @@ def test_evaluate_reports_consistent_numbers(tiny_run, tiny_config):
     assert saved["accuracy"] == result["accuracy"]
 
 
-def test_predict_probabilities_sum_to_one_and_match_the_model(tiny_run):
+def test_predict_probabilities_sum_to_one_and_match_the_model(tiny_run, tiny_model):
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "x" * 10]
     results = commands.predict(texts, tiny_run)
-    probs = commands.probabilities(commands.load_run_model(tiny_run), texts)
+    probs = commands.probabilities(tiny_model, texts)
     for (_, ranked), row in zip(results, probs):
         assert sum(p for _, p in ranked) == pytest.approx(1.0, abs=1e-6)
         assert dict(ranked) == pytest.approx({"rotten": row[0], "fresh": row[1]})
@@ -112,9 +117,9 @@ def exported(tiny_run, tmp_path_factory):
     return commands.export(tiny_run, root=tmp_path_factory.mktemp("saved_models"))
 
 
-def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_run, exported):
+def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_model, exported):
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "", "good " * 50_000]
-    want = commands.probabilities(commands.load_run_model(tiny_run), texts)
+    want = commands.probabilities(tiny_model, texts)
     loaded = tf.saved_model.load(str(exported))
     got = loaded.signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(got["probabilities"].numpy(), want, rtol=0, atol=1e-5)
@@ -123,11 +128,11 @@ def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_run, expo
     assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) > 100
 
 
-def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_run, exported, tmp_path):
+def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_model, exported, tmp_path):
     """Only TensorFlow is imported there: the vocabulary table and the string input survive."""
     vocabulary = (exported / "assets.extra" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
     texts = ["a moving film", "dull and lifeless", f"{vocabulary[5]} {vocabulary[-1]} zzzunseenzzz"]
-    want = commands.probabilities(commands.load_run_model(tiny_run), texts)
+    want = commands.probabilities(tiny_model, texts)
     script = (
         "import json, sys\n"
         "import tensorflow as tf\n"
