@@ -27,8 +27,9 @@ def _config(args):
     return cli.config_from_args(app, args, **flags)
 
 
-def run(config, out_path=None, log=None):
-    """Optimise one image; writes the PNG, the loss history (CSV) and config; returns paths."""
+def run(config, out_path=None, log=None, vgg=None):
+    """Optimise one image; writes the PNG, the loss history (CSV) and config; returns paths.
+    `vgg`: an already built backbone to reuse (the tour runs several images)."""
     from PIL import Image
 
     from apps.common import train as train_lib
@@ -42,7 +43,7 @@ def run(config, out_path=None, log=None):
     save_config(config, run_dir / "config.json")
     train_lib.seed_everything(config.seed)
     started = time.perf_counter()
-    image, history = optimize.stylize(config, content, styles, out_dir=str(run_dir), log=log)
+    image, history = optimize.stylize(config, content, styles, vgg=vgg, out_dir=str(run_dir), log=log)
     seconds = time.perf_counter() - started
     out_path = pathlib.Path(out_path or run_dir / "result.png")
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ on a set of content images; then one forward pass stylises an image.
 Network (widths from `config.fast_filters`, narrower than the paper's 32/64/128 so a 512 px
 image renders in well under a second on a CPU): 9x9 conv -> two stride-2 3x3 convs ->
 residual blocks (conv-IN-ReLU-conv-IN + x) -> two nearest x2 upsamplings with 3x3 convs ->
-9x9 conv to RGB, 127.5 * (tanh + 1). IN is instance normalisation
+9x9 conv to RGB, and the output is the input pixels + 127.5 * tanh of it (clipped to 0..255
+when rendered). IN is instance normalisation
 (`keras.layers.GroupNormalization(groups=-1)`). Input and output: RGB pixels 0..255.
 """
 
@@ -47,8 +48,13 @@ def build_transform_net(config):
     x = conv(x, f1, 3, name="u1")
     x = keras.layers.UpSampling2D(2, name="up2")(x)
     x = conv(x, f0, 3, name="u2")
-    x = keras.layers.Conv2D(3, 9, padding="same", activation="tanh", name="to_rgb")(x)
-    out = keras.layers.Rescaling(127.5, offset=127.5, name="scale_out")(x)
+    # The network predicts a change to the photo, 127.5 * tanh(.), from a zero-initialised last
+    # conv: it starts as the identity, so even a short training run (the tour's) gives the
+    # photo plus the style learned so far rather than the noise of a random decoder.
+    x = keras.layers.Conv2D(3, 9, padding="same", activation="tanh", kernel_initializer="zeros",
+                            name="to_rgb")(x)
+    x = keras.layers.Rescaling(127.5, name="scale_out")(x)
+    out = keras.layers.Add(name="residual_out")([pixels, x])
     return keras.Model(pixels, out, name="fast_stylizer")
 
 
@@ -80,8 +86,9 @@ def _random_crops(photos, size, batch, rng):
     return out
 
 
-def train_fast(config, run_dir=None, log=None):
-    """Train the transformation network; returns the run directory (holds fast.keras)."""
+def train_fast(config, run_dir=None, log=None, vgg=None):
+    """Train the transformation network; returns the run directory (holds fast.keras).
+    `vgg`: an already built backbone to reuse."""
     import keras
     import tensorflow as tf
 
@@ -99,7 +106,7 @@ def train_fast(config, run_dir=None, log=None):
     photos = _training_photos(config)
     style_size = max(data_lib.MIN_SIDE, round(size * config.style_scale))
     styles = [data_lib.resize_longest(data_lib.read_rgb(s), style_size) for s in config.styles]
-    vgg = vgg_lib.build_vgg(config.backbone, config.weights)
+    vgg = vgg or vgg_lib.build_vgg(config.backbone, config.weights)
     n_style = len(config.style_layers)
     extractor = vgg_lib.build_extractor(vgg, [*config.style_layers, config.content_layer])
     grams = [[losses.normalized_gram(a) for a in extractor(vgg_lib.preprocess(s)[None])[:n_style]]

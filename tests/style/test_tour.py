@@ -1,0 +1,56 @@
+"""The style tour step at the tiny preset: every picture written, the grid laid out, the fast
+stylizer exported and its serving signature's output in the report."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from apps.common.report import Report
+from apps.common.tour import TourContext
+
+
+@pytest.fixture(scope="module")
+def toured(tmp_path_factory):
+    from apps.style import tour
+
+    directory = tmp_path_factory.mktemp("tour")
+    context = TourContext(directory, Report(directory), str(directory / "models"))
+    tour.tour_step(context, preset="tiny")
+    return context
+
+
+def test_report_shows_the_result_original_colours_grid_and_fast_stylizer(toured):
+    (section,) = toured.report.sections
+    assert [p.split("/")[-1] for p in section.images] == [
+        "astronaut-ihc.png", "astronaut-ihc-original-colors.png", "grid.png", "fast-china-ihc.png"]
+    for rel in section.images:
+        assert (toured.directory / rel).stat().st_size > 0
+    # Grid: a row of styles then one row per photo; 3 columns (photo, two styles); 48 px cells.
+    grid = np.asarray(Image.open(toured.directory / "style" / "grid.png"))
+    assert grid.shape == (3 * 48, 3 * 48, 3)
+    assert (grid[:48, :48] == 255).all()  # the blank corner
+
+
+def test_fast_stylizer_is_exported_and_its_picture_comes_from_the_export(toured):
+    import tensorflow as tf
+
+    from apps.common.packages import EMBEDDED, fetch_package_file
+
+    (version,) = (toured.directory / "models" / "style").iterdir()
+    assert version.name == "1" and (version / "saved_model.pb").exists()
+    served = tf.saved_model.load(str(version)).signatures["serving_default"]
+    with open(fetch_package_file(EMBEDDED["sklearn-china"]), "rb") as f:
+        again = served(image_bytes=tf.constant([f.read()]))["images"].numpy()[0]
+    shown = np.asarray(Image.open(toured.directory / "style" / "fast-china-ihc.png"))
+    assert shown.shape == (48, 48, 3)  # the tiny preset's export_image_size
+    np.testing.assert_array_equal(shown, again)
+
+
+def test_original_colours_picture_keeps_the_photo_chroma(toured):
+    from apps.style import data, optimize
+
+    out = toured.directory / "style"
+    styled = np.asarray(Image.open(out / "astronaut-ihc.png"))
+    kept = np.asarray(Image.open(out / "astronaut-ihc-original-colors.png"))
+    content = data.resize_longest(data.read_rgb("astronaut"), 48)
+    np.testing.assert_array_equal(kept, optimize.original_colors(content, styled))
