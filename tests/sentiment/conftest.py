@@ -1,9 +1,8 @@
 """Small real data (a few hundred Rotten Tomatoes snippets as a CSV) and one tiny trained run."""
 
-import csv
-
 import numpy as np
 import pytest
+from sentiment_helpers import write_csv
 
 
 @pytest.fixture(scope="session")
@@ -13,14 +12,6 @@ def snippets():
 
     rows = [(c, t) for c, t in rotten_tomatoes_rows() if c in ("fresh", "rotten")]
     return [t for _, t in rows], [c for c, _ in rows]
-
-
-def write_csv(path, rows, header=("review", "sentiment")):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import write_csv
+from sentiment_helpers import write_csv
 
 from apps.common.cli import main
 from apps.common.errors import DataError

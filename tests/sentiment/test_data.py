@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import write_csv
+from sentiment_helpers import write_csv
 
 from apps.common.errors import ConfigError, DataError
 from apps.sentiment import Config
