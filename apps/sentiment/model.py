@@ -118,10 +118,15 @@ def check_config(config) -> None:
             raise ConfigError(f"{key}: expected a rate in [0, 1), got {getattr(config, key)}")
 
 
+def _regularizer(config):
+    return keras.regularizers.L2(config.weight_decay) if config.weight_decay > 0 else None
+
+
 def _recurrent(config, index, return_sequences):
     cell = CELLS[config.cell](
         config.units, dropout=config.rnn_dropout, recurrent_dropout=config.recurrent_dropout,
-        seed=config.seed + index, name=f"{config.cell}_cell{index + 1}",
+        kernel_regularizer=_regularizer(config), seed=config.seed + index,
+        name=f"{config.cell}_cell{index + 1}",
     )
     rnn = keras.layers.RNN(cell, return_sequences=return_sequences, name=f"rnn{index + 1}")
     if config.bidirectional:
@@ -150,7 +155,8 @@ def build_classifier(config, num_classes: int, vocabulary_size: int) -> keras.Mo
             x = MaskedPooling("max_mean", name="pool")(x)  # (batch, 2 * directions * units)
     if config.dropout > 0:
         x = keras.layers.Dropout(config.dropout, seed=config.seed + 100, name="dropout")(x)
-    logits = keras.layers.Dense(1 if num_classes == 2 else num_classes, name="logits")(x)
+    logits = keras.layers.Dense(
+        1 if num_classes == 2 else num_classes, kernel_regularizer=_regularizer(config), name="logits")(x)
     return keras.Model(ids, logits, name="classifier")
 
 

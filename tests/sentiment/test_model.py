@@ -172,3 +172,13 @@ def test_initialisation_from_word_vectors(tmp_path):
 def test_bad_model_config(key, value, message):
     with pytest.raises(ConfigError, match=message):
         build_model(dataclasses.replace(TINY, **{key: value}), 2, ["a"])
+
+
+def test_weight_decay_regularises_the_recurrent_and_output_kernels():
+    config = dataclasses.replace(TINY, weight_decay=1e-3, bidirectional=False)
+    model = build_classifier(config, 2, VOCAB)
+    model(np.array([[1, 2, 0]]))
+    kernels = [model.get_layer("rnn1").cell.kernel, model.get_layer("logits").kernel]
+    want = sum(1e-3 * float(np.sum(np.square(k.numpy()))) for k in kernels)
+    assert float(sum(model.losses)) == pytest.approx(want, rel=1e-5)
+    assert build_classifier(TINY, 2, VOCAB).losses == []
