@@ -43,7 +43,7 @@ class Config(TrainConfig):
     max_detections: int = 50
     report_threshold: float = 0.5  # precision/recall in the per-class table
     # Training
-    epochs: int = 30
+    epochs: int = 45  # 30 gave held-out mAP@0.5 0.89-0.91 by draw; the loss was still falling
     batch_size: int = 32
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
@@ -53,8 +53,14 @@ class Config(TrainConfig):
 PRESETS = {
     # mAP@0.5 >= 0.90 on held-out composed scenes (see benchmarks/detection.py).
     "default": {},
-    # The tour: fewer scenes and epochs.
-    "tour": dict(train_scenes=2000, test_scenes=300, epochs=8),
+    # The tour: a smaller problem that a few CPU minutes learn: 64 px scenes of one or two
+    # digits (4 x 4 grid), a short warm-up, then a high learning rate. Measured: mAP@0.5 0.60 on
+    # 300 held-out scenes after 4.6 min (train + evaluate) on 2 cores at load 8-10; 20 epochs
+    # at 4e-3 gave 0.23, a narrower backbone 0.10.
+    "tour": dict(
+        image_size=64, object_sizes=(18, 30), max_objects=2, train_scenes=2000, val_scenes=200,
+        test_scenes=300, epochs=30, learning_rate=5e-3, warmup_epochs=1.0,
+    ),
     # Seconds, for tests.
     "tiny": dict(
         image_size=64, train_scenes=96, val_scenes=32, test_scenes=32, stem_filters=8,
