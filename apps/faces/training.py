@@ -15,20 +15,23 @@ from apps.faces.data import all_pairs, load_data, make_eval_dataset, make_train_
 
 NAME = "faces"
 CALIBRATION = "calibration.json"
+# Checkpoints are selected by the verification AUC of all validation pairs (one batch).
+MONITOR = "val_embedding_verification_auc"
 
 
 def load_encoder(path):
     import keras
 
     import layers  # noqa: F401 - registers the custom layers
-    from apps.faces import losses  # noqa: F401 - registers TripletLoss
+    from apps.faces import losses  # noqa: F401 - registers the losses and the metric
+    from apps.faces.model import encoder_of
 
     path = pathlib.Path(path)
     if path.is_dir():
         path = path / train_lib.BEST_MODEL
     if not path.exists():
         raise ConfigError(f"{path} does not exist (expected a run directory or .keras file)")
-    return keras.models.load_model(path, compile=False)
+    return encoder_of(keras.models.load_model(path, compile=False))
 
 
 def embed(model, images, batch_size=128):
@@ -76,8 +79,8 @@ def calibrate(model, splits, config) -> dict:
 def train(config, run_dir=None, fresh=False, verbose=None, weights_path=None):
     """Train a face encoder; returns the run directory (resumes an unfinished one)."""
 
-    from apps.faces.losses import TripletLoss
-    from apps.faces.model import build_model
+    from apps.faces.losses import MarginSoftmaxLoss, TripletLoss, VerificationAUC
+    from apps.faces.model import build_model, training_model
 
     train_lib.seed_everything(config.seed)
     splits = load_data(config)
@@ -89,15 +92,27 @@ def train(config, run_dir=None, fresh=False, verbose=None, weights_path=None):
     (run_dir / "people.txt").write_text("".join(f"{n}\n" for n in splits.names))
     model = build_model(config, splits.input_shape, weights_path)
     if config.init_from:
-        from apps.classification.model import init_backbone_from
+        from apps.common.backbones import init_backbone_from
 
         init_backbone_from(model, load_encoder(config.init_from))
     steps = train_steps(config, len(splits.y_train))
-    model.compile(optimizer=train_lib.make_optimizer(config, steps),
-                  loss=TripletLoss(config.margin, config.mining))
-    train_ds = make_train_dataset(splits.x_train, splits.y_train, config)
-    val_ds = make_eval_dataset(splits.x_val, splits.y_val, config)
-    train_lib.fit(model, train_ds, val_ds, config, run_dir, monitor="val_loss", mode="min",
+    triplet = TripletLoss(config.margin, config.mining)
+    trainer = training_model(config, model, len(splits.people(splits.y_train)))
+    losses, weights = {"embedding": triplet}, {"embedding": 1.0}
+    if config.loss == "margin_softmax":  # plus (optionally) the triplet term on the embeddings
+        losses["cosines"] = MarginSoftmaxLoss(config.softmax_scale, config.softmax_margin,
+                                              config.softmax_kind)
+        weights = {"cosines": 1.0, "embedding": float(config.triplet_weight)}
+    # Keras prefixes a metric with its output's name only when there are several outputs: name
+    # it so that the log column is MONITOR either way.
+    metrics_ = {"embedding": [VerificationAUC() if len(losses) > 1 else
+                              VerificationAUC(name="embedding_verification_auc")]}
+    targets = tuple(losses)  # each output's label is the person id
+    trainer.compile(optimizer=train_lib.make_optimizer(config, steps), loss=losses,
+                    loss_weights=weights, metrics=metrics_)
+    train_ds = make_train_dataset(splits.x_train, splits.y_train, config, targets)
+    val_ds = make_eval_dataset(splits.x_val, splits.y_val, config, targets)
+    train_lib.fit(trainer, train_ds, val_ds, config, run_dir, monitor=MONITOR, mode="max",
                   verbose=verbose)
     best = load_encoder(run_dir)
     calibration = calibrate(best, splits, config)

@@ -74,7 +74,7 @@ def test_train_calibrates_and_evaluates_unseen_digits(faces_run):
     assert result["people"] == ["7", "8", "9"]
     n = len(training.load_data(training.load_run(faces_run)[0]).y_test)
     assert result["pairs"] == n * (n - 1) // 2
-    # Even two tiny epochs separate unseen digits better than chance.
+    # Four tiny epochs (64 steps of 16 digits at 16 px) separate unseen digits better than chance.
     assert result["roc_auc"] > 0.6
     assert 0.0 <= result["eer"] < 0.5
     assert (faces_run / "eval" / "roc.png").stat().st_size > 1000
@@ -164,7 +164,7 @@ def test_verify_errors_are_one_line_exit_2(faces_export, digit_pngs, tmp_path, c
     assert err.startswith("error: ") and "nothing.png" in err and len(err.strip().splitlines()) == 1
     assert main(["faces", "verify", str(tmp_path / "missing.png"), str(digit_pngs["7"][0]),
                  "--model", str(version)]) == 2
-    assert "no such file" in capsys.readouterr().err
+    assert "no such file" in capsys.readouterr().err.lower()
     assert main(["faces", "verify", "a.png", "b.png", "--model", str(tmp_path)]) == 2
 
 

@@ -148,3 +148,53 @@ def test_logistic_verifier_matches_sklearn():
                              max_iter=10_000).fit(x, genuine)
     np.testing.assert_allclose(w, ref.coef_[0], rtol=1e-3, atol=1e-4)
     assert b == pytest.approx(ref.intercept_[0], rel=1e-3, abs=1e-4)
+
+
+# ---------------------------------------------------------------- margin softmax, pair AUC
+def _np_margin_softmax(labels, cos, scale, margin, kind):
+    out = []
+    for row, y in zip(cos.astype(np.float64), labels):
+        if not 0 <= y < cos.shape[1]:
+            continue  # a person the classifier was not trained on
+        logits = scale * row.copy()
+        theta = np.arccos(np.clip(row[y], -1 + 1e-7, 1 - 1e-7))
+        logits[y] = scale * (row[y] - margin if kind == "cosface" else np.cos(theta + margin))
+        out.append(np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[y])
+    return np.mean(out)
+
+
+@pytest.mark.parametrize("kind", ["cosface", "arcface"])
+def test_margin_softmax_matches_numpy(kind):
+    rng = np.random.default_rng(4)
+    cos = rng.uniform(-1, 1, (6, 4)).astype(np.float32)
+    labels = np.array([0, 3, 1, 7, 2, 1])  # 7: an unseen person, weighs 0
+    got = float(losses.margin_softmax_loss(labels, cos, scale=16.0, margin=0.3, kind=kind))
+    assert got == pytest.approx(_np_margin_softmax(labels, cos, 16.0, 0.3, kind), rel=1e-5)
+    # A margin makes the true class harder: the loss grows with it.
+    assert got > float(losses.margin_softmax_loss(labels, cos, 16.0, 0.0, kind))
+
+
+def test_margin_softmax_by_hand_and_as_a_keras_loss():
+    import keras
+
+    cos = np.array([[0.5, 0.0]], np.float32)
+    # cosface, s=2, m=0.5: logits (0, 0) -> log 2
+    assert float(losses.margin_softmax_loss([0], cos, 2.0, 0.5)) == pytest.approx(np.log(2), abs=1e-6)
+    loss = losses.MarginSoftmaxLoss(scale=2.0, margin=0.5)
+    assert float(loss(np.array([0]), cos)) == pytest.approx(np.log(2), abs=1e-6)
+    again = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert (again.scale, again.margin, again.kind) == (2.0, 0.5, "cosface")
+    with pytest.raises(ValueError, match="kind"):
+        losses.MarginSoftmaxLoss(kind="sphereface")
+
+
+def test_verification_auc_metric_equals_the_numpy_auc():
+    labels, emb = _batch(5, people=4, per_person=5, dim=3)
+    from apps.faces.training import pair_distances
+
+    d, genuine, _ = pair_distances(emb, labels)
+    metric = losses.VerificationAUC()
+    metric.update_state(labels, emb)
+    assert float(metric.result()) == pytest.approx(metrics.auc(d, genuine), abs=1e-6)
+    metric.update_state(labels[:2], emb[:2])  # one pair, genuine only: no AUC, not counted
+    assert float(metric.result()) == pytest.approx(metrics.auc(d, genuine), abs=1e-6)
