@@ -11,6 +11,7 @@ import pathlib
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -249,24 +250,15 @@ def _loss_vs_time(vgg, size, adam_steps, lbfgs_max, png):
 
 def _peak_rss_run(size, iterations):
     """Peak RSS (GiB) of `classics style run` at `size` px in a child process."""
+    scratch = tempfile.TemporaryDirectory(prefix="classics-style-bench-")
     cmd = [
-        sys.executable,
-        "-m",
-        "apps.style",
-        "run",
-        "--image-size",
-        str(size),
-        "--iterations",
-        str(iterations),
-        "--print-every",
-        "1",
-        "--set",
-        "runs_dir=/tmp/style-bench-runs",
-        "-o",
-        f"/tmp/style-bench-{size}.png",
+        sys.executable, "-m", "apps.style", "run", "--image-size", str(size),
+        "--iterations", str(iterations), "--print-every", "1",
+        "--set", f"runs_dir={scratch.name}/runs", "-o", f"{scratch.name}/style-{size}.png",
     ]
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with scratch:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-800:]}")
