@@ -28,7 +28,11 @@ def test_att_mobilenet_builds_frozen_trunk_head_and_margin_softmax_trainer():
     trunk = encoder.get_layer("backbone").get_layer("mobilenet_v2")
     frozen = {layer.name.split("_")[0] for layer in trunk.layers
               if layer.name.startswith("features") and not layer.trainable}
-    assert frozen == {f"features{i}" for i in range(14)}  # features 14-18 fine-tune
+    assert frozen == {f"features{i}" for i in range(config.trainable_from_block)}
+    tuned = _preset("att-mobilenet", image_size=32, trainable_from_block=17)
+    trunk = build_model(tuned, (32, 32, 3), weights_path="").get_layer("backbone").get_layer("mobilenet_v2")
+    assert {layer.name.split("_")[0] for layer in trunk.layers if layer.trainable and layer.weights} == {
+        "features17", "features18"}  # fine-tuning the top blocks only
     assert encoder.get_layer("head_block1").trainable
     trainer = training_model(config, encoder, num_people=24)
     assert trainer.get_layer("cosines").output.shape == (None, 24)
