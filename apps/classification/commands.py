@@ -13,7 +13,6 @@ from apps.classification.data import load_data, make_dataset
 from apps.common import cli, metrics, report
 from apps.common import export as export_lib
 from apps.common import train as train_lib
-from apps.common.config import load_config
 from apps.common.errors import ConfigError
 
 NAME = "classification"
@@ -21,32 +20,16 @@ NAME = "classification"
 
 # ---------------------------------------------------------------- models of a run
 def load_run_model(run_dir):
-    import keras
-
-    import layers  # noqa: F401 - registers the custom layers for deserialisation
-
-    return keras.models.load_model(pathlib.Path(run_dir) / train_lib.BEST_MODEL, compile=False)
+    return train_lib.load_best_model(run_dir)
 
 
 def load_run(run_dir):
     """(config, class names, model) of a finished run."""
-    run_dir = pathlib.Path(run_dir)
-    config = load_config(Config, run_dir / "config.json")
-    labels = (run_dir / "labels.txt").read_text(encoding="utf-8").splitlines()
-    return config, labels, load_run_model(run_dir)
+    return (*train_lib.read_run(Config, run_dir), load_run_model(run_dir))
 
 
 def _source_model(path):
-    path = pathlib.Path(path)
-    if path.is_dir():
-        path = path / train_lib.BEST_MODEL
-    if not path.exists():
-        raise ConfigError(f"init_from: {path} does not exist (expected a run directory or .keras file)")
-    import keras
-
-    import layers  # noqa: F401
-
-    return keras.models.load_model(path, compile=False)
+    return train_lib.load_best_model(path, "init_from")
 
 
 # ---------------------------------------------------------------- train
@@ -280,7 +263,7 @@ def _cmd_export(args):
 
 
 def _run_arguments(parser):
-    parser.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
+    cli.add_run_argument(parser)
     parser.add_argument("--ensemble", nargs="+", metavar="DIR",
                         help="more runs whose probabilities are averaged with --run's")
     parser.add_argument("--tta", action="store_true",
@@ -307,7 +290,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("export", help="write saved_models/classification/<version>/")
     _run_arguments(p)
-    p.add_argument("--model-root", default="saved_models", metavar="DIR")
+    cli.add_model_root_argument(p)
     p.set_defaults(func=_cmd_export)
 
 

@@ -35,6 +35,17 @@ def add_train_arguments(parser, presets: dict) -> None:
     parser.add_argument("--fresh", action="store_true", help="never resume an unfinished run")
 
 
+def add_run_argument(parser, what: str = "a finished run") -> None:
+    """--run DIR: the run a command reads (default: the app's newest)."""
+    parser.add_argument("--run", metavar="DIR", help=f"{what} (default: the newest)")
+
+
+def add_model_root_argument(parser) -> None:
+    """--model-root DIR: where exports go, saved_models/<app>/<version>/."""
+    parser.add_argument("--model-root", default="saved_models", metavar="DIR",
+                        help="folder of <app>/<integer version>/ exports (default: saved_models)")
+
+
 def config_from_args(app, args, **flags):
     """The app's config resolved from defaults, preset, --config, flags and --set."""
     return config_lib.resolve(

@@ -673,8 +673,9 @@ class Server:
 
 # ---------------------------------------------------------------- CLI
 def add_arguments(parser) -> None:
-    parser.add_argument("--model-root", default="saved_models", metavar="DIR",
-                        help="folder of <app>/<integer version>/ exports (default: saved_models)")
+    from apps.common.cli import add_model_root_argument
+
+    add_model_root_argument(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=8080,

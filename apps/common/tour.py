@@ -37,10 +37,11 @@ def train_preset(context, config_cls, presets, train, preset="tour"):
 
 def add_arguments(parser) -> None:
     from apps import APPS
+    from apps.common.cli import add_model_root_argument
 
     parser.add_argument("--apps", nargs="+", choices=list(APPS), default=list(APPS),
                         help="only these apps (default: all)")
-    parser.add_argument("--model-root", default="saved_models", metavar="DIR")
+    add_model_root_argument(parser)
     parser.add_argument("--runs-dir", default="runs", metavar="DIR")
 
 

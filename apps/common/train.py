@@ -226,6 +226,30 @@ def fit(
     return history
 
 
+def load_best_model(path, what: str = "run"):
+    """The model of a run directory (its best.keras) or of a .keras file, without its
+    optimizer; the project's layers are registered for deserialisation. An app whose model
+    holds app-specific objects imports the module registering them first."""
+    import keras
+
+    import layers  # noqa: F401 - registers the custom layers
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        path = path / BEST_MODEL
+    if not path.exists():
+        raise ConfigError(f"{what}: {path} does not exist (expected a run directory or .keras file)")
+    return keras.models.load_model(path, compile=False)
+
+
+def read_run(config_cls, run_dir) -> tuple:
+    """(config, class names) saved in a run directory."""
+    run_dir = pathlib.Path(run_dir)
+    config = config_lib.load_config(config_cls, run_dir / "config.json")
+    labels = (run_dir / "labels.txt").read_text(encoding="utf-8").splitlines()
+    return config, labels
+
+
 def latest_run(app: str, runs_dir: str = "runs") -> pathlib.Path:
     """The newest finished run of `app` (what evaluate/predict/export use by default)."""
     root = pathlib.Path(runs_dir) / app

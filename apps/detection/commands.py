@@ -11,7 +11,6 @@ import numpy as np
 from apps.common import cli
 from apps.common import export as export_lib
 from apps.common import train as train_lib
-from apps.common.config import load_config
 from apps.common.errors import ConfigError, DataError
 from apps.detection import anchors as anchors_lib
 from apps.detection import metrics as metrics_lib
@@ -90,15 +89,8 @@ def detect_arrays(module, images, batch_size=64):
 
 # ---------------------------------------------------------------- runs
 def load_run(run_dir):
-    import keras
-
-    import layers  # noqa: F401 - registers ResidualBlock for deserialisation
-
-    run_dir = pathlib.Path(run_dir)
-    config = load_config(Config, run_dir / "config.json")
-    labels = (run_dir / "labels.txt").read_text(encoding="utf-8").splitlines()
-    model = keras.models.load_model(run_dir / train_lib.BEST_MODEL, compile=False)
-    return config, labels, model
+    """(config, class names, model) of a finished run."""
+    return (*train_lib.read_run(Config, run_dir), train_lib.load_best_model(run_dir))
 
 
 def fit_anchors(splits, config):
@@ -315,12 +307,12 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="mAP@0.5, COCO mAP@[.5:.95], per-class AP/P/R")
-    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
+    cli.add_run_argument(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="boxes as JSON lines and a PNG per image")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, GIF, BMP, WebP)")
-    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
+    cli.add_run_argument(p)
     p.add_argument("--out-dir", default="predictions", metavar="DIR",
                    help="where the PNGs with boxes go (default: predictions/)")
     p.set_defaults(func=_cmd_predict)
@@ -331,6 +323,6 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_cmd_anchors)
 
     p = sub.add_parser("export", help="write saved_models/detection/<version>/ (NMS inside)")
-    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
-    p.add_argument("--model-root", default="saved_models", metavar="DIR")
+    cli.add_run_argument(p)
+    cli.add_model_root_argument(p)
     p.set_defaults(func=_cmd_export)

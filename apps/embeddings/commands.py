@@ -285,7 +285,7 @@ def _cmd_plot(args):
 
 
 def _vector_arguments(parser):
-    parser.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
+    cli.add_run_argument(parser)
     parser.add_argument("--vectors", metavar="FILE",
                         help="a word2vec (text/binary, header detected) or GloVe file instead of a run")
     parser.add_argument("--limit", type=int, default=0, help="read only the first N vectors of --vectors")
@@ -324,7 +324,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("export", help="word2vec text+binary, projector TSVs, SavedModel lookup")
     _vector_arguments(p)
     p.add_argument("--out", metavar="DIR", help="where the vector files go (default: <run>/export)")
-    p.add_argument("--model-root", default="saved_models", metavar="DIR")
+    cli.add_model_root_argument(p)
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("debias", help="Bolukbasi et al. hard debiasing, with before/after numbers")

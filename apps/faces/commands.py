@@ -176,7 +176,7 @@ def _cmd_verify(args):
 
 def _model_arguments(p):
     p.add_argument("--model", metavar="DIR", help="an export version directory (default: the newest)")
-    p.add_argument("--model-root", default="saved_models", metavar="DIR")
+    cli.add_model_root_argument(p)
     p.add_argument("--crop", action="store_true",
                    help="cut the largest face out first (OpenCV Haar cascade; for photos, not crops)")
 
@@ -190,12 +190,12 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="ROC AUC, EER, TAR@FAR on unseen people; an ROC curve PNG")
-    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
+    cli.add_run_argument(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("export", help="write saved_models/faces/<version>/ (threshold inside)")
-    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
-    p.add_argument("--model-root", default="saved_models", metavar="DIR")
+    cli.add_run_argument(p)
+    cli.add_model_root_argument(p)
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("enroll", help="store a person's embeddings in the gallery")

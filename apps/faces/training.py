@@ -20,18 +20,10 @@ MONITOR = "val_embedding_verification_auc"
 
 
 def load_encoder(path):
-    import keras
-
-    import layers  # noqa: F401 - registers the custom layers
     from apps.faces import losses  # noqa: F401 - registers the losses and the metric
     from apps.faces.model import encoder_of
 
-    path = pathlib.Path(path)
-    if path.is_dir():
-        path = path / train_lib.BEST_MODEL
-    if not path.exists():
-        raise ConfigError(f"{path} does not exist (expected a run directory or .keras file)")
-    return encoder_of(keras.models.load_model(path, compile=False))
+    return encoder_of(train_lib.load_best_model(path))
 
 
 def embed(model, images, batch_size=128):

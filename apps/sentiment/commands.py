@@ -11,7 +11,6 @@ from apps.common import cli, report
 from apps.common import export as export_lib
 from apps.common import metrics as metrics_lib
 from apps.common import train as train_lib
-from apps.common.config import load_config
 from apps.common.errors import DataError
 from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.data import class_counts, decode_utf8, load_data, make_dataset
@@ -21,20 +20,14 @@ NAME = "sentiment"
 
 # ---------------------------------------------------------------- models of a run
 def load_run_model(run_dir):
-    import keras
-
     import apps.sentiment.model  # noqa: F401 - registers the standardize functions and pooling
-    import layers  # noqa: F401 - registers the cells
 
-    return keras.models.load_model(pathlib.Path(run_dir) / train_lib.BEST_MODEL, compile=False)
+    return train_lib.load_best_model(run_dir)
 
 
 def load_run(run_dir):
     """(config, class names, model) of a finished run."""
-    run_dir = pathlib.Path(run_dir)
-    config = load_config(Config, run_dir / "config.json")
-    labels = (run_dir / "labels.txt").read_text(encoding="utf-8").splitlines()
-    return config, labels, load_run_model(run_dir)
+    return (*train_lib.read_run(Config, run_dir), load_run_model(run_dir))
 
 
 def probabilities_from_logits(logits):
@@ -275,16 +268,16 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="accuracy, F1, ROC AUC, confusion matrix, confident mistakes")
-    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
+    cli.add_run_argument(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="labels and probabilities for texts (arguments or stdin lines)")
     p.add_argument("texts", nargs="*", help="texts to classify; none or '-': one per line from stdin")
-    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
+    cli.add_run_argument(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("export", help="write saved_models/sentiment/<version>/ (strings in)")
-    p.add_argument("--run", metavar="DIR", help="a finished run (default: the newest)")
-    p.add_argument("--model-root", default="saved_models", metavar="DIR")
+    cli.add_run_argument(p)
+    cli.add_model_root_argument(p)
     p.set_defaults(func=_cmd_export)

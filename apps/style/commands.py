@@ -131,15 +131,15 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("apply", help="stylise image files with a trained fast stylizer")
     p.add_argument("images", nargs="+")
-    p.add_argument("--run", metavar="DIR", help="a train-fast run (default: the newest)")
+    cli.add_run_argument(p, "a train-fast run")
     p.add_argument("--image-size", type=int, default=512, help="output size (square; multiple of 4)")
     p.add_argument("--output-dir", default=".", metavar="DIR")
     p.set_defaults(func=_cmd_apply)
 
     p = sub.add_parser("export", help="write saved_models/style/<version>/ (image bytes in, stylised out)")
-    p.add_argument("--run", metavar="DIR", help="a train-fast run (default: the newest)")
+    cli.add_run_argument(p, "a train-fast run")
     p.add_argument("--image-size", type=int, default=512)
-    p.add_argument("--model-root", default="saved_models", metavar="DIR")
+    cli.add_model_root_argument(p)
     p.set_defaults(func=_cmd_export)
 
 
