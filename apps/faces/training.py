@@ -30,7 +30,11 @@ def embed(model, images, batch_size=128):
     """uint8/float images (N, H, W, C) -> float32 (N, D) unit vectors."""
     if len(images) == 0:
         return np.zeros((0, model.output_shape[-1]), np.float32)
-    return model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    # Direct calls per batch, not `predict`: a new predict function per model (the tour and
+    # the benchmark embed with several) makes TensorFlow warn about retracing.
+    x = np.asarray(images, np.float32)
+    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False), np.float32)
+                           for i in range(0, len(x), batch_size)])
 
 
 def pair_distances(emb, labels):
