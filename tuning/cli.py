@@ -62,16 +62,6 @@ def add_arguments(parser) -> None:
     dist.add_argument("--run-dir", metavar="DIR", help="--strategy: where to write the weights and log")
 
 
-def _parse_hp(items) -> dict:
-    out = {}
-    for item in items:
-        name, sep, spec = item.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--hp {item!r}: expected NAME=SPEC (LO:HI, a,b,c or a value)")
-        out[name.strip()] = spec
-    return out
-
-
 def run(args) -> int:
     from apps import get_app
     from tuning import search, spaces
@@ -87,7 +77,7 @@ def run(args) -> int:
               f"weights {result['weights']}, run {result['run_dir']}")
         return 0
     tunable = spaces.tunable(args.app)
-    hp = _parse_hp(args.hp)
+    hp = config_lib.parse_sets(args.hp, "--hp", "NAME=SPEC (LO:HI, a,b,c or a value)")
     settings = search.Settings(
         app=args.app, base=config_lib.to_dict(base), trials=args.trials,
         max_epochs=args.max_epochs if args.max_epochs is not None else getattr(base, tunable.budget),

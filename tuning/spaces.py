@@ -144,31 +144,51 @@ class Space:
             )
 
 
+# ---------------------------------------------------------------- shared dimensions
+# The optimiser's dimensions every Adam-trained app shares, on the course's scales and tiers.
+def _learning_rate(s: Space, default) -> float:
+    """Tier 1: the learning rate, 1e-4..1e-1 on a log scale."""
+    return s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=default)
+
+
+def _beta_1(s: Space, base) -> float:
+    """Tier 2: Adam's beta_1 through 1 - beta, log-uniform over 1e-3..1e-1 (beta 0.9..0.999)."""
+    return 1.0 - s.float("one_minus_beta_1", 1e-3, 1e-1, sampling="log", tier=2,
+                         default=round(1.0 - base.beta_1, 12))
+
+
+def _lr_schedule(s: Space, base) -> str:
+    """Tier 3: the learning-rate decay."""
+    return s.choice("lr_schedule", ["constant", "cosine", "exponential"], tier=3, default=base.lr_schedule)
+
+
+def _weight_decay(s: Space, base) -> float:
+    """Tier 4: L2 strength, log-uniform over 1e-6..1e-2."""
+    return s.float("weight_decay", 1e-6, 1e-2, sampling="log", tier=4, default=base.weight_decay)
+
+
 # ---------------------------------------------------------------- spaces
 def classification(s: Space, base) -> dict:
     """ResNet/Inception classifier: rate, momentum, width, batch, depth, decay, regularisation."""
     stages = len(base.stage_filters)
     # Tier 1: the learning rate, 1e-4..1e-1 on a log scale.
-    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.learning_rate)
+    lr = _learning_rate(s, base.learning_rate)
     # Tier 2: Adam's beta_1 through 1 - beta (0.9..0.999), width ("hidden units"), batch size.
-    one_minus_beta = s.float("one_minus_beta_1", 1e-3, 1e-1, sampling="log", tier=2,
-                             default=round(1.0 - base.beta_1, 12))
+    beta_1 = _beta_1(s, base)
     # From 16: with 8 filters TF 2.21's oneDNN convolutions corrupt the heap on some batch
     # shapes here ("double free or corruption"; fine with TF_ENABLE_ONEDNN_OPTS=0).
     width = s.int("width", 16, 64, step=2, sampling="log", tier=2, default=base.stem_filters)
     batch = s.choice("batch_size", [32, 64, 128], tier=2, default=base.batch_size)
     # Tier 3: depth (residual/inception blocks per stage) and the learning-rate decay.
     blocks = s.int("blocks", 1, 3, tier=3, default=int(base.stage_blocks[0]))
-    schedule = s.choice("lr_schedule", ["constant", "cosine", "exponential"], tier=3,
-                        default=base.lr_schedule)
+    schedule = _lr_schedule(s, base)
     decay = s.float("lr_decay_rate", 0.3, 0.95, tier=3, default=base.lr_decay_rate)
     # Tier 4: regularisation. The classifier has no activation choice (ReLU in the blocks).
-    weight_decay = s.float("weight_decay", 1e-6, 1e-2, sampling="log", tier=4,
-                           default=base.weight_decay)
+    weight_decay = _weight_decay(s, base)
     dropout = s.float("dropout", 0.0, 0.5, tier=4, default=base.dropout)
     return dict(
         learning_rate=lr,
-        beta_1=1.0 - one_minus_beta,
+        beta_1=beta_1,
         stem_filters=width,
         stage_filters=tuple(width * 2**i for i in range(stages)),
         stage_blocks=(blocks,) * stages,
@@ -183,20 +203,17 @@ def classification(s: Space, base) -> dict:
 def detection(s: Space, base) -> dict:
     """YOLO-style detector: the classifier's recipe plus the head width, on val_loss."""
     stages = len(base.stage_filters)
-    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.learning_rate)
-    one_minus_beta = s.float("one_minus_beta_1", 1e-3, 1e-1, sampling="log", tier=2,
-                             default=round(1.0 - base.beta_1, 12))
+    lr = _learning_rate(s, base.learning_rate)
+    beta_1 = _beta_1(s, base)
     width = s.int("width", 16, 32, step=2, sampling="log", tier=2, default=base.stem_filters)
     head = s.choice("head_filters", [64, 128, 256], tier=2, default=base.head_filters)
     batch = s.choice("batch_size", [16, 32, 64], tier=2, default=base.batch_size)
     blocks = s.int("blocks", 1, 2, tier=3, default=int(base.stage_blocks[0]))
-    schedule = s.choice("lr_schedule", ["constant", "cosine", "exponential"], tier=3,
-                        default=base.lr_schedule)
+    schedule = _lr_schedule(s, base)
     decay = s.float("lr_decay_rate", 0.3, 0.95, tier=3, default=base.lr_decay_rate)
-    weight_decay = s.float("weight_decay", 1e-6, 1e-2, sampling="log", tier=4,
-                           default=base.weight_decay)
+    weight_decay = _weight_decay(s, base)
     return dict(
-        learning_rate=lr, beta_1=1.0 - one_minus_beta, stem_filters=width,
+        learning_rate=lr, beta_1=beta_1, stem_filters=width,
         stage_filters=tuple(width * 2 ** (i + 1) for i in range(stages)),
         stage_blocks=(blocks,) * stages, head_filters=head, batch_size=batch,
         lr_schedule=schedule, lr_decay_rate=decay, weight_decay=weight_decay,
@@ -209,7 +226,7 @@ def embeddings(s: Space, base) -> dict:
     The app has no held-out score, so the objective is its training loss; the number
     of negative samples changes the loss's scale and stays fixed.
     """
-    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.alpha)
+    lr = _learning_rate(s, base.alpha)
     size = s.int("vector_size", 50, 300, step=50, tier=2, default=base.vector_size)
     window = s.int("window", 2, 10, tier=3, default=base.window)
     return dict(alpha=lr, vector_size=size, window=window)
@@ -221,7 +238,7 @@ def style(s: Space, base) -> dict:
     The Gatys optimisation has no held-out score to tune against, so only the
     feed-forward network is searched, on its training loss J (lower is better).
     """
-    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.fast_learning_rate)
+    lr = _learning_rate(s, base.fast_learning_rate)
     width = s.int("width", 4, 32, step=2, sampling="log", tier=2, default=base.fast_filters[0])
     batch = s.choice("batch_size", [1, 2, 4], tier=2, default=base.fast_batch_size)
     blocks = s.int("blocks", 1, 5, tier=3, default=base.fast_residual_blocks)
@@ -239,19 +256,17 @@ def sentiment(s: Space, base) -> dict:
     Every point is a config of the app's own `build_model` (bidirectional RNN over
     layers.GRUCell / LSTMCell, or the average-of-embeddings model when the base says so).
     """
-    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.learning_rate)
-    one_minus_beta = s.float("one_minus_beta_1", 1e-3, 1e-1, sampling="log", tier=2,
-                             default=round(1.0 - base.beta_1, 12))
+    lr = _learning_rate(s, base.learning_rate)
+    beta_1 = _beta_1(s, base)
     units = s.int("units", 16, 128, step=2, sampling="log", tier=2, default=base.units)
     batch = s.choice("batch_size", [32, 64, 128], tier=2, default=base.batch_size)
     depth = s.int("rnn_layers", 1, 2, tier=3, default=base.rnn_layers)
     cell = s.choice("cell", ["gru", "lstm"], tier=3, default=base.cell)
-    schedule = s.choice("lr_schedule", ["constant", "cosine", "exponential"], tier=3,
-                        default=base.lr_schedule)
+    schedule = _lr_schedule(s, base)
     embedding_dropout = s.float("embedding_dropout", 0.0, 0.5, tier=4, default=base.embedding_dropout)
     dropout = s.float("dropout", 0.0, 0.5, tier=4, default=base.dropout)
     return dict(
-        learning_rate=lr, beta_1=1.0 - one_minus_beta, units=units, batch_size=batch,
+        learning_rate=lr, beta_1=beta_1, units=units, batch_size=batch,
         rnn_layers=depth, cell=cell, lr_schedule=schedule, embedding_dropout=embedding_dropout,
         dropout=dropout,
     )
@@ -264,17 +279,15 @@ def faces(s: Space, base) -> dict:
     The margin alpha lives on squared distances of unit vectors (0..4), and what matters
     is its ratio to typical distances: log scale over 0.05..1.0 (FaceNet uses 0.2).
     """
-    lr = s.float("learning_rate", 1e-4, 1e-1, sampling="log", tier=1, default=base.learning_rate)
+    lr = _learning_rate(s, base.learning_rate)
     margin = s.float("margin", 0.05, 1.0, sampling="log", tier=1, default=base.margin)
-    one_minus_beta = s.float("one_minus_beta_1", 1e-3, 1e-1, sampling="log", tier=2,
-                             default=round(1.0 - base.beta_1, 12))
+    beta_1 = _beta_1(s, base)
     people = s.choice("people_per_batch", [4, 8, 16], tier=2, default=base.people_per_batch)
     images = s.choice("images_per_person", [2, 4, 8], tier=2, default=base.images_per_person)
     mining = s.choice("mining", ["batch_hard", "semi_hard"], tier=3, default=base.mining)
-    weight_decay = s.float("weight_decay", 1e-6, 1e-2, sampling="log", tier=4,
-                           default=base.weight_decay)
+    weight_decay = _weight_decay(s, base)
     return dict(
-        learning_rate=lr, margin=margin, beta_1=1.0 - one_minus_beta, people_per_batch=people,
+        learning_rate=lr, margin=margin, beta_1=beta_1, people_per_batch=people,
         images_per_person=images, mining=mining, weight_decay=weight_decay,
     )
 

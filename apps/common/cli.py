@@ -46,6 +46,18 @@ def add_model_root_argument(parser) -> None:
                         help="folder of <app>/<integer version>/ exports (default: saved_models)")
 
 
+def add_run_command(sub, name: str, help: str, func, *, what: str = "a finished run",
+                    model_root: bool = False):
+    """A subcommand that reads one run (--run DIR; with `model_root`, an export's --model-root
+    too); returns its parser for further flags."""
+    parser = sub.add_parser(name, help=help)
+    add_run_argument(parser, what)
+    if model_root:
+        add_model_root_argument(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def config_from_args(app, args, **flags):
     """The app's config resolved from defaults, preset, --config, flags and --set."""
     return config_lib.resolve(

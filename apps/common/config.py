@@ -104,13 +104,13 @@ def apply_overrides(config, overrides: dict, origin: str):
     return dataclasses.replace(config, **values)
 
 
-def parse_sets(items) -> dict:
-    """`["a=1", "b=x"]` -> `{"a": "1", "b": "x"}`."""
+def parse_sets(items, flag: str = "--set", expected: str = "key=value") -> dict:
+    """`["a=1", "b=x"]` -> `{"a": "1", "b": "x"}` (the values of a repeatable KEY=VALUE flag)."""
     out = {}
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected key=value")
+            raise ConfigError(f"{flag} {item!r}: expected {expected}")
         out[key.strip()] = value
     return out
 

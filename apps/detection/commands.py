@@ -306,9 +306,7 @@ def add_commands(sub) -> None:
     cli.add_train_arguments(p, PRESETS)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="mAP@0.5, COCO mAP@[.5:.95], per-class AP/P/R")
-    cli.add_run_argument(p)
-    p.set_defaults(func=_cmd_evaluate)
+    cli.add_run_command(sub, "evaluate", "mAP@0.5, COCO mAP@[.5:.95], per-class AP/P/R", _cmd_evaluate)
 
     p = sub.add_parser("predict", help="boxes as JSON lines and a PNG per image")
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, GIF, BMP, WebP)")
@@ -322,7 +320,5 @@ def add_commands(sub) -> None:
     p.add_argument("--k", type=int, default=5, help="the largest number of anchors (default 5)")
     p.set_defaults(func=_cmd_anchors)
 
-    p = sub.add_parser("export", help="write saved_models/detection/<version>/ (NMS inside)")
-    cli.add_run_argument(p)
-    cli.add_model_root_argument(p)
-    p.set_defaults(func=_cmd_export)
+    cli.add_run_command(sub, "export", "write saved_models/detection/<version>/ (NMS inside)",
+                        _cmd_export, model_root=True)

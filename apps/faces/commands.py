@@ -189,14 +189,11 @@ def add_commands(sub) -> None:
     cli.add_train_arguments(p, PRESETS)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="ROC AUC, EER, TAR@FAR on unseen people; an ROC curve PNG")
-    cli.add_run_argument(p)
-    p.set_defaults(func=_cmd_evaluate)
+    cli.add_run_command(sub, "evaluate", "ROC AUC, EER, TAR@FAR on unseen people; an ROC curve PNG",
+                        _cmd_evaluate)
 
-    p = sub.add_parser("export", help="write saved_models/faces/<version>/ (threshold inside)")
-    cli.add_run_argument(p)
-    cli.add_model_root_argument(p)
-    p.set_defaults(func=_cmd_export)
+    cli.add_run_command(sub, "export", "write saved_models/faces/<version>/ (threshold inside)",
+                        _cmd_export, model_root=True)
 
     p = sub.add_parser("enroll", help="store a person's embeddings in the gallery")
     p.add_argument("name")

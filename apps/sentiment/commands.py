@@ -267,9 +267,8 @@ def add_commands(sub) -> None:
     cli.add_train_arguments(p, PRESETS)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="accuracy, F1, ROC AUC, confusion matrix, confident mistakes")
-    cli.add_run_argument(p)
-    p.set_defaults(func=_cmd_evaluate)
+    cli.add_run_command(sub, "evaluate", "accuracy, F1, ROC AUC, confusion matrix, confident mistakes",
+                        _cmd_evaluate)
 
     p = sub.add_parser("predict", help="labels and probabilities for texts (arguments or stdin lines)")
     p.add_argument("texts", nargs="*", help="texts to classify; none or '-': one per line from stdin")
@@ -277,7 +276,5 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("export", help="write saved_models/sentiment/<version>/ (strings in)")
-    cli.add_run_argument(p)
-    cli.add_model_root_argument(p)
-    p.set_defaults(func=_cmd_export)
+    cli.add_run_command(sub, "export", "write saved_models/sentiment/<version>/ (strings in)",
+                        _cmd_export, model_root=True)
