@@ -6,10 +6,12 @@ same protocol: an eigenfaces baseline (PCA on the pixels of s1-s30, L2 on the no
 projections; the number of components chosen on s25-s30 with PCA fitted on s1-s24, never
 on the test people).
 
-The model is trained here, in the run: preset `att-mobilenet` (torchvision's ImageNet
+The model is made here, in the run: preset `att-mobilenet-wccn` (torchvision's ImageNet
 MobileNetV2, the optional offline weights, checked first on foolbox's 20 ImageNet samples;
-CosFace margin softmax + semi-hard triplet on s1-s24, checkpoint and threshold on s25-s30).
-`$CLASSICS_BENCH_FACES_PRESET` trains another preset (e.g. `att`, the VGG16-HED default).
+frozen, block 16's pooled features, a PCA + within-class-whitening projection fitted in
+closed form on s1-s24 and their mirror images, flip test-time augmentation; threshold on
+s25-s30). `$CLASSICS_BENCH_FACES_PRESET` trains another preset (e.g. `att-mobilenet`, the
+CosFace-trained head, or `att`, the VGG16-HED default).
 The AT&T faces live outside the repository: `$CLASSICS_ATT_FACES`, else
 `<repo>/../shared/data/att_faces` (sN/M.pgm).
 
@@ -102,11 +104,11 @@ def run(quick: bool) -> list[Row]:
     from apps.faces.data import load_data
 
     faces = att_faces()
-    preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", "att-mobilenet")
+    preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", "att-mobilenet-wccn")
     config = config_lib.apply_overrides(Config(), {**PRESETS[preset], "preset": preset}, preset)
     runs = ROOT / "runs" / "bench-faces"
     config = dataclasses.replace(config, data=f"folder:{faces}", runs_dir=str(runs))
-    if quick:
+    if quick and config.epochs > 0:  # a fitted head (epochs 0) is already quick
         config = dataclasses.replace(config, epochs=1, steps_per_epoch=2)
     rows = []
     if config.backbone == "mobilenet-v2":
@@ -155,9 +157,16 @@ def run(quick: bool) -> list[Row]:
     loss = (f"{config.softmax_kind} s={config.softmax_scale} m={config.softmax_margin} + "
             f"{config.triplet_weight} x {config.mining} triplet" if config.loss == "margin_softmax"
             else f"{config.mining} triplet, margin {config.margin}")
-    rows[first].note = (f"preset {preset} ({config.backbone}, {config.image_size} px, {config.epochs} "
-                        f"epochs, {loss}), trained in this run on {len(splits.y_train)} images of "
-                        f"s1-s24, checkpoint/threshold on s25-s30, {minutes:.1f} min; eigenfaces "
+    if config.head == "learned":
+        recipe = f"{config.epochs} epochs, {loss}"
+    else:
+        block = f"block {config.feature_block}" if config.feature_block else "whole trunk"
+        recipe = (f"frozen, {block}, {config.head} head {config.embedding_dim}-d fitted in closed "
+                  f"form (r={config.head_regularization}){', flip TTA' if config.flip_tta else ''}"
+                  f"{f', then {config.epochs} epochs of {loss}' if config.epochs else ''}")
+    rows[first].note = (f"preset {preset} ({config.backbone}, {config.image_size} px, {recipe}), "
+                        f"trained in this run on {len(splits.y_train)} images of s1-s24, "
+                        f"checkpoint/threshold on s25-s30, {minutes:.1f} min; eigenfaces "
                         f"{base['components']} components (chosen on s25-s30)")
     if not quick:
         from benchmarks.common import environment_header, format_table

@@ -68,6 +68,13 @@ def build_mobilenet_trunk(config, input_shape, weights_path=None):
 
     weights = weights_path if weights_path is not None else pretrained.mobilenet_v2_weights_path()
     trunk = pretrained.mobilenet_v2(input_shape[:2] + (3,), include_top=False, weights=weights or None)
+    block = int(config.feature_block)
+    if block:
+        if not 1 <= block <= 18:
+            raise ConfigError(f"feature_block: expected 0 (the whole trunk) or 1..18, got {block}")
+        names = [f"features{block}_add", f"features{block}_project_bn", f"features{block}_relu"]
+        end = next(layer for name in names for layer in trunk.layers if layer.name == name)
+        trunk = keras.Model(trunk.input, end.output, name=trunk.name)
     for layer in trunk.layers:
         if layer.name.startswith("features"):
             index = int(layer.name[len("features"):].split("_")[0])
@@ -100,14 +107,48 @@ def build_backbone(config, input_shape, weights_path=None):
 
 
 def build_model(config, input_shape, weights_path=None):
-    """Raw pixels (N, H, W, C) 0-255 -> (N, embedding_dim) unit vectors."""
+    """Raw pixels (N, H, W, C) 0-255 -> (N, embedding_dim) unit vectors.
+
+    With `flip_tta` the function above ("single_view") is applied to the image and to its
+    mirror image and the embedding is unit(f(x) + f(mirror x))."""
+    import keras
+
+    from apps.faces.projection import HEADS, horizontal_flip
+
+    if config.head not in HEADS:
+        raise ConfigError(f"head: expected one of {', '.join(HEADS)}, got {config.head!r}")
+    single = _single_view(config, input_shape, weights_path)
+    if not config.flip_tta:
+        return single
+    inputs = keras.Input(input_shape, name="image")
+    both = keras.layers.Add(name="views")([single(inputs), single(horizontal_flip(name="mirror")(inputs))])
+    embedding = keras.layers.UnitNormalization(name="embedding")(both)
+    return keras.Model(inputs, embedding, name=single.name)
+
+
+def single_view(encoder):
+    """The one-image encoder inside a (flip-TTA) encoder; the encoder itself otherwise."""
+    names = {layer.name for layer in encoder.layers}
+    return encoder.get_layer("single_view") if "single_view" in names else encoder
+
+
+def head_features(encoder):
+    """image -> the unit-length pooled trunk features a closed-form head projects."""
+    import keras
+
+    single = single_view(encoder)
+    return keras.Model(single.input, single.get_layer("pool_norm").output, name="head_features")
+
+
+def _single_view(config, input_shape, weights_path):
     import keras
 
     if config.embedding_dim < 2:
         raise ConfigError(f"embedding_dim: expected >= 2, got {config.embedding_dim}")
     inputs = keras.Input(input_shape, name="image")
     x = build_backbone(config, input_shape, weights_path)(inputs)
-    for block in range(int(config.head_blocks) if config.backbone in PRETRAINED else 0):
+    fitted = config.head != "learned"
+    for block in range(int(config.head_blocks) if config.backbone in PRETRAINED and not fitted else 0):
         x = layers.ResidualBlock(
             int(config.head_filters), strides=1, bn_momentum=config.bn_momentum,
             kernel_regularizer=regularizer(config), name=f"head_block{block + 1}")(x)
@@ -117,12 +158,15 @@ def build_model(config, input_shape, weights_path=None):
         x = keras.layers.Flatten(name="pool")(x)
     else:
         raise ConfigError(f"pooling: expected 'avg' or 'flatten', got {config.pooling!r}")
+    if fitted:  # the closed-form head projects unit-length pooled features
+        x = keras.layers.UnitNormalization(name="pool_norm")(x)
     if config.dropout > 0:
         x = keras.layers.Dropout(config.dropout, name="dropout")(x)
-    x = keras.layers.Dense(config.embedding_dim, kernel_regularizer=regularizer(config),
+    x = keras.layers.Dense(config.embedding_dim, kernel_regularizer=None if fitted else regularizer(config),
                            name="projection")(x)
-    embedding = keras.layers.UnitNormalization(name="embedding")(x)
-    return keras.Model(inputs, embedding, name=f"{config.backbone.replace('-', '_')}_face_encoder")
+    embedding = keras.layers.UnitNormalization(name="unit" if config.flip_tta else "embedding")(x)
+    name = "single_view" if config.flip_tta else f"{config.backbone.replace('-', '_')}_face_encoder"
+    return keras.Model(inputs, embedding, name=name)
 
 
 def training_model(config, encoder, num_people):

@@ -15,6 +15,7 @@ from apps.faces.data import all_pairs, load_data, make_eval_dataset, make_train_
 
 NAME = "faces"
 CALIBRATION = "calibration.json"
+HEAD = "head.json"  # a closed-form head: how it was fitted
 # Checkpoints are selected by the verification AUC of all validation pairs (one batch).
 MONITOR = "val_embedding_verification_auc"
 
@@ -22,6 +23,9 @@ MONITOR = "val_embedding_verification_auc"
 def load_encoder(path):
     from apps.faces import losses  # noqa: F401 - registers the losses and the metric
     from apps.faces.model import encoder_of
+    from apps.faces.projection import register
+
+    register()  # the mirror layer of flip-TTA models
 
     return encoder_of(train_lib.load_best_model(path))
 
@@ -72,6 +76,27 @@ def calibrate(model, splits, config) -> dict:
     }
 
 
+def fit_head(encoder, splits, config) -> dict:
+    """Fit the closed-form projection (config.head) on the training people's pooled trunk
+    features, each image and its mirror image, and set it as the encoder's `projection`."""
+    import datetime
+
+    from apps.faces.model import head_features, single_view
+    from apps.faces.projection import fit_projection
+
+    features = head_features(encoder)
+    x = splits.x_train
+    f = np.concatenate([embed(features, x), embed(features, x[:, :, ::-1])])
+    y = np.concatenate([splits.y_train, splits.y_train])
+    kernel, bias = fit_projection(f, y, config.head, int(config.embedding_dim),
+                                  float(config.head_regularization))
+    single_view(encoder).get_layer("projection").set_weights([kernel, bias])
+    return {"head": config.head, "features": int(f.shape[1]), "dims": int(config.embedding_dim),
+            "regularization": float(config.head_regularization), "images": int(len(y)),
+            "fitted_on": splits.people(splits.y_train), "mirror_images": True,
+            "fitted_at": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
 def train(config, run_dir=None, fresh=False, verbose=None, weights_path=None):
     """Train a face encoder; returns the run directory (resumes an unfinished one)."""
 
@@ -91,9 +116,16 @@ def train(config, run_dir=None, fresh=False, verbose=None, weights_path=None):
         from apps.common.backbones import init_backbone_from
 
         init_backbone_from(model, load_encoder(config.init_from))
+    trainer = training_model(config, model, len(splits.people(splits.y_train)))
+    if config.head != "learned":
+        head = fit_head(model, splits, config)
+        (run_dir / HEAD).write_text(json.dumps(head, indent=2) + "\n")
+        if config.epochs == 0:  # the fitted head is the model: no gradient steps
+            trainer.save(run_dir / train_lib.BEST_MODEL)
+            (run_dir / train_lib.DONE_MARKER).write_text(head["fitted_at"] + "\n")
+            return _finish(run_dir, splits, config)
     steps = train_steps(config, len(splits.y_train))
     triplet = TripletLoss(config.margin, config.mining)
-    trainer = training_model(config, model, len(splits.people(splits.y_train)))
     losses, weights = {"embedding": triplet}, {"embedding": 1.0}
     if config.loss == "margin_softmax":  # plus (optionally) the triplet term on the embeddings
         losses["cosines"] = MarginSoftmaxLoss(config.softmax_scale, config.softmax_margin,
@@ -110,6 +142,10 @@ def train(config, run_dir=None, fresh=False, verbose=None, weights_path=None):
     val_ds = make_eval_dataset(splits.x_val, splits.y_val, config, targets)
     train_lib.fit(trainer, train_ds, val_ds, config, run_dir, monitor=MONITOR, mode="max",
                   verbose=verbose)
+    return _finish(run_dir, splits, config)
+
+
+def _finish(run_dir, splits, config):
     best = load_encoder(run_dir)
     calibration = calibrate(best, splits, config)
     (run_dir / CALIBRATION).write_text(json.dumps(calibration, indent=2) + "\n")
