@@ -59,17 +59,26 @@ def decode(logits, anchors, image_size, index=None):
 
 
 def candidate_anchors(logits, score_threshold):
-    """(N, k) int32 anchor numbers, ascending, including every anchor whose objectness
-    probability reaches `score_threshold`; k is the most any image of the batch has (>= 1)."""
+    """(N, k) int32 anchor numbers: first, in ascending order, every anchor whose objectness
+    probability reaches `score_threshold`; k is the most any image of the batch has (>= 1).
+
+    Few ops, as `decode`: the objectness logit is compared with the threshold's logit (no
+    sigmoid over the grid), and one sorted `top_k` over the key -index (candidates) / -K - 1
+    (the rest) gives the candidates first, already in ascending anchor order, the order of the full
+    grid, so ties in score break the same way in NMS. Rows past an image's own candidates are
+    padding anchors whose scores stay below the threshold, dropped by the NMS op.
+    """
     import tensorflow as tf
 
     logits = tf.convert_to_tensor(logits, tf.float32)
     count = int(np.prod(logits.shape[1:4]))
-    objectness = tf.sigmoid(tf.reshape(logits[..., 4], [-1, count]))  # (N, K)
-    k = tf.reduce_max(tf.reduce_sum(tf.cast(objectness >= score_threshold, tf.int32), axis=1))
-    top = tf.math.top_k(objectness, tf.clip_by_value(k, 1, count), sorted=False).indices
-    # Ascending anchor order, as in the full grid: ties in score break the same way in NMS.
-    return tf.sort(top, axis=1)
+    # A hair below the threshold's logit: rounding never drops an anchor that sigmoid would keep.
+    threshold = float(np.log(score_threshold) - np.log1p(-score_threshold)) - 1e-4 \
+        if 0.0 < score_threshold < 1.0 else (-np.inf if score_threshold <= 0.0 else np.inf)
+    candidate = tf.reshape(logits[..., 4], [-1, count]) >= threshold  # (N, K)
+    k = tf.reduce_max(tf.math.count_nonzero(candidate, axis=1, dtype=tf.int32))
+    key = tf.where(candidate, -tf.range(count, dtype=tf.float32), -float(count + 1))
+    return tf.math.top_k(key, tf.maximum(k, 1), sorted=True).indices
 
 
 def nms(boxes, scores, *, iou_threshold=0.5, score_threshold=0.05, max_per_class=50,

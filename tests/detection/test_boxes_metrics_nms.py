@@ -202,3 +202,22 @@ def test_postprocess_on_candidates_equals_nms_of_the_full_decoding(objectness_sh
     part_boxes, part_scores = postprocess.decode(logits, anchors, 64, index=index)
     np.testing.assert_allclose(part_boxes, tf.gather(boxes, index, batch_dims=1), rtol=1e-6)
     np.testing.assert_allclose(part_scores, tf.gather(scores, index, batch_dims=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.5, 0.0])
+def test_candidate_anchors_ascending_and_complete(threshold):
+    # Every anchor whose objectness probability reaches the threshold is a candidate (one sits
+    # exactly on it), first in the row and in ascending anchor order (the full grid's order);
+    # shorter rows are padded with other anchors after them.
+    rng = np.random.default_rng(3)
+    logits = rng.normal(-3, 3, (4, 3, 3, 2, 7)).astype("float32")
+    if 0.0 < threshold < 1.0:
+        logits[0, 1, 2, 1, 4] = np.log(threshold / (1 - threshold))
+    index = postprocess.candidate_anchors(tf.constant(logits), threshold).numpy()
+    probability = tf.sigmoid(logits[..., 4]).numpy().reshape(4, -1)
+    for row, p in zip(index, probability):
+        # The anchor on the threshold may round either way in float32: both are kept.
+        wanted = np.flatnonzero(p >= threshold - 1e-6)
+        np.testing.assert_array_equal(row[:len(wanted)], wanted)
+        assert len(set(row)) == len(row)
+    assert index.shape[1] == max(1, int(np.max(np.sum(probability >= threshold - 1e-6, axis=1))))
