@@ -150,3 +150,20 @@ def test_a_fitted_head_run_saves_the_projection_of_its_training_features(fitted_
     assert 0 < calibration["threshold"] < 4
     result = training.evaluate(run_dir)
     assert result["roc_auc"] > 0.6
+
+
+def test_the_flip_tta_export_serves_the_same_embeddings(fitted_run, tmp_path):
+    import tensorflow as tf
+
+    from apps.faces import training
+    from apps.faces.commands import export
+    from apps.faces.data import load_data
+
+    config, run_dir = fitted_run
+    version_dir = export(run_dir, root=tmp_path)
+    served = tf.saved_model.load(str(version_dir)).signatures["embed_images"]
+    x = load_data(config).x_val[:5]
+    (name,) = served.structured_input_signature[1]
+    (got,) = served(**{name: tf.constant(x)}).values()
+    want = training.load_run(run_dir)[2](x.astype(np.float32))
+    np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-5)
