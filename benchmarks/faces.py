@@ -160,7 +160,8 @@ def run(quick: bool) -> list[Row]:
     if config.head == "learned":
         recipe = f"{config.epochs} epochs, {loss}"
     else:
-        block = f"block {config.feature_block}" if config.feature_block else "whole trunk"
+        block = (f"block {config.vgg_block}" if config.backbone == "vgg16-hed" else
+                 f"block {config.feature_block}" if config.feature_block else "whole trunk")
         recipe = (f"frozen, {block}, {config.head} head {config.embedding_dim}-d fitted in closed "
                   f"form (r={config.head_regularization}){', flip TTA' if config.flip_tta else ''}"
                   f"{f', then {config.epochs} epochs of {loss}' if config.epochs else ''}")

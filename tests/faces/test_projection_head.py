@@ -167,3 +167,17 @@ def test_the_flip_tta_export_serves_the_same_embeddings(fitted_run, tmp_path):
     (got,) = served(**{name: tf.constant(x)}).values()
     want = training.load_run(run_dir)[2](x.astype(np.float32))
     np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-5)
+
+
+def test_att_wccn_preset_builds_on_the_vgg16_hed_trunk_block_4():
+    from apps.common import config as config_lib
+    from apps.faces.config import PRESETS, Config
+    from apps.faces.model import build_model, head_features
+
+    name = "att-wccn"
+    config = config_lib.apply_overrides(Config(), {**PRESETS[name], "preset": name}, name)
+    assert (config.backbone, config.vgg_block, config.head, config.flip_tta) == ("vgg16-hed", 4, "wccn", True)
+    encoder = build_model(dataclasses.replace(config, image_size=32), (32, 32, 3))
+    assert head_features(encoder).output_shape == (None, 512)  # block 4's pooled channels
+    x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(encoder(x[:, :, ::-1])), np.asarray(encoder(x)), atol=1e-5)
