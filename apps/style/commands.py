@@ -114,7 +114,7 @@ def add_commands(sub) -> None:
                        description="Neural style transfer by optimising the pixels of one image.")
     cli.add_config_arguments(p, PRESETS)
     _image_arguments(p)
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"))
+    p.add_argument("--optimizer", choices=("lbfgs", "lbfgs-b", "adam"))
     p.add_argument("--iterations", type=int)
     p.add_argument("--init", choices=("content", "noise", "style"))
     p.add_argument("--scales", type=int, help="multiscale: number of sizes, coarse to fine")

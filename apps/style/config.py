@@ -34,7 +34,9 @@ class Config(TrainConfig):
     style_weight: float = 100.0
     tv_weight: float = 1e-5
     # Optimisation of the pixels
-    optimizer: str = "lbfgs"  # "lbfgs" (scipy L-BFGS-B) | "adam"
+    # "lbfgs" (in one tf.function, neural-style's L-BFGS: no line search) | "lbfgs-b" (scipy's
+    # L-BFGS-B: bounds and a line search, a host round trip per evaluation) | "adam"
+    optimizer: str = "lbfgs"
     iterations: int = 100  # at the finest scale; coarser scales get the same count
     learning_rate: float = 5.0  # Adam, in pixel units (0-255 scale)
     init: str = "content"  # "content" | "noise" | "style"

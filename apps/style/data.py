@@ -94,7 +94,7 @@ def check_config(config) -> None:
     for layer in (config.content_layer, *config.style_layers):
         if layer not in VGG_LAYERS or (config.backbone != "vgg19" and layer.endswith("conv4")):
             raise ConfigError(f"layer {layer!r} is not a conv layer of {config.backbone}")
-    choices = {"optimizer": ("lbfgs", "adam"), "init": ("content", "noise", "style"),
+    choices = {"optimizer": ("lbfgs", "lbfgs-b", "adam"), "init": ("content", "noise", "style"),
                "backbone": ("vgg16-hed", "vgg16", "vgg19")}
     for key, allowed in choices.items():
         if getattr(config, key) not in allowed:

@@ -1,9 +1,10 @@
 """Optimise the pixels of G: J(G) = alpha Jcontent + beta Jstyle + tv TV, by L-BFGS or Adam.
 
-The loss and its gradient come from one `tf.function` (`StyleProblem.loss_and_grads`, on the
-flat float64 vector scipy works in); the Adam update runs inside a second one
-(`StyleProblem.adam_step`); scipy's L-BFGS-B drives `loss_and_grads` with box bounds that keep
-every pixel in 0..255. Pixels live in caffe space (BGR minus the ImageNet mean) throughout.
+The default L-BFGS (`GraphLBFGS`) runs each whole iteration, J, gradient and update, in one
+`tf.function`, as does Adam (`StyleProblem.adam_step`); every pixel is kept in 0..255. The
+`lbfgs-b` option hands scipy's L-BFGS-B the loss and gradient from one `tf.function`
+(`StyleProblem.loss_and_grads`, on the flat float64 vector scipy works in) with box bounds.
+Pixels live in caffe space (BGR minus the ImageNet mean) throughout.
 """
 
 import dataclasses
@@ -160,6 +161,84 @@ def run_lbfgs(problem, x0, iterations, callback):
     return result.x.reshape(x0.shape).astype(np.float32)
 
 
+class GraphLBFGS:
+    """L-BFGS with the whole iteration in one `tf.function`: J and dJ/dx, the curvature pair,
+    the two-loop recursion over the last `memory` pairs and the step, clipped to 0..255.
+
+    As neural-style runs it (torch optim's lbfgs without a line search), except the first
+    step: -g scaled so no pixel moves more than `first_step` (pixel units; torch's
+    min(1, 1/|g|_1) is tiny for J's large gradients and wastes the first iterations). Later
+    steps take the quasi-Newton direction whole (initial inverse Hessian y.s / y.y of the
+    newest pair); a pair whose curvature y.s is not positive is skipped; the step is clipped
+    to the pixel range. (On the Gatys cost, measured at 64 px over 100 iterations, this plain
+    form reached a lower J than variants that hold pixels on their bounds out of the pairs or
+    halve a step after which J rose.) One evaluation per
+    iteration and no host round trip: the step costs what J and its gradient cost, where
+    scipy's L-BFGS-B (`lbfgs-b`) adds a float64 copy each way, a line search and a
+    breakpoint search over every pixel's bounds.
+    """
+
+    def __init__(self, problem, x0, memory=10, first_step=1.0):
+        import tensorflow as tf
+
+        n = int(np.prod(x0.shape))
+        self.problem, self.memory, self.first_step = problem, memory, first_step
+        self.low = tf.constant(-vgg_lib.BGR_MEAN, tf.float32)
+        self.high = tf.constant(255.0 - vgg_lib.BGR_MEAN, tf.float32)
+        self.image = tf.Variable(x0[None].astype(np.float32))
+        self.s = tf.Variable(tf.zeros([memory, n]))  # oldest first; zero rows are inert
+        self.y = tf.Variable(tf.zeros([memory, n]))
+        self.rho = tf.Variable(tf.zeros([memory]))
+        self.previous_x = tf.Variable(tf.zeros([n]))
+        self.previous_g = tf.Variable(tf.zeros([n]))
+        self.scale = tf.Variable(1.0)  # y.s / y.y of the newest pair
+        self.iteration = tf.Variable(0)
+        self.step = tf.function(self._step)
+
+    def _step(self):
+        import tensorflow as tf
+
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(self.image)
+            total, content, style, tv = self.problem.terms(self.image)
+        g = tf.reshape(tape.gradient(total, self.image), [-1])
+        x = tf.reshape(self.image, [-1])
+        if self.iteration > 0:
+            s, y = x - self.previous_x, g - self.previous_g
+            ys = tf.tensordot(y, s, 1)
+            if ys > 1e-10:
+                self.s.assign(tf.concat([self.s[1:], s[None]], 0))
+                self.y.assign(tf.concat([self.y[1:], y[None]], 0))
+                self.rho.assign(tf.concat([self.rho[1:], [1.0 / ys]], 0))
+                self.scale.assign(ys / tf.tensordot(y, y, 1))
+        # Two-loop recursion: d = -H g.
+        q, alphas = -g, [None] * self.memory
+        for i in reversed(range(self.memory)):
+            alphas[i] = self.rho[i] * tf.tensordot(self.s[i], q, 1)
+            q -= alphas[i] * self.y[i]
+        d = q * self.scale
+        for i in range(self.memory):
+            d += self.s[i] * (alphas[i] - self.rho[i] * tf.tensordot(self.y[i], d, 1))
+        t = tf.where(self.iteration > 0, 1.0, self.first_step / tf.reduce_max(tf.abs(g)))
+        self.previous_x.assign(x)
+        self.previous_g.assign(g)
+        # The step taken is the clipped one: the next pair's s is what the pixels really moved.
+        self.image.assign(tf.clip_by_value(self.image + t * tf.reshape(d, tf.shape(self.image)),
+                                           self.low, self.high))
+        self.iteration.assign_add(1)
+        return total, content, style, tv
+
+
+def run_graph_lbfgs(problem, x0, iterations, callback):
+    """`GraphLBFGS` for `iterations` steps; `callback(i, terms)` after each, the terms being
+    J at the start of that step (the image it was computed on is the step's input)."""
+    solver = GraphLBFGS(problem, x0)
+    for i in range(1, iterations + 1):
+        terms = solver.step()
+        callback(i, tuple(float(t) for t in terms), lambda: solver.image.numpy()[0])
+    return solver.image.numpy()[0]
+
+
 def run_adam(problem, x0, iterations, learning_rate, callback):
     import keras
     import tensorflow as tf
@@ -247,6 +326,8 @@ def stylize(config, content_rgb, style_rgbs, vgg=None, out_dir=None, log=print):
 
         x0 = vgg_lib.preprocess(start)
         if config.optimizer == "lbfgs":
+            current = run_graph_lbfgs(problem, x0, config.iterations, callback)
+        elif config.optimizer == "lbfgs-b":
             current = run_lbfgs(problem, x0, config.iterations, callback)
         else:
             current = run_adam(problem, x0, config.iterations, config.learning_rate, callback)

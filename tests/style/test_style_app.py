@@ -116,7 +116,7 @@ def test_hed_weights_loaded_by_name(vgg):
     np.testing.assert_array_equal(vgg.get_layer("block3_conv2").get_weights()[0], kernel)
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+@pytest.mark.parametrize("optimizer", ["lbfgs", "lbfgs-b", "adam"])
 def test_optimisers_lower_the_cost(vgg, images, optimizer):
     from apps.style import data
 
@@ -129,6 +129,45 @@ def test_optimisers_lower_the_cost(vgg, images, optimizer):
     assert image.shape == (32, 32, 3) and image.dtype == np.uint8
     assert len(history) == 4
     assert history[-1].total < history[0].total
+
+
+class _Quadratic:
+    """A stand-in StyleProblem: J = sum(w * (x - c)^2) with w spread over 2 decades, c partly
+    outside the 0..255 box (caffe space), so the clipped minimum is known exactly."""
+
+    def __init__(self, shape, seed=0):
+        import tensorflow as tf
+
+        rng = np.random.default_rng(seed)
+        self.w = tf.constant(10.0 ** rng.uniform(-1, 1, shape), tf.float32)
+        self.c = tf.constant(rng.uniform(-160, 180, shape), tf.float32)
+
+    def terms(self, image):
+        import tensorflow as tf
+
+        total = tf.reduce_sum(self.w * tf.square(image[0] - self.c))
+        return total, total, tf.zeros(()), tf.zeros(())
+
+
+def test_graph_lbfgs_reaches_the_clipped_minimum_of_a_quadratic():
+    # The in-graph L-BFGS (no line search, clipped steps) must find the box-constrained
+    # minimum of an ill-conditioned separable quadratic: c clipped to the 0..255 box.
+    import tensorflow as tf
+
+    from apps.style import vgg as vgg_lib
+
+    problem = _Quadratic((6, 5, 3))
+    x0 = np.zeros((6, 5, 3), np.float32)
+    solver = optimize.GraphLBFGS(problem, x0)
+    totals = [float(solver.step()[0]) for _ in range(100)]
+    want = np.clip(problem.c.numpy(), -vgg_lib.BGR_MEAN, 255.0 - vgg_lib.BGR_MEAN)
+    assert 0 < np.mean(want != problem.c.numpy()) < 0.5  # some bounds are active, most are not
+    np.testing.assert_allclose(solver.image.numpy()[0], want, atol=1e-2)
+    j_min = float(problem.terms(tf.constant(want[None]))[0])
+    np.testing.assert_allclose(totals[-1], j_min, rtol=1e-5)
+    assert totals[0] > 10 * j_min
+    low, high = -vgg_lib.BGR_MEAN, 255.0 - vgg_lib.BGR_MEAN
+    assert np.all(solver.image.numpy() >= low - 1e-4) and np.all(solver.image.numpy() <= high + 1e-4)
 
 
 def test_multiscale_runs_each_scale(vgg, images):
