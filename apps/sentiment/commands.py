@@ -64,46 +64,112 @@ def compile_model(model, config, num_classes, steps_per_epoch):
     model.compile(optimizer=train_lib.make_optimizer(config, steps_per_epoch), loss=loss, metrics=[accuracy])
 
 
-def init_embeddings(model, config, log=None) -> dict:
-    """Set the embedding layer from `config.embeddings`; returns what was found."""
+def init_embeddings(model, config, log=None, path=None) -> dict:
+    """Set the embedding layer from `path` (default `config.embeddings`); returns what was found."""
     from apps.sentiment.model import classifier, vectorizer
     from apps.sentiment.vectors import embedding_matrix, load_word_vectors
 
-    words, vectors = load_word_vectors(config.embeddings)
+    path = str(path or config.embeddings)
+    words, vectors = load_word_vectors(path)
     vocabulary = vectorizer(model).get_vocabulary()
     matrix, found = embedding_matrix(vocabulary, words, vectors, config.embedding_dim, config.seed)
     classifier(model).get_layer("embedding").set_weights([matrix])
-    info = {"embeddings": config.embeddings, "vectors": len(words), "vocabulary": len(vocabulary) - 2,
+    info = {"embeddings": path, "vectors": len(words), "vocabulary": len(vocabulary) - 2,
             "found": found, "frozen": config.freeze_embeddings}
     if log:
-        print(f"embeddings: {found} of {len(vocabulary) - 2} vocabulary words from {config.embeddings} "
+        print(f"embeddings: {found} of {len(vocabulary) - 2} vocabulary words from {path} "
               f"({'frozen' if config.freeze_embeddings else 'fine-tuned'})", file=log)
     return info
 
 
+def word_vectors_path(config, splits, log=None) -> str:
+    """The vectors initialising the embedding: the user's `embeddings`, else our word2vec
+    pretrained on `config.pretrain` (cached), else "" (random initialisation)."""
+    from apps.sentiment import pretrain
+
+    if config.embeddings:
+        return config.embeddings
+    if pretrain.wanted(config):
+        return str(pretrain.pretrained_vectors(config, splits, log=log))
+    return ""
+
+
 def train(config, run_dir=None, fresh=False, verbose=None):
     """Train a sentiment classifier; returns the run directory (resumes an unfinished one)."""
-    from apps.sentiment.model import build_model, build_vocabulary, check_config
+    from apps.sentiment import pretrain
+    from apps.sentiment.model import build_ensemble, build_vocabulary, check_config
 
     check_config(config)
+    pretrain.check_config(config)
     train_lib.seed_everything(config.seed)
     splits = load_data(config)
+    vectors = word_vectors_path(config, splits, log=sys.stderr)  # before the run: a cache hit after
+    train_lib.seed_everything(config.seed)
     run_dir, resumed = train_lib.prepare_run(NAME, config, run_dir, fresh)
-    num_classes = len(splits.class_names)
     print(f"{'resuming' if resumed else 'run'} {run_dir}: {len(splits.y_train)} train, "
           f"{len(splits.y_val)} validation, {len(splits.y_test)} test texts; classes "
           f"{class_counts(splits.y_train, splits.class_names)}", file=sys.stderr)
     (run_dir / "labels.txt").write_text("".join(f"{c}\n" for c in splits.class_names), encoding="utf-8")
     vocabulary = build_vocabulary(splits.x_train, config)  # training texts only
+    if config.ensemble == 1:
+        _train_member(config, config.seed, splits, vocabulary, vectors, run_dir, verbose)
+        return run_dir
+    # An ensemble: members differing only by their seed (initialisation, dropout, batch
+    # order), each trained and checkpointed in member<i>/ exactly as a single model; then one
+    # model averaging their probabilities is the run's best model.
+    members = []
+    for i in range(config.ensemble):
+        member_dir = run_dir / f"member{i + 1}"
+        member_dir.mkdir(exist_ok=True)
+        if not (member_dir / train_lib.DONE_MARKER).exists():
+            print(f"ensemble member {i + 1} of {config.ensemble}", file=sys.stderr)
+            _train_member(config, config.seed + i, splits, vocabulary, vectors, member_dir, verbose)
+        members.append(load_run_model(member_dir))
+    ensemble_model = build_ensemble(members)
+    ensemble_model.save(run_dir / train_lib.BEST_MODEL)
+    _write_ensemble_log(run_dir, config.ensemble)
+    (run_dir / train_lib.DONE_MARKER).write_text("ensemble\n")
+    return run_dir
+
+
+def _train_member(config, seed, splits, vocabulary, vectors, run_dir, verbose):
+    """One network trained and checkpointed (best validation accuracy) in `run_dir`."""
+    import dataclasses
+
+    from apps.sentiment.model import build_model
+
+    config = dataclasses.replace(config, seed=seed)
+    train_lib.seed_everything(seed)
+    num_classes = len(splits.class_names)
     model = build_model(config, num_classes, vocabulary)
-    if config.embeddings:
-        info = init_embeddings(model, config, log=sys.stderr)
+    if vectors:
+        info = init_embeddings(model, config, log=sys.stderr, path=vectors)
         (run_dir / "embeddings.json").write_text(json.dumps(info, indent=2) + "\n")
     train_ds = make_dataset(splits.x_train, splits.y_train, config, num_classes, training=True)
     val_ds = make_dataset(splits.x_val, splits.y_val, config, num_classes, training=False)
     compile_model(model, config, num_classes, math.ceil(len(splits.y_train) / config.batch_size))
     train_lib.fit(model, train_ds, val_ds, config, run_dir, verbose=verbose)
-    return run_dir
+
+
+def _write_ensemble_log(run_dir, members: int) -> None:
+    """log.csv of an ensemble: per epoch, the mean over the members that ran it (a member
+    stopped early contributes to the epochs it ran)."""
+    import csv
+
+    logs = []
+    for i in range(members):
+        with (run_dir / f"member{i + 1}" / "log.csv").open(newline="") as f:
+            logs.append(list(csv.DictReader(f)))
+    keys = [k for k in logs[0][0] if k != "epoch"]
+    rows = []
+    for epoch in range(max(len(log) for log in logs)):
+        present = [log[epoch] for log in logs if epoch < len(log)]
+        rows.append({"epoch": epoch, "members": len(present),
+                     **{k: sum(float(r[k]) for r in present) / len(present) for k in keys}})
+    with (run_dir / "log.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["epoch", "members", *keys])
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 # ---------------------------------------------------------------- evaluate

