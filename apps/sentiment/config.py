@@ -70,7 +70,7 @@ PRESETS = {
     # The course's baseline: average of the word embeddings, then a linear layer.
     "average": dict(model="average", embedding_dropout=0.0, dropout=0.0, learning_rate=5e-3, ensemble=1),
     # The tour: one network of the default, fewer epochs, word2vec on less text for less long.
-    "tour": dict(epochs=3, early_stopping_patience=0, ensemble=1, pretrain="plot+train", pretrain_epochs=2),
+    "tour": dict(epochs=2, early_stopping_patience=0, ensemble=1, pretrain="train", pretrain_epochs=2),
     # Seconds, for tests.
     "tiny": dict(
         max_tokens=2000, sequence_length=24, units=8, embedding_dim=16, epochs=1, batch_size=32,
