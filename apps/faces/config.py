@@ -141,6 +141,26 @@ PRESETS = {
         backbone="mobilenet-v2", feature_block=16, trainable_from_block=19, head="wccn",
         head_regularization=0.3, flip_tta=True, embedding_dim=128, epochs=0, augment=(),
     ),
+    # FaceNet-style: the att-mobilenet-wccn model (frozen block 16, 160 px, wccn head fitted on
+    # s1-s24, flip TTA) then trained further with the semi-hard triplet loss (margin 0.2) on
+    # P x K = 8 x 4 batches of lightly augmented images: only the 128-d projection learns, the
+    # trunk stays frozen. The fitted kernel's entries are ~4 (S_w^(-1/2)), so Adam's steps of
+    # ~lr need lr ~1e-2 to move it (1e-4-3e-4 change it by 0.1 %, no effect). Chosen on s1-s30
+    # only (5 folds of 6 people, head fitted on the other 24, cached trunk features, 3 seeds):
+    # 5-fold AUC / EER / TAR@FAR1% 0.9988 / 1.7 % / 0.965 against 0.9975 / 2.3 % / 0.951 for
+    # epochs 0; batch-hard 0.998 / 1.8-2.0 %; no augmentation: no gain (the fitted head already
+    # separates the clean training images: their triplet loss is 0). README faces section.
+    # Caveat: in `train` the checkpoint is the best validation AUC on s25-s30, which saturates
+    # (0.99998 after epoch 1), so the benchmark run kept epoch 1 (on the folds: 0.9978 / 2.3 %).
+    "att-mobilenet-triplet": dict(
+        data=ATT_FACES, test_identities=10, val_identities=6, image_size=160, channels=3,
+        backbone="mobilenet-v2", feature_block=16, trainable_from_block=19, head="wccn",
+        head_regularization=0.3, flip_tta=True, embedding_dim=128,
+        loss="triplet", mining="semi_hard", margin=0.2, epochs=10, learning_rate=1e-2,
+        lr_schedule="cosine", people_per_batch=8, images_per_person=4,
+        augment=("crop", "rotation", "contrast", "brightness"), crop_padding=8,
+        rotation_degrees=8.0, contrast=0.2, brightness=0.1,
+    ),
     "att-mobilenet": dict(
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=112, channels=3,
         backbone="mobilenet-v2", trainable_from_block=19, head_blocks=1, head_filters=256,
