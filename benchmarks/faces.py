@@ -6,14 +6,13 @@ same protocol: an eigenfaces baseline (PCA on the pixels of s1-s30, L2 on the no
 projections; the number of components chosen on s25-s30 with PCA fitted on s1-s24, never
 on the test people).
 
-The model is made here, in the run: preset `att-mobilenet-triplet` (torchvision's ImageNet
+The model is made here, in the run: preset `att-mobilenet-wccn` (torchvision's ImageNet
 MobileNetV2, the optional offline weights, checked first on foolbox's 20 ImageNet samples;
 frozen, block 16's pooled features, a PCA + within-class-whitening projection fitted in
-closed form on s1-s24 and their mirror images, flip test-time augmentation, then the
-projection trained further with the semi-hard triplet loss on augmented P x K batches of
-s1-s24; checkpoint and threshold on s25-s30). `$CLASSICS_BENCH_FACES_PRESET` trains another
-preset (e.g. `att-mobilenet-wccn`, the fitted head alone, `att-mobilenet`, the
-CosFace-trained head, or `att`, the VGG16-HED default).
+closed form on s1-s24 and their mirror images, flip test-time augmentation; threshold on
+s25-s30). `$CLASSICS_BENCH_FACES_PRESET` makes another preset (e.g. `att-mobilenet-triplet`,
+that head trained further with the semi-hard triplet loss, `att-mobilenet`, the
+CosFace-trained head, `att-wccn`, the fitted head on the VGG16-HED default trunk, or `att`).
 The AT&T faces live outside the repository: `$CLASSICS_ATT_FACES`, else
 `<repo>/../shared/data/att_faces` (sN/M.pgm).
 
@@ -106,7 +105,7 @@ def run(quick: bool) -> list[Row]:
     from apps.faces.data import load_data
 
     faces = att_faces()
-    preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", "att-mobilenet-triplet")
+    preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", "att-mobilenet-wccn")
     config = config_lib.apply_overrides(Config(), {**PRESETS[preset], "preset": preset}, preset)
     runs = ROOT / "runs" / "bench-faces"
     config = dataclasses.replace(config, data=f"folder:{faces}", runs_dir=str(runs))

@@ -159,10 +159,15 @@ def fit(
     *,
     monitor: str = "val_accuracy",
     mode: str = "max",
+    keep: str = "best",
     extra_callbacks=(),
     verbose=None,
 ):
     """`model.fit` with the standard callbacks; returns the History.
+
+    `keep="best"` keeps the epoch with the best `monitor` as best.keras; `keep="last"` the
+    final epoch (for a schedule chosen elsewhere, e.g. by cross-validation at its last
+    epoch, where a saturated validation metric would pick an arbitrary early epoch).
 
     Inside a `MultiWorkerMirroredStrategy` scope, trains data-parallel instead
     (apps/common/distribute.py) and returns its summary. The model must already be
@@ -194,8 +199,8 @@ def fit(
             str(run_dir / BEST_MODEL),
             monitor=monitor,
             mode=mode,
-            save_best_only=True,
-            initial_value_threshold=best,
+            save_best_only=keep == "best",
+            initial_value_threshold=best if keep == "best" else None,
         ),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(

@@ -121,6 +121,8 @@ def load_identities(config) -> sources.ImageDataset:
         raise ConfigError(f"image_size: expected >= 8, got {config.image_size}")
     if channels not in (1, 3):
         raise ConfigError(f"channels: expected 1 or 3, got {config.channels}")
+    if config.checkpoint not in ("best", "last"):
+        raise ConfigError(f"checkpoint: expected best or last, got {config.checkpoint!r}")
     spec = config.data.strip()
     if spec == "olivetti":
         ds = _olivetti(size, channels)

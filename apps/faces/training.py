@@ -141,7 +141,7 @@ def train(config, run_dir=None, fresh=False, verbose=None, weights_path=None):
     train_ds = make_train_dataset(splits.x_train, splits.y_train, config, targets)
     val_ds = make_eval_dataset(splits.x_val, splits.y_val, config, targets)
     train_lib.fit(trainer, train_ds, val_ds, config, run_dir, monitor=MONITOR, mode="max",
-                  verbose=verbose)
+                  keep=config.checkpoint, verbose=verbose)
     return _finish(run_dir, splits, config)
 
 

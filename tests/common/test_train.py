@@ -75,3 +75,30 @@ def test_learning_rate_schedules():
 def test_no_finished_run_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="no finished demo run"):
         train.latest_run("demo", str(tmp_path))
+
+
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_fit_keeps_the_best_or_the_last_epoch(tmp_path, keep):
+    # A learning rate that overshoots makes the validation loss rise after epoch 1: "best"
+    # keeps that first epoch's model, "last" the model as training ended.
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    x = np.linspace(-1, 1, 32, dtype="float32")[:, None]
+    y = 3 * x
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(3.5), loss="mse")
+    config = _config(tmp_path, epochs=4, batch_size=32)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    history = train.fit(model, data, data, config, run_dir, monitor="val_loss", mode="min",
+                        keep=keep, verbose=0)
+    losses = history.history["val_loss"]
+    assert np.argmin(losses) < len(losses) - 1  # the last epoch is not the best one
+    kept = keras.models.load_model(run_dir / train.BEST_MODEL, compile=False)
+    got = float(np.mean((kept.predict(x, verbose=0) - y) ** 2))
+    want = min(losses) if keep == "best" else losses[-1]
+    assert got == pytest.approx(want, rel=1e-4)
