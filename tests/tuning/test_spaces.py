@@ -236,3 +236,15 @@ def test_each_algorithm_hands_out_trials_of_the_space(algorithm, tmp_path):
     assert config.learning_rate == values["learning_rate"]
     # Hyperband gives each trial its own budget (tuner/epochs <= max_epochs).
     assert config.epochs == values.get("tuner/epochs", 4) and 1 <= config.epochs <= 4
+
+
+def test_sentiment_trials_train_one_network():
+    # The default sentiment config averages a seed ensemble; a search trial is one network.
+    from apps import get_app
+    from tuning import spaces
+
+    base = get_app("sentiment").Config()
+    assert base.ensemble > 1
+    hp, _ = spaces.declare("sentiment", base, tiers=1)
+    overrides = spaces.overrides_for("sentiment", base, dict(hp.values), tiers=1)
+    assert overrides["ensemble"] == 1
