@@ -51,10 +51,12 @@ def decode(logits, anchors, image_size, index=None):
     if index is not None:
         rows = tf.gather(rows, index, batch_dims=1)  # (N, k, 5 + C)
         table = tf.gather(table, index)  # (N, k, 4)
-    centre = tf.sigmoid(rows[..., 0:2]) * stride + table[..., 0:2]
-    half = table[..., 2:4] * tf.exp(tf.minimum(rows[..., 2:4], MAX_LOG_SCALE))
+    txy, twh, objectness, classes = tf.split(rows, [2, 2, 1, depth - 5], axis=-1)
+    offset, anchor_half = tf.split(table, 2, axis=-1)
+    centre = tf.sigmoid(txy) * stride + offset
+    half = anchor_half * tf.exp(tf.minimum(twh, MAX_LOG_SCALE))
     boxes = tf.concat([centre - half, centre + half], axis=-1)
-    scores = tf.sigmoid(rows[..., 4:5]) * tf.nn.softmax(rows[..., 5:], axis=-1)
+    scores = tf.sigmoid(objectness) * tf.nn.softmax(classes, axis=-1)
     return boxes, scores
 
 
@@ -76,8 +78,8 @@ def candidate_anchors(logits, score_threshold):
     threshold = float(np.log(score_threshold) - np.log1p(-score_threshold)) - 1e-4 \
         if 0.0 < score_threshold < 1.0 else (-np.inf if score_threshold <= 0.0 else np.inf)
     candidate = tf.reshape(logits[..., 4], [-1, count]) >= threshold  # (N, K)
-    k = tf.reduce_max(tf.math.count_nonzero(candidate, axis=1, dtype=tf.int32))
-    key = tf.where(candidate, -tf.range(count, dtype=tf.float32), -float(count + 1))
+    k = tf.reduce_max(tf.reduce_sum(tf.cast(candidate, tf.int32), axis=1))
+    key = tf.where(candidate, tf.constant(-np.arange(count, dtype=np.float32)), -float(count + 1))
     return tf.math.top_k(key, tf.maximum(k, 1), sorted=True).indices
 
 
