@@ -271,11 +271,10 @@ def _run_arguments(parser):
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("train", help="train a classifier (resumes an interrupted run)",
-                       description="Train a ResNet/Inception classifier. Datasets: mnist5k "
-                       "(embedded default), idx:<dir>, folder:<dir>, tfds:<name>.")
-    cli.add_train_arguments(p, PRESETS)
-    p.set_defaults(func=_cmd_train)
+    cli.add_train_command(
+        sub, PRESETS, _cmd_train, help="train a classifier (resumes an interrupted run)",
+        description="Train a ResNet/Inception classifier. Datasets: mnist5k "
+        "(embedded default), idx:<dir>, folder:<dir>, tfds:<name>.")
 
     p = sub.add_parser("evaluate", help="accuracy, per-class P/R/F1 and a confusion-matrix PNG")
     _run_arguments(p)

@@ -46,6 +46,15 @@ def add_model_root_argument(parser) -> None:
                         help="folder of <app>/<integer version>/ exports (default: saved_models)")
 
 
+def add_train_command(sub, presets: dict, func, help: str, description: str):
+    """The app's `train` subcommand with the shared training flags; returns its parser for
+    app-specific flags."""
+    parser = sub.add_parser("train", help=help, description=description)
+    add_train_arguments(parser, presets)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def add_run_command(sub, name: str, help: str, func, *, what: str = "a finished run",
                     model_root: bool = False):
     """A subcommand that reads one run (--run DIR; with `model_root`, an export's --model-root

@@ -300,11 +300,10 @@ def _cmd_export(args):
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("train", help="train a grid detector (resumes an interrupted run)",
-                       description="Train a YOLO-style grid detector. Datasets: scenes (embedded "
-                       "default: real digits on real photos), yolo:<dir>, tfds:voc/2007, tfds:coco/2017.")
-    cli.add_train_arguments(p, PRESETS)
-    p.set_defaults(func=_cmd_train)
+    cli.add_train_command(
+        sub, PRESETS, _cmd_train, help="train a grid detector (resumes an interrupted run)",
+        description="Train a YOLO-style grid detector. Datasets: scenes (embedded "
+        "default: real digits on real photos), yolo:<dir>, tfds:voc/2007, tfds:coco/2017.")
 
     cli.add_run_command(sub, "evaluate", "mAP@0.5, COCO mAP@[.5:.95], per-class AP/P/R", _cmd_evaluate)
 

@@ -292,14 +292,13 @@ def _vector_arguments(parser):
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("train", help="train skip-gram word vectors (resumes an interrupted run)",
-                       description="Train word2vec (skip-gram, negative sampling). Corpora: wiki+lee "
-                       "(embedded default), wiki, lee, text:<path> (UTF-8, one sentence or paragraph "
-                       "a line, .gz/.bz2 too). gensim's parameter names: --set vector_size=100 ...")
-    cli.add_train_arguments(p, PRESETS)
+    p = cli.add_train_command(
+        sub, PRESETS, _cmd_train, help="train skip-gram word vectors (resumes an interrupted run)",
+        description="Train word2vec (skip-gram, negative sampling). Corpora: wiki+lee "
+        "(embedded default), wiki, lee, text:<path> (UTF-8, one sentence or paragraph "
+        "a line, .gz/.bz2 too). gensim's parameter names: --set vector_size=100 ...")
     p.add_argument("--errors", choices=data.ERRORS, default=None,
                    help="invalid UTF-8: 'strict' stops with the line number, 'replace' substitutes U+FFFD")
-    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="Google analogies (3CosAdd), WordSim-353, SimLex-999")
     _vector_arguments(p)

@@ -182,12 +182,11 @@ def _model_arguments(p):
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("train", help="train a triplet-loss face encoder and calibrate its threshold",
-                       description="Train an encoder with online triplet mining on P x K batches. "
-                       "Datasets: folder:<root> (one subfolder per person, e.g. AT&T faces), "
-                       "olivetti, tfds:lfw, or mnist5k digits as identities (default).")
-    cli.add_train_arguments(p, PRESETS)
-    p.set_defaults(func=_cmd_train)
+    cli.add_train_command(
+        sub, PRESETS, _cmd_train, help="train a triplet-loss face encoder and calibrate its threshold",
+        description="Train an encoder with online triplet mining on P x K batches. "
+        "Datasets: folder:<root> (one subfolder per person, e.g. AT&T faces), "
+        "olivetti, tfds:lfw, or mnist5k digits as identities (default).")
 
     cli.add_run_command(sub, "evaluate", "ROC AUC, EER, TAR@FAR on unseen people; an ROC curve PNG",
                         _cmd_evaluate)

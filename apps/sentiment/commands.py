@@ -325,13 +325,12 @@ def _cmd_export(args):
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("train", help="train a sentiment classifier (resumes an interrupted run)",
-                       description="Train on raw text. Datasets: rotten_tomatoes (embedded default), "
-                       "csv:<path> (--set text_column=... --set label_column=...), tfds:imdb_reviews. "
-                       "Models: --set model=rnn|average, cell=gru|lstm, bidirectional, rnn_layers, "
-                       "embeddings=<word2vec file or embeddings export dir>, freeze_embeddings.")
-    cli.add_train_arguments(p, PRESETS)
-    p.set_defaults(func=_cmd_train)
+    cli.add_train_command(
+        sub, PRESETS, _cmd_train, help="train a sentiment classifier (resumes an interrupted run)",
+        description="Train on raw text. Datasets: rotten_tomatoes (embedded default), "
+        "csv:<path> (--set text_column=... --set label_column=...), tfds:imdb_reviews. "
+        "Models: --set model=rnn|average, cell=gru|lstm, bidirectional, rnn_layers, "
+        "embeddings=<word2vec file or embeddings export dir>, freeze_embeddings.")
 
     cli.add_run_command(sub, "evaluate", "accuracy, F1, ROC AUC, confusion matrix, confident mistakes",
                         _cmd_evaluate)
