@@ -115,6 +115,19 @@ def parse_sets(items, flag: str = "--set", expected: str = "key=value") -> dict:
     return out
 
 
+def plus_parts(config, key: str, allowed) -> tuple:
+    """The names in `config.<key>` joined by "+" (empty: none), each one of `allowed`, no repeats."""
+    value = getattr(config, key)
+    names = tuple(p.strip() for p in str(value).split("+") if p.strip())
+    for name in names:
+        if name not in allowed:
+            raise ConfigError(f"{key}: expected parts from {', '.join(allowed)} joined by '+' "
+                              f"(or empty for none), got {value!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{key}: a part is repeated in {value!r}")
+    return names
+
+
 def read_config_file(path) -> dict:
     path = pathlib.Path(path)
     try:

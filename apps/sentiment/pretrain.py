@@ -33,14 +33,9 @@ VECTORS_FILE = "vectors.txt"
 
 def parts(config) -> tuple:
     """The corpus parts of `config.pretrain` (empty: no pretraining)."""
-    names = tuple(p.strip() for p in str(config.pretrain).split("+") if p.strip())
-    for name in names:
-        if name not in PARTS:
-            raise ConfigError(f"pretrain: expected parts from {', '.join(PARTS)} joined by '+' "
-                              f"(or empty for none), got {config.pretrain!r}")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"pretrain: a part is repeated in {config.pretrain!r}")
-    return names
+    from apps.common.config import plus_parts
+
+    return plus_parts(config, "pretrain", PARTS)
 
 
 def check_config(config) -> None:
