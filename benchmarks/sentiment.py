@@ -9,9 +9,10 @@ Rows (each reference measured in this run):
   pooling, embedding initialised from our word2vec pretrained by the app itself, fine-tuned,
   and, when the default is an ensemble, the mean of its seeds' probabilities): test accuracy,
   target >= 80 %;
-- one network of the default (when it is an ensemble), the same network with random
-  embeddings (`pretrain=""`) and with the word2vec vectors frozen: the effect of the
-  initialisation;
+- one network of the default (when it is an ensemble), the same network without the lexicon
+  features and with the vocabulary of the training texts only (the default before they were
+  added), with random embeddings (`pretrain=""`) and with the word2vec vectors frozen: the
+  effect of the lexicons and of the initialisation;
 - the course's average-of-embeddings model (random and word2vec-initialised);
 - TF-IDF + logistic regression and TF-IDF (unigrams + bigrams) + linear SVM (scikit-learn,
   the `[test]` extra), trained on training + validation texts;
@@ -101,7 +102,7 @@ def _speed_pair(kind, config, vocabulary_size):
     from apps.sentiment.model import MaskedPooling, build_classifier
 
     keras.utils.set_random_seed(0)
-    config = dataclasses.replace(config, cell=kind.lower(), embedding_dropout=0.0, dropout=0.0)
+    config = dataclasses.replace(config, cell=kind.lower(), embedding_dropout=0.0, dropout=0.0, lexicon="")
     ours = build_classifier(config, 2, vocabulary_size)
     ids = keras.Input((None,), dtype="int64")
     x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True)(ids)
@@ -147,6 +148,8 @@ def speed_rows(splits, quick: bool) -> list[Row]:
 def _describe(config) -> str:
     network = f"Bi-{config.cell.upper()}" if config.bidirectional else config.cell.upper()
     init = "word2vec init, fine-tuned" if config.pretrain and not config.embeddings else "random embeddings"
+    if config.lexicon:
+        init += f", lexicon {config.lexicon}"
     members = f", mean of {config.ensemble} seeds" if config.ensemble > 1 else ""
     return f"{network}, {init}{members}"
 
@@ -169,6 +172,8 @@ def run(quick: bool) -> list[Row]:
     if default.ensemble > 1:
         variants["one network of the default (ensemble=1)"] = _config(**one, **short)
     variants.update({
+        "same network, no lexicon, vocabulary from training texts only": _config(
+            lexicon="", extend_vocabulary=False, max_tokens=20000, **one, **short),
         "same network, random embeddings (pretrain='')": _config(pretrain="", **one, **short),
         "same network, word2vec init, frozen": _config(freeze_embeddings=True, **one, **short),
         "average of embeddings, random": _config(**{**_average(), "pretrain": "", **one, **short}),

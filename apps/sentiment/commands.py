@@ -82,6 +82,20 @@ def init_embeddings(model, config, log=None, path=None) -> dict:
     return info
 
 
+def init_lexicon(model, config, log=None) -> int:
+    """Fill the model's fixed lexicon table for its vocabulary; returns the words listed."""
+    from apps.sentiment import lexicon
+    from apps.sentiment.model import classifier, vectorizer
+
+    vocabulary = vectorizer(model).get_vocabulary()
+    matrix, found = lexicon.feature_matrix(vocabulary, lexicon.load(config), lexicon.width(config))
+    classifier(model).get_layer("lexicon").set_weights([matrix])
+    if log:
+        print(f"lexicon: {found} of {len(vocabulary) - 2} vocabulary words listed ({config.lexicon})",
+              file=log)
+    return found
+
+
 def word_vectors_path(config, splits, log=None) -> str:
     """The vectors initialising the embedding: the user's `embeddings`, else our word2vec
     pretrained on `config.pretrain` (cached), else "" (random initialisation)."""
@@ -97,7 +111,7 @@ def word_vectors_path(config, splits, log=None) -> str:
 def train(config, run_dir=None, fresh=False, verbose=None):
     """Train a sentiment classifier; returns the run directory (resumes an unfinished one)."""
     from apps.sentiment import pretrain
-    from apps.sentiment.model import build_ensemble, build_vocabulary, check_config
+    from apps.sentiment.model import build_ensemble, build_vocabulary, check_config, extend_vocabulary
 
     check_config(config)
     pretrain.check_config(config)
@@ -111,6 +125,8 @@ def train(config, run_dir=None, fresh=False, verbose=None):
           f"{class_counts(splits.y_train, splits.class_names)}", file=sys.stderr)
     (run_dir / "labels.txt").write_text("".join(f"{c}\n" for c in splits.class_names), encoding="utf-8")
     vocabulary = build_vocabulary(splits.x_train, config)  # training texts only
+    if config.extend_vocabulary:
+        vocabulary = extend_vocabulary(vocabulary, config, vectors, log=sys.stderr)
     if config.ensemble == 1:
         _train_member(config, config.seed, splits, vocabulary, vectors, run_dir, verbose)
         return run_dir
@@ -145,6 +161,8 @@ def _train_member(config, seed, splits, vocabulary, vectors, run_dir, verbose):
     if vectors:
         info = init_embeddings(model, config, log=sys.stderr, path=vectors)
         (run_dir / "embeddings.json").write_text(json.dumps(info, indent=2) + "\n")
+    if config.lexicon:
+        init_lexicon(model, config, log=sys.stderr)
     train_ds = make_dataset(splits.x_train, splits.y_train, config, num_classes, training=True)
     val_ds = make_dataset(splits.x_val, splits.y_val, config, num_classes, training=False)
     compile_model(model, config, num_classes, math.ceil(len(splits.y_train) / config.batch_size))

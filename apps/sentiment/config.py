@@ -19,8 +19,13 @@ class Config(TrainConfig):
     val_fraction: float = 0.1  # of the training part: checkpointing and early stopping
     # Text -> token ids, inside the model (TextVectorization; its vocabulary is saved with it).
     standardize: str = "letters"  # "letters" (runs of letters, lowercased, as our word2vec) | "lower"
-    max_tokens: int = 20000  # vocabulary size, including padding and [UNK]
+    max_tokens: int = 60000  # vocabulary size, including padding and [UNK]
     min_token_count: int = 1  # words seen fewer times in the training texts become [UNK]
+    # Also take words the initialising word vectors know but the training texts lack (in the
+    # vectors' order, most frequent first for word2vec files), then words of the lexicons,
+    # until the vocabulary holds max_tokens: a test word never seen in training then has its
+    # pretrained vector and lexicon features, not [UNK]'s.
+    extend_vocabulary: bool = True
     sequence_length: int = 64  # tokens kept per text (longer texts are truncated, shorter post-padded)
     # Model
     model: str = "rnn"  # "rnn" (many-to-one over our cells) | "average" (average of embeddings)
@@ -45,6 +50,9 @@ class Config(TrainConfig):
     pretrain_epochs: int = 5
     pretrain_min_count: int = 2
     pretrain_window: int = 5
+    # Word-level sentiment lexicons, fixed features beside each word's embedding (parts joined
+    # by "+": inquirer, whissell; apps/sentiment/lexicon.py). Empty: none.
+    lexicon: str = "inquirer+whissell"
     freeze_embeddings: bool = False  # True: the transfer case with the vectors fixed
     embedding_dropout: float = 0.25  # SpatialDropout1D: whole embedding channels
     dropout: float = 0.3  # before the output layer
@@ -64,17 +72,19 @@ class Config(TrainConfig):
 
 PRESETS = {
     # The benchmarked default: bidirectional GRU (our cell), max+mean pooling, embedding from our
-    # word2vec pretrained on unlabelled text (cached), fine-tuned; the mean of 3 seeds.
+    # word2vec pretrained on unlabelled text (cached), fine-tuned, beside fixed lexicon features;
+    # vocabulary extended by the vectors' and lexicons' words; the mean of 3 seeds.
     "default": {},
     "lstm": dict(cell="lstm"),
     # The course's baseline: average of the word embeddings, then a linear layer.
-    "average": dict(model="average", embedding_dropout=0.0, dropout=0.0, learning_rate=5e-3, ensemble=1),
+    "average": dict(model="average", embedding_dropout=0.0, dropout=0.0, learning_rate=5e-3, ensemble=1,
+                    lexicon="", extend_vocabulary=False, max_tokens=20000),
     # The tour: one network of the default, fewer epochs, word2vec on less text for less long.
     "tour": dict(epochs=2, early_stopping_patience=0, ensemble=1, pretrain="train", pretrain_epochs=2),
     # Seconds, for tests.
     "tiny": dict(
         max_tokens=2000, sequence_length=24, units=8, embedding_dim=16, epochs=1, batch_size=32,
         embedding_dropout=0.0, dropout=0.0, label_smoothing=0.0, early_stopping_patience=0,
-        pretrain="", ensemble=1,
+        pretrain="", ensemble=1, lexicon="", extend_vocabulary=False,
     ),
 }

@@ -3,7 +3,8 @@
     text (batch,) string
       -> "vectorize": TextVectorization (vocabulary inside the model, post-padded with id 0)
       -> "classifier" sub-model on ids (batch, time):
-           Embedding(mask_zero=True) -> SpatialDropout1D
+           Embedding(mask_zero=True) -> SpatialDropout1D [-> concatenated with the fixed
+           lexicon features of each word (Embedding, not trainable; apps/sentiment/lexicon.py)]
            -> [Bidirectional](RNN(layers.GRUCell | layers.LSTMCell)) x rnn_layers
            -> pooling over the unmasked steps ("last" state, or max and mean)
            -> Dropout -> Dense: 1 logit (two classes) or one per class
@@ -18,6 +19,7 @@ import keras
 
 import layers
 from apps.common.errors import ConfigError
+from apps.sentiment import lexicon
 
 MODELS = ("rnn", "average")
 CELLS = {"gru": layers.GRUCell, "lstm": layers.LSTMCell}
@@ -107,6 +109,7 @@ def check_config(config) -> None:
     if config.pooling not in POOLINGS:
         raise ConfigError(f"pooling: expected one of {', '.join(POOLINGS)}, got {config.pooling!r}")
     standardizer(config.standardize)
+    lexicon.parts(config)
     for key in ("units", "embedding_dim", "sequence_length", "rnn_layers", "ensemble"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{key}: expected a positive integer, got {getattr(config, key)}")
@@ -145,6 +148,12 @@ def build_classifier(config, num_classes: int, vocabulary_size: int) -> keras.Mo
     if config.embedding_dropout > 0:
         x = keras.layers.SpatialDropout1D(
             config.embedding_dropout, seed=config.seed, name="embedding_dropout")(x)
+    lexicon_width = lexicon.width(config)
+    if lexicon_width:  # fixed per-word lexicon features beside the embedding (apps/sentiment/lexicon.py)
+        features = keras.layers.Embedding(
+            vocabulary_size, lexicon_width, embeddings_initializer="zeros", trainable=False,
+            name="lexicon")(ids)
+        x = keras.layers.Concatenate(name="with_lexicon")([x, features])
     if config.model == "average":
         x = MaskedPooling("mean", name="average")(x)  # the course's average-of-embeddings model
     else:
@@ -195,6 +204,27 @@ def build_vocabulary(texts, config) -> list:
     words = [w.decode("utf-8") for w, c in counts.most_common() if c >= config.min_token_count]
     words = [w for w in words if w not in ("", "[UNK]")]
     return words[:config.max_tokens - 2]
+
+
+def extend_vocabulary(vocabulary, config, vectors_path="", log=None) -> list:
+    """`vocabulary` followed by the words it lacks from the word vectors at `vectors_path` (in
+    the file's order), then from `config.lexicon`'s lexicons (alphabetically), up to
+    `config.max_tokens - 2` words."""
+    from apps.sentiment.vectors import load_word_vectors
+
+    candidates = list(load_word_vectors(vectors_path)[0]) if vectors_path else []
+    candidates += sorted(lexicon.load(config)) if lexicon.parts(config) else []
+    known, extended = set(vocabulary), list(vocabulary)
+    for word in candidates:
+        if len(extended) >= config.max_tokens - 2:
+            break
+        if word not in known and word not in ("", "[UNK]"):
+            known.add(word)
+            extended.append(word)
+    if log:
+        print(f"vocabulary: {len(vocabulary)} training words + {len(extended) - len(vocabulary)} "
+              f"from the word vectors and lexicons", file=log)
+    return extended
 
 
 def vectorizer(model):

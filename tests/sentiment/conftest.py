@@ -1,4 +1,5 @@
-"""Small real data (a few hundred Rotten Tomatoes snippets as a CSV) and one tiny trained run."""
+"""Small real data (a few hundred Rotten Tomatoes snippets as a CSV) and one tiny trained run
+(with the default's lexicon features and extended vocabulary)."""
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ def tiny_config(tmp_path_factory, small_csv):
     runs = tmp_path_factory.mktemp("runs")
     return config_lib.resolve(Config, PRESETS, preset="tiny", sets=[
         f"runs_dir={runs}", f"data=csv:{small_csv}", "text_column=review", "label_column=sentiment",
-        "labels=rotten,fresh", "epochs=2",
+        "labels=rotten,fresh", "epochs=2", "lexicon=inquirer+whissell", "extend_vocabulary=true",
     ])
 
 
