@@ -64,13 +64,14 @@ def compile_model(model, config, num_classes, steps_per_epoch):
     model.compile(optimizer=train_lib.make_optimizer(config, steps_per_epoch), loss=loss, metrics=[accuracy])
 
 
-def init_embeddings(model, config, log=None, path=None) -> dict:
-    """Set the embedding layer from `path` (default `config.embeddings`); returns what was found."""
+def init_embeddings(model, config, log=None, path=None, loaded=None) -> dict:
+    """Set the embedding layer from `path` (default `config.embeddings`), or from `loaded`
+    (its (words, vectors), already read); returns what was found."""
     from apps.sentiment.model import classifier, vectorizer
     from apps.sentiment.vectors import embedding_matrix, load_word_vectors
 
     path = str(path or config.embeddings)
-    words, vectors = load_word_vectors(path)
+    words, vectors = loaded if loaded is not None else load_word_vectors(path)
     vocabulary = vectorizer(model).get_vocabulary()
     matrix, found = embedding_matrix(vocabulary, words, vectors, config.embedding_dim, config.seed)
     classifier(model).get_layer("embedding").set_weights([matrix])
@@ -82,13 +83,15 @@ def init_embeddings(model, config, log=None, path=None) -> dict:
     return info
 
 
-def init_lexicon(model, config, log=None) -> int:
-    """Fill the model's fixed lexicon table for its vocabulary; returns the words listed."""
+def init_lexicon(model, config, log=None, words=None) -> int:
+    """Fill the model's fixed lexicon table for its vocabulary from `words` (default: read
+    `config.lexicon`'s lexicons); returns the vocabulary words listed."""
     from apps.sentiment import lexicon
     from apps.sentiment.model import classifier, vectorizer
 
     vocabulary = vectorizer(model).get_vocabulary()
-    matrix, found = lexicon.feature_matrix(vocabulary, lexicon.load(config), lexicon.width(config))
+    words = lexicon.load(config) if words is None else words
+    matrix, found = lexicon.feature_matrix(vocabulary, words, lexicon.width(config))
     classifier(model).get_layer("lexicon").set_weights([matrix])
     if log:
         print(f"lexicon: {found} of {len(vocabulary) - 2} vocabulary words listed ({config.lexicon})",
@@ -110,8 +113,9 @@ def word_vectors_path(config, splits, log=None) -> str:
 
 def train(config, run_dir=None, fresh=False, verbose=None):
     """Train a sentiment classifier; returns the run directory (resumes an unfinished one)."""
-    from apps.sentiment import pretrain
+    from apps.sentiment import lexicon, pretrain
     from apps.sentiment.model import build_ensemble, build_vocabulary, check_config, extend_vocabulary
+    from apps.sentiment.vectors import load_word_vectors
 
     check_config(config)
     pretrain.check_config(config)
@@ -124,11 +128,16 @@ def train(config, run_dir=None, fresh=False, verbose=None):
           f"{len(splits.y_val)} validation, {len(splits.y_test)} test texts; classes "
           f"{class_counts(splits.y_train, splits.class_names)}", file=sys.stderr)
     (run_dir / "labels.txt").write_text("".join(f"{c}\n" for c in splits.class_names), encoding="utf-8")
+    # Each source read once for all members: the word vectors, the lexicons.
+    sources = {"vectors": vectors, "loaded": load_word_vectors(vectors) if vectors else None,
+               "lexicon": lexicon.load(config) if lexicon.parts(config) else None}
     vocabulary = build_vocabulary(splits.x_train, config)  # training texts only
     if config.extend_vocabulary:
-        vocabulary = extend_vocabulary(vocabulary, config, vectors, log=sys.stderr)
+        candidates = list(sources["loaded"][0]) if sources["loaded"] else []
+        candidates += sorted(sources["lexicon"] or ())
+        vocabulary = extend_vocabulary(vocabulary, candidates, config.max_tokens, log=sys.stderr)
     if config.ensemble == 1:
-        _train_member(config, config.seed, splits, vocabulary, vectors, run_dir, verbose)
+        _train_member(config, config.seed, splits, vocabulary, sources, run_dir, verbose)
         return run_dir
     # An ensemble: members differing only by their seed (initialisation, dropout, batch
     # order), each trained and checkpointed in member<i>/ exactly as a single model; then one
@@ -139,7 +148,7 @@ def train(config, run_dir=None, fresh=False, verbose=None):
         member_dir.mkdir(exist_ok=True)
         if not (member_dir / train_lib.DONE_MARKER).exists():
             print(f"ensemble member {i + 1} of {config.ensemble}", file=sys.stderr)
-            _train_member(config, config.seed + i, splits, vocabulary, vectors, member_dir, verbose)
+            _train_member(config, config.seed + i, splits, vocabulary, sources, member_dir, verbose)
         members.append(load_run_model(member_dir))
     ensemble_model = build_ensemble(members)
     ensemble_model.save(run_dir / train_lib.BEST_MODEL)
@@ -148,7 +157,7 @@ def train(config, run_dir=None, fresh=False, verbose=None):
     return run_dir
 
 
-def _train_member(config, seed, splits, vocabulary, vectors, run_dir, verbose):
+def _train_member(config, seed, splits, vocabulary, sources, run_dir, verbose):
     """One network trained and checkpointed (best validation accuracy) in `run_dir`."""
     import dataclasses
 
@@ -158,11 +167,12 @@ def _train_member(config, seed, splits, vocabulary, vectors, run_dir, verbose):
     train_lib.seed_everything(seed)
     num_classes = len(splits.class_names)
     model = build_model(config, num_classes, vocabulary)
-    if vectors:
-        info = init_embeddings(model, config, log=sys.stderr, path=vectors)
+    if sources["vectors"]:
+        info = init_embeddings(model, config, log=sys.stderr, path=sources["vectors"],
+                               loaded=sources["loaded"])
         (run_dir / "embeddings.json").write_text(json.dumps(info, indent=2) + "\n")
-    if config.lexicon:
-        init_lexicon(model, config, log=sys.stderr)
+    if sources["lexicon"] is not None:
+        init_lexicon(model, config, log=sys.stderr, words=sources["lexicon"])
     train_ds = make_dataset(splits.x_train, splits.y_train, config, num_classes, training=True)
     val_ds = make_dataset(splits.x_val, splits.y_val, config, num_classes, training=False)
     compile_model(model, config, num_classes, math.ceil(len(splits.y_train) / config.batch_size))

@@ -206,17 +206,13 @@ def build_vocabulary(texts, config) -> list:
     return words[:config.max_tokens - 2]
 
 
-def extend_vocabulary(vocabulary, config, vectors_path="", log=None) -> list:
-    """`vocabulary` followed by the words it lacks from the word vectors at `vectors_path` (in
-    the file's order), then from `config.lexicon`'s lexicons (alphabetically), up to
-    `config.max_tokens - 2` words."""
-    from apps.sentiment.vectors import load_word_vectors
-
-    candidates = list(load_word_vectors(vectors_path)[0]) if vectors_path else []
-    candidates += sorted(lexicon.load(config)) if lexicon.parts(config) else []
+def extend_vocabulary(vocabulary, candidates, max_tokens: int, log=None) -> list:
+    """`vocabulary` followed by the `candidates` it lacks (in their order; "" and [UNK]
+    skipped) up to `max_tokens - 2` words. Candidates: the word vectors' words, then the
+    lexicons' (`commands.train`)."""
     known, extended = set(vocabulary), list(vocabulary)
     for word in candidates:
-        if len(extended) >= config.max_tokens - 2:
+        if len(extended) >= max_tokens - 2:
             break
         if word not in known and word not in ("", "[UNK]"):
             known.add(word)

@@ -11,6 +11,7 @@ from apps.common.errors import ConfigError
 from apps.sentiment import PRESETS, Config, lexicon
 from apps.sentiment.commands import init_lexicon, probabilities
 from apps.sentiment.model import build_model, classifier, extend_vocabulary, vectorizer
+from apps.sentiment.vectors import load_word_vectors
 
 TINY = dataclasses.replace(Config(), **PRESETS["tiny"])
 
@@ -54,13 +55,13 @@ def test_lexicon_table_is_fixed_and_follows_the_vocabulary(tmp_path):
 def test_vocabulary_extended_by_vectors_then_lexicon_up_to_max_tokens(tmp_path):
     vectors = tmp_path / "v.txt"
     vectors.write_text("4 2\nfilm 0 1\nsuperb 1 0\n[UNK] 1 1\ntedious 0 0\n")
-    config = dataclasses.replace(TINY, max_tokens=2 + 4)
-    assert extend_vocabulary(["film", "good"], config, str(vectors)) == ["film", "good", "superb", "tedious"]
+    words = load_word_vectors(vectors)[0]
+    assert extend_vocabulary(["film", "good"], words, 2 + 4) == ["film", "good", "superb", "tedious"]
     config = dataclasses.replace(TINY, max_tokens=2 + 5, lexicon="inquirer")
-    extended = extend_vocabulary(["film", "good"], config, str(vectors))
+    extended = extend_vocabulary(["film", "good"], words + sorted(lexicon.load(config)), config.max_tokens)
     assert extended[:4] == ["film", "good", "superb", "tedious"]
     assert extended[4] == min(set(lexicon.load(config)) - set(extended[:4]))  # alphabetical
-    assert extend_vocabulary(["film"], dataclasses.replace(TINY, max_tokens=3), str(vectors)) == ["film"]
+    assert extend_vocabulary(["film"], words, 3) == ["film"]
     model = build_model(config, 2, extended)
     assert vectorizer(model).get_vocabulary()[2:] == extended
 
