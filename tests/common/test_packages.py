@@ -235,3 +235,66 @@ def test_embedded_files_of_one_archive_come_out_in_one_download(tmp_path, monkey
     assert fetch_package_file(specs["c"]).read_bytes() == b"C"
     assert fetch_package_file(specs["b"]).read_bytes() == b"B"
     assert len(calls) == 1
+
+
+def _make_deb(path: Path, members: dict[str, bytes], links: dict[str, str] = ()) -> str:
+    """A minimal Debian binary package: an ar archive of debian-binary, control and a
+    data.tar.xz holding `members` (paths as dpkg writes them, "./usr/...") and symlinks."""
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:xz") as tf:
+        for name, body in members.items():
+            info = tarfile.TarInfo("./" + name)
+            info.size = len(body)
+            tf.addfile(info, io.BytesIO(body))
+        for name, target in dict(links).items():
+            info = tarfile.TarInfo("./" + name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
+    parts = [("debian-binary", b"2.0\n"), ("control.tar.xz", b"x"), ("data.tar.xz", data.getvalue())]
+    out = bytearray(b"!<arch>\n")
+    for name, body in parts:
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode()
+        out += body + (b"\n" if len(body) % 2 else b"")
+    path.write_bytes(bytes(out))
+    return hashlib.sha256(bytes(out)).hexdigest()
+
+
+def test_debian_package_member_placed_by_hand_and_followed_through_a_link(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))
+    folder = tmp_path / "words-1.0-1"
+    folder.mkdir()
+    sha = _make_deb(folder / "words_1.0-1_all.deb", {"usr/share/dict/names": b"Ada\nAlan\n"},
+                    links={"usr/share/dict/latest": "names"})
+    monkeypatch.setattr(packages, "_debian_download", lambda spec, dest: pytest.fail("no download"))
+    specs = packages._debian("words", "1.0-1", "pool/main/w/words/words_1.0-1_all.deb", 1, sha,
+                             {"names": "usr/share/dict/names", "latest": "usr/share/dict/latest"})
+    assert fetch_package_file(specs["names"]).read_bytes() == b"Ada\nAlan\n"
+    assert fetch_package_file(specs["latest"]).read_bytes() == b"Ada\nAlan\n"
+    missing = PackageFile("words", "1.0-1", sha, "usr/share/dict/none",
+                          filename="pool/main/w/words/words_1.0-1_all.deb", source="debian")
+    with pytest.raises(DataError, match="no file 'usr/share/dict/none'"):
+        fetch_package_file(missing)
+
+
+def test_debian_download_is_checked_against_the_pin(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path / "cache"))
+    deb = tmp_path / "built.deb"
+    sha = _make_deb(deb, {"usr/share/x.txt": b"x"})
+    urls = []
+
+    def fake_urlopen(url, timeout):
+        urls.append(url)
+        return io.BytesIO(deb.read_bytes())
+
+    monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
+    monkeypatch.setenv("CLASSICS_DEBIAN_MIRROR", "http://mirror.example/debian/")
+    spec = PackageFile("x", "1", sha, "usr/share/x.txt", filename="pool/main/x/x/x_1_all.deb",
+                       source="debian")
+    assert fetch_package_file(spec).read_bytes() == b"x"
+    assert urls == ["http://mirror.example/debian/pool/main/x/x/x_1_all.deb"]
+    wrong = PackageFile("x", "2", "0" * 64, "usr/share/x.txt", filename="pool/main/x/x/x_2_all.deb",
+                        source="debian")
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        fetch_package_file(wrong)
+    with pytest.raises(DataError, match="filename must end in .deb"):
+        PackageFile("x", "1", sha, "usr/x", filename="x.whl", source="debian")
