@@ -1,18 +1,22 @@
-"""The app registry: app name -> module. Shared code reaches apps only through here."""
+"""The app registry: app name -> the module holding its Task (`TASK`). Shared code reaches
+apps only through here, by name; nothing is imported until an app is asked for."""
 
 import importlib
 
 APPS = {
-    "classification": "apps.classification",
-    "embeddings": "apps.embeddings",
-    "style": "apps.style",
-    "detection": "apps.detection",
-    "faces": "apps.faces",
-    "sentiment": "apps.sentiment",
+    "classification": "apps.classification.task",
+    "embeddings": "apps.embeddings.task",
+    "style": "apps.style.task",
+    "detection": "apps.detection.task",
+    "faces": "apps.faces.task",
+    "sentiment": "apps.sentiment.task",
 }
 
 
-def get_app(name: str):
-    """The app's module: exposes NAME, DESCRIPTION, Config, PRESETS, load_data,
-    build_model, export_signatures, add_commands and tour_step."""
-    return importlib.import_module(APPS[name])
+def get_task(name: str):
+    """The app's Task (apps/common/task.py's contract)."""
+    return importlib.import_module(APPS[name]).TASK
+
+
+def tasks() -> list:
+    return [get_task(name) for name in APPS]

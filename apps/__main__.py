@@ -1,5 +1,7 @@
+"""`python -m apps` = `classics`."""
+
 import sys
 
-from apps.common.cli import main
+from apps.entry import main
 
 sys.exit(main())

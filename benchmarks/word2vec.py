@@ -73,9 +73,9 @@ def side_ours(spec, epochs):
 def side_gensim(spec, epochs):
     from gensim.models import Word2Vec
 
-    from apps.embeddings import data
+    from apps.common.word2vec import corpus as data
     from apps.embeddings.config import Config
-    from apps.embeddings.vectors import WordVectors
+    from apps.common.word2vec.vectors import WordVectors
 
     config = Config(data=spec)
 

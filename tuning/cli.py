@@ -13,12 +13,14 @@ from its last finished epoch. Results: trials.csv, best_config.json (feed it to
 
 import pathlib
 
+from apps import get_task
 from apps.common import config as config_lib
 from apps.common.errors import ConfigError
+from tuning import distributed, search, spaces
 
 
 def add_arguments(parser) -> None:
-    from apps import APPS
+    from apps import APPS  # noqa: I001
 
     parser.add_argument("app", choices=sorted(APPS), help="the app to tune")
     parser.add_argument("--trials", type=int, default=10, help="number of trials per round (default 10)")
@@ -63,15 +65,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from apps import get_app
-    from tuning import search, spaces
-
-    app = get_app(args.app)
-    base = config_lib.resolve(app.Config, app.PRESETS, config_file=args.config, sets=args.set,
+    task = get_task(args.app)
+    base = config_lib.resolve(task.Config, task.presets, config_file=args.config, sets=args.set,
                               preset=args.preset, data=args.data)
     if args.strategy == "multiworker":
-        from tuning import distributed
-
         result = distributed.train_multiworker(args.app, base, args.run_dir)
         print(f"worker {result['task_index']} of {result['workers']}: final loss {result['loss']:.6f}, "
               f"weights {result['weights']}, run {result['run_dir']}")

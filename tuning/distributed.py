@@ -33,6 +33,8 @@ import pathlib
 import sys
 import time
 
+from apps import get_task
+from apps.common import distribute
 from apps.common.errors import ConfigError
 
 
@@ -252,11 +254,9 @@ def train_multiworker(app_name: str, config, run_dir=None) -> dict:
     Worker 0 trains into `run_dir` (the run directory every `classics <app>` command
     reads: best.keras, log.csv, config.json); worker i > 0 into `run_dir/worker<i>`.
     Returns this worker's summary (apps/common/distribute.py)."""
-    from apps import get_app
-
-    app = get_app(app_name)
-    if not hasattr(app, "train"):
-        raise ConfigError(f"{app_name} has no `train` to run data-parallel")
+    task = get_task(app_name)
+    if not hasattr(config, "batch_size"):
+        raise ConfigError(f"{app_name} does not train through fit in batches: no data-parallel training")
     workers, index = _cluster()
     if config.batch_size % workers:
         raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {workers} workers")
@@ -273,8 +273,5 @@ def train_multiworker(app_name: str, config, run_dir=None) -> dict:
     # The strategy first: it must exist before any other TensorFlow op.
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     with strategy.scope():
-        app.train(config, run_dir=own_dir, fresh=True, verbose=2)
-
-    from apps.common import distribute
-
+        task.train(config, run_dir=own_dir, fresh=True, verbose=2)
     return {**json.loads((own_dir / distribute.SUMMARY).read_text()), "run_dir": str(own_dir)}

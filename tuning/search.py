@@ -27,8 +27,10 @@ import subprocess
 import sys
 import time
 
+from apps import get_task
 from apps.common import config as config_lib
 from apps.common.errors import ConfigError
+from apps.common.run import DONE, best_logged
 from tuning import spaces
 
 ALGORITHMS = ("random", "hyperband", "bayesian")
@@ -64,10 +66,7 @@ def validate(settings: Settings) -> None:
 
 
 def base_config(settings: Settings):
-    from apps import get_app
-
-    app = get_app(settings.app)
-    return config_lib.apply_overrides(app.Config(), settings.base, "search.json")
+    return config_lib.apply_overrides(get_task(settings.app).Config(), settings.base, "search.json")
 
 
 def _objective(settings):
@@ -113,29 +112,11 @@ def _set_parent_death_signal():
         pass
 
 
-def best_logged(log_csv: pathlib.Path, metric: str, direction: str):
-    """The best value of `metric` in a run's log.csv (the value its checkpoint kept)."""
-    values = []
-    if log_csv.exists():
-        with log_csv.open(newline="") as f:
-            for row in csv.DictReader(f):
-                try:
-                    values.append(float(row[metric]))
-                except (KeyError, TypeError, ValueError):
-                    pass
-    values = [v for v in values if math.isfinite(v)]
-    if not values:
-        return None
-    return max(values) if direction == "max" else min(values)
-
-
 def run_execution(app: str, config, run_dir: pathlib.Path, log_path: pathlib.Path, heartbeat=None,
                   heartbeat_seconds=HEARTBEAT_SECONDS):
     """Train `config` in a fresh Python process into `run_dir`; returns the objective."""
-    from apps.common import train as train_lib
-
     t = spaces.tunable(app)
-    if (run_dir / train_lib.DONE_MARKER).exists():
+    if (run_dir / DONE).exists():
         return best_logged(run_dir / "log.csv", t.objective, t.direction)
     if (run_dir / "config.json").exists() and json.loads(
             (run_dir / "config.json").read_text()) != config_lib.to_dict(config):

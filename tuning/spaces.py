@@ -295,22 +295,14 @@ def faces(s: Space, base) -> dict:
     )
 
 
-def _train_style(config, run_dir):
-    from apps.style.fast import train_fast
-
-    train_fast(config, run_dir=run_dir)
-
-
 @dataclasses.dataclass(frozen=True)
 class Tunable:
-    """How to tune an app: its space, the metric its run's log.csv reports, how a
-    trial trains (default: the app's own `train(config, run_dir=, verbose=)`) and
-    which config key `--max-epochs` sets."""
+    """How to tune an app: its space, the metric its run's log.csv reports (the Task's
+    monitor) and which config key `--max-epochs` sets. A trial trains through the Task."""
 
     space: Callable
     objective: str  # a column of the run's log.csv
     direction: str  # "max" | "min"
-    train: Callable | None = None  # (config, run_dir) -> None
     budget: str = "epochs"
 
 
@@ -319,7 +311,7 @@ TUNABLES = {
     "classification": Tunable(classification, objective="val_accuracy", direction="max"),
     "detection": Tunable(detection, objective="val_loss", direction="min"),
     "embeddings": Tunable(embeddings, objective="loss", direction="min"),
-    "style": Tunable(style, objective="total", direction="min", train=_train_style, budget="fast_steps"),
+    "style": Tunable(style, objective="loss", direction="min", budget="fast_steps"),
     "sentiment": Tunable(sentiment, objective="val_accuracy", direction="max"),
     "faces": Tunable(faces, objective="val_embedding_verification_auc", direction="max"),
 }

@@ -80,3 +80,12 @@ def tta_shifts(padding: int):
     if p <= 0:
         return ((0, 0),)
     return ((0, 0), (-p, -p), (-p, p), (p, -p), (p, p))
+
+
+def averaged_model(members, config, tta: bool) -> keras.Model:
+    """One model averaging the members' probabilities, over TTA views when `tta`."""
+    shifts = tta_shifts(config.crop_padding) if tta else ((0, 0),)
+    flip = tta and "flip" in config.augment
+    inputs = keras.Input(members[0].input_shape[1:], name="image")
+    averaged = Averaged(members, shifts=shifts, flip=flip, name="averaged")
+    return keras.Model(inputs, averaged(inputs), name="combined")

@@ -1,35 +1,196 @@
-"""One typed, frozen config per app; `--config FILE` and `--set key=value` resolve onto it.
+"""One typed, frozen, range-checked config per app; `--config FILE` and `--set key=value`
+resolve onto it.
 
 Order of precedence (later wins): dataclass defaults < preset < config file < `--set`.
 Unknown keys are rejected with the list of known ones; values are coerced to the
 field's declared type so `--set epochs=3` is an int and `--set stage_blocks=2,2` a tuple.
+
+Each field declares what it allows beside its type, in one place:
+
+    epochs: PositiveInt = 10
+    dropout: Fraction = 0.2
+    cell: Annotated[str, OneOf("gru", "lstm")] = "gru"
+
+and a config is checked whenever it is made (`__post_init__`): a value outside its range
+raises ConfigError naming the key, the value and what is allowed (the CLI exits 2). An
+app adds checks that relate several fields by overriding `check()`.
 """
 
 import dataclasses
 import json
 import pathlib
 import typing
+from typing import Annotated
 
 from apps.common.errors import ConfigError
 
 
+# ---------------------------------------------------------------- what a field allows
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """What every trainable app shares; apps subclass it with their own fields."""
+class Check:
+    """A constraint on a field's value; `allows(value)` and a phrase for the error."""
+
+    def allows(self, value) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Between(Check):
+    """low <= value <= high, either end open or absent (None)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def allows(self, value) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return not (self.high is not None and (value >= self.high if self.high_open else value > self.high))
+
+    def describe(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high}"
+        return (f"in {'(' if self.low_open else '['}{self.low}, {self.high}"
+                f"{')' if self.high_open else ']'}")
+
+
+def AtLeast(low) -> Between:  # noqa: N802 - reads as a type annotation
+    return Between(low)
+
+
+def Above(low) -> Between:  # noqa: N802
+    return Between(low, low_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class OneOf(Check):
+    values: tuple
+
+    def __init__(self, *values):
+        object.__setattr__(self, "values", tuple(values))
+
+    def allows(self, value) -> bool:
+        return value in self.values
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Parts(Check):
+    """Names from `values` joined by "+", each at most once ("" for none)."""
+
+    values: tuple
+
+    def __init__(self, *values):
+        object.__setattr__(self, "values", tuple(values))
+
+    def allows(self, value) -> bool:
+        names = [p.strip() for p in str(value).split("+") if p.strip()]
+        return all(n in self.values for n in names) and len(set(names)) == len(names)
+
+    def describe(self) -> str:
+        return f"parts from {', '.join(self.values)} joined by '+' (each once; empty for none)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Each(Check):
+    """Every item of a tuple passes `check` (and the tuple has `length` items when given)."""
+
+    check: Check
+    length: int | None = None
+    nonempty: bool = False
+
+    def allows(self, value) -> bool:
+        if self.length is not None and len(value) != self.length:
+            return False
+        if self.nonempty and not value:
+            return False
+        return all(_item_allowed(self.check, v) for v in value)
+
+    def describe(self) -> str:
+        size = f"{self.length} " if self.length is not None else ("one or more " if self.nonempty else "")
+        return f"{size}items, each {self.check.describe()}"
+
+
+def _item_allowed(check: Check, value) -> bool:
+    if isinstance(check, Between) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return False
+    return check.allows(value)
+
+
+PositiveInt = Annotated[int, AtLeast(1)]
+Count = Annotated[int, AtLeast(0)]  # 0 allowed (often "none" / "off")
+PositiveFloat = Annotated[float, Above(0)]
+NonNegative = Annotated[float, AtLeast(0)]
+Fraction = Annotated[float, Between(0, 1, high_open=True)]  # [0, 1): a share of something
+Probability = Annotated[float, Between(0, 1)]
+Sizes = Annotated[tuple, Each(AtLeast(1), nonempty=True)]  # widths / counts per stage
+
+
+def checks(cls) -> dict:
+    """{field: [Check, ...]} declared with `Annotated` on the config class and its bases."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        found = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Check)]
+        if found:
+            out[f.name] = found
+    return out
+
+
+def validate(config) -> None:
+    """Raise ConfigError for the first field outside what it allows, then the app's check()."""
+    for key, field_checks in checks(type(config)).items():
+        value = getattr(config, key)
+        for check in field_checks:
+            if not _item_allowed(check, value):
+                raise ConfigError(f"{key}={_shown(value)}: expected {check.describe()}")
+    config.check()
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value) or "(empty)"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+# ---------------------------------------------------------------- the base configs
+@dataclasses.dataclass(frozen=True)
+class BaseConfig:
+    """What every app shares: its data source, preset, seed and where runs go."""
 
     data: str = ""
     preset: str = "default"
     seed: int = 1337
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    lr_schedule: str = "cosine"  # "constant" | "cosine" | "exponential"
-    lr_decay_rate: float = 0.5  # per epoch, exponential schedule only
-    warmup_epochs: float = 0.0
-    weight_decay: float = 0.0  # L2 strength on kernels
-    beta_1: float = 0.9
-    early_stopping_patience: int = 5
     runs_dir: str = "runs"
+
+    def __post_init__(self):
+        validate(self)
+
+    def check(self) -> None:
+        """Checks across fields (an app overrides it); raise ConfigError naming the keys."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(BaseConfig):
+    """Apps that train through `fit` with Adam: epochs, the learning rate and its schedule."""
+
+    epochs: PositiveInt = 10
+    learning_rate: PositiveFloat = 1e-3
+    lr_schedule: Annotated[str, OneOf("constant", "cosine", "exponential")] = "cosine"
+    lr_decay_rate: Annotated[float, Between(0, 1, low_open=True)] = 0.5  # per epoch, exponential only
+    warmup_epochs: NonNegative = 0.0
+    weight_decay: NonNegative = 0.0  # L2 strength on kernels
+    beta_1: Annotated[float, Between(0, 1, high_open=True)] = 0.9
+    early_stopping_patience: Count = 5  # 0: never stop early
 
 
 def field_types(cls) -> dict:
@@ -90,9 +251,8 @@ def _scalar(value):
     return value
 
 
-def apply_overrides(config, overrides: dict, origin: str):
-    """A new config with `overrides` applied; unknown keys raise ConfigError."""
-    cls = type(config)
+def _checked_values(cls, overrides: dict, origin: str) -> dict:
+    """`overrides` coerced to the fields' types; unknown keys raise ConfigError."""
     known = field_types(cls)
     unknown = sorted(set(overrides) - set(known))
     if unknown:
@@ -100,8 +260,12 @@ def apply_overrides(config, overrides: dict, origin: str):
             f"{origin}: unknown config key{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(repr(k) for k in unknown)}; known keys: {', '.join(sorted(known))}"
         )
-    values = {k: _coerce(cls, k, v, origin) for k, v in overrides.items()}
-    return dataclasses.replace(config, **values)
+    return {k: _coerce(cls, k, v, origin) for k, v in overrides.items()}
+
+
+def apply_overrides(config, overrides: dict, origin: str):
+    """A new config with `overrides` applied (and checked); unknown keys raise ConfigError."""
+    return dataclasses.replace(config, **_checked_values(type(config), overrides, origin))
 
 
 def parse_sets(items, flag: str = "--set", expected: str = "key=value") -> dict:
@@ -142,19 +306,37 @@ def read_config_file(path) -> dict:
     return data.get("config", data) if isinstance(data.get("config"), dict) else data
 
 
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named set of config values with the one line `--help` and the README show."""
+
+    description: str
+    values: dict = dataclasses.field(default_factory=dict)
+
+
+def preset(description: str, **values) -> Preset:
+    return Preset(description, values)
+
+
+def preset_config(cls, presets: dict, name: str):
+    """The config of preset `name` (defaults < preset)."""
+    return resolve(cls, presets, sets=[f"preset={name}"])
+
+
 def resolve(cls, presets: dict, config_file=None, sets=None, **flags):
-    """defaults < preset < config file < explicit flags < `--set`."""
+    """defaults < preset < config file < explicit flags < `--set`, checked once, as a whole
+    (a preset may need a key that only `--set` gives)."""
     file_values = read_config_file(config_file) if config_file else {}
     set_values = parse_sets(sets)
     flag_values = {k: v for k, v in flags.items() if v is not None}
-    preset = set_values.get("preset", flag_values.get("preset", file_values.get("preset", cls.preset)))
-    if preset not in presets:
-        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(sorted(presets))}")
-    config = apply_overrides(cls(), {**presets[preset], "preset": preset}, f"preset {preset!r}")
-    if file_values:
-        config = apply_overrides(config, file_values, str(config_file))
-    config = apply_overrides(config, flag_values, "command line")
-    return apply_overrides(config, set_values, "--set")
+    name = set_values.get("preset", flag_values.get("preset", file_values.get("preset", cls.preset)))
+    if name not in presets:
+        raise ConfigError(f"preset={name!r}: expected one of {', '.join(sorted(presets))}")
+    values = _checked_values(cls, {**presets[name].values, "preset": name}, f"preset {name!r}")
+    values.update(_checked_values(cls, file_values, str(config_file)) if file_values else {})
+    values.update(_checked_values(cls, flag_values, "command line"))
+    values.update(_checked_values(cls, set_values, "--set"))
+    return cls(**values)
 
 
 def to_dict(config) -> dict:
@@ -169,4 +351,4 @@ def save_config(config, path) -> None:
 
 def load_config(cls, path):
     """A config saved by `save_config` (a run's or an export's `config.json`)."""
-    return apply_overrides(cls(), read_config_file(path), str(path))
+    return cls(**_checked_values(cls, read_config_file(path), str(path)))

@@ -1,5 +1,6 @@
 """Small file and process helpers that keep data whole: atomic writes, live-process checks."""
 
+import json
 import os
 import pathlib
 import tempfile
@@ -23,6 +24,12 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
 def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, value) -> pathlib.Path:
+    """`value` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    return pathlib.Path(path)
 
 
 def pid_alive(pid: int) -> bool:

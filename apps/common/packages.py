@@ -188,6 +188,10 @@ EMBEDDED = MappingProxyType({
 })
 
 
+#: Files no default reads (licence unknown): fetched only when a user names them.
+OPTIONAL = frozenset({"mobilenet-v2-imagenet"})
+
+
 def cache_root() -> Path:
     """`$CLASSICS_DATA`, else `$XDG_CACHE_HOME/keras-classics`, else ~/.cache/keras-classics."""
     explicit = os.environ.get("CLASSICS_DATA")

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from apps.common.errors import DataError
+from apps.common.word2vec.vectors import WordVectors
 from apps.embeddings.metrics import unit
-from apps.embeddings.vectors import WordVectors
 
 DEFINITIONAL_PAIRS = (
     ("woman", "man"), ("girl", "boy"), ("she", "he"), ("mother", "father"),

@@ -10,10 +10,13 @@ cosine similarity with the human scores over the pairs whose words are known.
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 
 from apps.common.errors import DataError
-from apps.embeddings.vectors import WordVectors
+from apps.common.packages import EMBEDDED, fetch_package_file
+from apps.common.word2vec.vectors import WordVectors
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
@@ -142,3 +145,28 @@ def evaluate_word_pairs(wv: WordVectors, path, restrict_vocab=300000):
             human.append(float(fields[2]))
     return {"spearman": spearman(ours, human) if len(ours) > 1 else float("nan"),
             "pairs": len(ours), "skipped": skipped}
+
+
+def benchmark_file(name: str) -> pathlib.Path:
+    return fetch_package_file(EMBEDDED[name])
+
+
+def evaluate(wv: WordVectors, restrict_vocab=300000) -> dict:
+    analogies = evaluate_analogies(wv, benchmark_file("gensim-questions-words"), restrict_vocab)
+    ws = evaluate_word_pairs(wv, benchmark_file("gensim-wordsim353"), restrict_vocab)
+    simlex = evaluate_word_pairs(wv, benchmark_file("gensim-simlex999"), restrict_vocab)
+    return {
+        "analogy_accuracy": analogies["accuracy"], "analogy_questions": analogies["total"],
+        "analogy_skipped": analogies["skipped"], "analogy_sections": analogies["sections"],
+        "wordsim353_spearman": ws["spearman"], "wordsim353_pairs": ws["pairs"],
+        "simlex999_spearman": simlex["spearman"], "simlex999_pairs": simlex["pairs"],
+        "vocabulary": len(wv), "restrict_vocab": restrict_vocab,
+    }
+
+
+def format_evaluation(result) -> str:
+    return (f"analogies (3CosAdd): {result['analogy_accuracy']:.2%} of {result['analogy_questions']} "
+            f"questions ({result['analogy_skipped']} skipped: words outside the vocabulary)\n"
+            f"WordSim-353 Spearman: {result['wordsim353_spearman']:.3f} over "
+            f"{result['wordsim353_pairs']} pairs\n"
+            f"SimLex-999 Spearman: {result['simlex999_spearman']:.3f} over {result['simlex999_pairs']} pairs")

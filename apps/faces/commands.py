@@ -1,4 +1,4 @@
-"""train / evaluate / export / enroll / identify / verify for face verification."""
+"""The faces app's own verbs: enroll, identify, verify (on an export, as a deployment uses it)."""
 
 import json
 import pathlib
@@ -7,29 +7,13 @@ import numpy as np
 
 from apps.common import cli
 from apps.common import export as export_lib
-from apps.common import train as train_lib
+from apps.common import images as images_lib
 from apps.common.errors import ClassicsError, DataError
 from apps.faces import gallery as gallery_lib
-from apps.faces import training
-from apps.faces.config import PRESETS
+from apps.faces.crop import crop_face
 
 NAME = "faces"
 DEFAULT_GALLERY = "faces_gallery.json"
-
-
-# ---------------------------------------------------------------- export
-def export(run_dir, root="saved_models"):
-    """Evaluate the run, then write it as the next version of saved_models/faces/."""
-    from apps.faces.serving import export_module
-
-    config, calibration, model = training.load_run(run_dir)
-    result = training.evaluate(run_dir)
-    module, signatures = export_module(model, calibration)
-    return export_lib.write_saved_model(
-        NAME, module, signatures, root=root, config=config,
-        metrics={k: v for k, v in result.items() if not k.endswith("_png")},
-        extra_assets={"calibration.json": calibration, "run.json": {"run": str(run_dir)}},
-    )
 
 
 # ---------------------------------------------------------------- the exported model
@@ -52,11 +36,7 @@ class Verifier:
     def pixels(self, path, crop=False):
         """An image file -> uint8 (S, S, C) exactly as the serving decoder would make it
         (PNG/JPEG/GIF/BMP/WebP); other formats (PGM, TIFF) are read with Pillow."""
-        from apps.common import images as images_lib
-
         if crop:
-            from apps.faces.crop import crop_face
-
             rgb = images_lib.read_image_file(path, channels=3, allow_gray_to_rgb=True)
             return images_lib.conform_array(crop_face(rgb, str(path)), channels=self.channels,
                                             image_size=self.image_size)
@@ -121,29 +101,6 @@ def identify(image, model=None, gallery_path=DEFAULT_GALLERY, crop=False, root="
 
 
 # ---------------------------------------------------------------- CLI
-def _cmd_train(args):
-    from apps import faces as app
-
-    config = cli.config_from_args(app, args)
-    run_dir = training.train(config, run_dir=args.run_dir, fresh=args.fresh)
-    print(training.format_result(training.evaluate(run_dir)))
-    print(f"run: {run_dir}")
-
-
-def _run(args):
-    return train_lib.resolve_run(NAME, args.run)
-
-
-def _cmd_evaluate(args):
-    result = training.evaluate(_run(args))
-    print(training.format_result(result))
-    print(f"ROC curve: {result['roc_png']}")
-
-
-def _cmd_export(args):
-    print(f"exported {export(_run(args), root=args.model_root)}")
-
-
 def _cmd_enroll(args):
     count = enroll(args.name, args.images, args.model, args.gallery, args.replace, args.crop,
                    args.model_root)
@@ -182,18 +139,6 @@ def _model_arguments(p):
 
 
 def add_commands(sub) -> None:
-    cli.add_train_command(
-        sub, PRESETS, _cmd_train, help="train a triplet-loss face encoder and calibrate its threshold",
-        description="Train an encoder with online triplet mining on P x K batches. "
-        "Datasets: folder:<root> (one subfolder per person, e.g. AT&T faces), "
-        "olivetti, tfds:lfw, or mnist5k digits as identities (default).")
-
-    cli.add_run_command(sub, "evaluate", "ROC AUC, EER, TAR@FAR on unseen people; an ROC curve PNG",
-                        _cmd_evaluate)
-
-    cli.add_run_command(sub, "export", "write saved_models/faces/<version>/ (threshold inside)",
-                        _cmd_export, model_root=True)
-
     p = sub.add_parser("enroll", help="store a person's embeddings in the gallery")
     p.add_argument("name")
     p.add_argument("images", nargs="+", metavar="IMAGE")

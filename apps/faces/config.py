@@ -1,8 +1,13 @@
 """The face-verification config and its presets (variants are data, not files)."""
 
 import dataclasses
+from typing import Annotated
 
-from apps.common.config import TrainConfig
+from apps.common.config import (
+    AtLeast, Between, Count, Each, Fraction, NonNegative, OneOf, PositiveFloat, PositiveInt, Probability,
+    Sizes, TrainConfig, preset,
+)
+from apps.common.errors import ConfigError
 
 # Where the AT&T (ORL) faces live on the development machines (40 people x 10 PGM images).
 ATT_FACES = "folder:../shared/data/att_faces"
@@ -14,88 +19,95 @@ class Config(TrainConfig):
     # (in natural order: s1, s2, ..., s40) are never trained on; of the rest, the last
     # `val_identities` people drive checkpointing and calibrate the threshold.
     data: str = "mnist5k"
-    test_identities: int = 3
-    val_identities: int = 0  # 0: validate on held-out images of the training people
-    max_per_identity: int = 0  # 0: all images of a person (mnist5k has 500 per digit)
-    image_size: int = 32  # square input side; the source is resized to it
-    channels: int = 1  # 1 gray | 3 RGB (a pretrained backbone gets gray repeated)
+    test_identities: PositiveInt = 3
+    val_identities: Count = 0  # 0: validate on held-out images of the training people
+    max_per_identity: Count = 0  # 0: all images of a person (mnist5k has 500 per digit)
+    image_size: Annotated[int, AtLeast(8)] = 32  # square input side; the source is resized to it
+    channels: Annotated[int, OneOf(1, 3)] = 1  # 1 gray | 3 RGB (a pretrained backbone gets gray repeated)
     crop_faces: bool = False  # Haar-cascade face cropping (photos that are not crops)
     # Training: batches of P people x K images, online triplet mining inside each batch.
-    people_per_batch: int = 8
-    images_per_person: int = 4
-    steps_per_epoch: int = 0  # 0: one pass over the training images
+    people_per_batch: Annotated[int, AtLeast(2)] = 8
+    images_per_person: Annotated[int, AtLeast(2)] = 4
+    steps_per_epoch: Count = 0  # 0: one pass over the training images
     # "triplet": triplet loss only; "margin_softmax": a cosine-margin softmax over the training
     # people (CosFace/ArcFace) plus `triplet_weight` x the triplet loss on the embeddings.
-    loss: str = "triplet"
-    mining: str = "batch_hard"  # "batch_hard" | "semi_hard"
-    margin: float = 0.2  # alpha, on squared distances of unit vectors (range 0..4)
-    softmax_kind: str = "cosface"  # "cosface": s(cos - m) | "arcface": s cos(theta + m)
-    softmax_scale: float = 24.0
-    softmax_margin: float = 0.25
-    triplet_weight: float = 0.0
-    epochs: int = 20
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    early_stopping_patience: int = 0
+    loss: Annotated[str, OneOf("triplet", "margin_softmax")] = "triplet"
+    mining: Annotated[str, OneOf("batch_hard", "semi_hard")] = "batch_hard"
+    margin: NonNegative = 0.2  # alpha, on squared distances of unit vectors (range 0..4)
+    softmax_kind: Annotated[str, OneOf("cosface", "arcface")] = "cosface"  # "cosface": s(cos - m) | "arcface": s cos(theta + m)
+    softmax_scale: PositiveFloat = 24.0
+    softmax_margin: NonNegative = 0.25
+    triplet_weight: NonNegative = 0.0
+    epochs: Count = 20  # 0: a closed-form head only (no gradient steps)
+    learning_rate: PositiveFloat = 1e-3
+    weight_decay: NonNegative = 1e-4
+    early_stopping_patience: Count = 0
     # The model a run keeps: "best" (validation AUC) | "last" (the final epoch: for a schedule
     # chosen by cross-validation at its last epoch).
-    checkpoint: str = "best"
+    checkpoint: Annotated[str, OneOf("best", "last")] = "best"
     # Encoder
     # "resnet" | "inception": the shared backbone from layers/ blocks (apps/common/backbones.py,
     # so a classification run can initialise it, see init_from); "vgg16-hed": VGG16's first
     # blocks with the offline HED weights (as apps/style loads them); "mobilenet-v2":
     # torchvision's ImageNet MobileNetV2 (optional offline weights, licence unknown: fetched
     # only when asked for, never a default).
-    backbone: str = "resnet"
-    stem: str = "small"
-    block_type: str = "basic"
+    backbone: Annotated[str, OneOf("resnet", "inception", "vgg16-hed", "mobilenet-v2")] = "resnet"
+    stem: Annotated[str, OneOf("small", "imagenet")] = "small"
+    block_type: Annotated[str, OneOf("basic", "bottleneck")] = "basic"
     use_bias: bool = False
-    vgg_block: int = 3  # vgg16-hed: the trunk ends after this block's pooling (1..5)
+    vgg_block: Annotated[int, Between(1, 5)] = 3  # vgg16-hed: the trunk ends after this block's pooling (1..5)
     # Pretrained trunks: blocks before this one stay frozen (vgg16-hed: block 1..5;
     # mobilenet-v2: torchvision's features index 0..18).
-    trainable_from_block: int = 3
-    stem_filters: int = 32
-    stage_filters: tuple = (32, 64, 128)
-    stage_blocks: tuple = (1, 1, 1)
-    head_blocks: int = 1  # ResidualBlocks on top of a pretrained trunk
-    head_filters: int = 256
-    pooling: str = "avg"  # "avg" (global average) | "flatten" (keeps where things are)
-    embedding_dim: int = 128
+    trainable_from_block: Count = 3
+    stem_filters: PositiveInt = 32
+    stage_filters: Sizes = (32, 64, 128)
+    stage_blocks: Sizes = (1, 1, 1)
+    head_blocks: Count = 1  # ResidualBlocks on top of a pretrained trunk
+    head_filters: PositiveInt = 256
+    pooling: Annotated[str, OneOf("avg", "flatten")] = "avg"  # "avg" (global average) | "flatten" (keeps where things are)
+    embedding_dim: PositiveInt = 128
     # The embedding head: "learned" (head_blocks + a Dense trained with the loss) or a linear
     # projection fitted in closed form on the training people's pooled features of the
     # (frozen) trunk, each image and its mirror image (apps/faces/projection.py): "pca",
     # "whiten" (PCA whitening) or "wccn" (PCA, then within-class covariance normalisation,
     # shrunk by `head_regularization`). With epochs > 0 the fitted projection is then trained
     # further with the loss.
-    head: str = "learned"
-    head_regularization: float = 0.3
+    head: Annotated[str, OneOf("learned", "pca", "whiten", "wccn")] = "learned"
+    head_regularization: Probability = 0.3
     # mobilenet-v2: the trunk ends after torchvision's `features` block N (1..18; 0: the whole
     # trunk, 1280 channels). Middle blocks generalise better to faces than the ImageNet top.
-    feature_block: int = 0
+    feature_block: Annotated[int, Between(0, 18)] = 0
     # Test-time flip augmentation inside the model: unit(f(x) + f(mirror x)).
     flip_tta: bool = False
-    bn_momentum: float = 0.9
-    dropout: float = 0.0
+    bn_momentum: Fraction = 0.9
+    dropout: Fraction = 0.0
     # Augmentation (apps/common/augment.py): "flip", "crop", "rotation", "contrast", "zoom",
     # "brightness"
-    augment: tuple = ("crop", "rotation")
-    crop_padding: int = 2
-    rotation_degrees: float = 10.0
-    contrast: float = 0.2
-    zoom: float = 0.1  # fraction of the side
-    brightness: float = 0.2  # fraction of the 0-255 range
+    augment: Annotated[tuple, Each(OneOf("flip", "crop", "rotation", "contrast", "zoom", "brightness"))] = (
+        "crop", "rotation")
+    crop_padding: Count = 2
+    rotation_degrees: NonNegative = 10.0
+    contrast: Probability = 0.2
+    zoom: Fraction = 0.1  # fraction of the side
+    brightness: Probability = 0.2  # fraction of the 0-255 range
     # Calibration: the threshold at the best accuracy, and the one at this false accept rate
-    target_far: float = 0.01
+    target_far: Annotated[float, Between(0, 1, low_open=True, high_open=True)] = 0.01
     init_from: str = ""  # a run directory or .keras file whose encoder initialises this one
+
+
+    def check(self):
+        if self.head == "learned" and self.epochs == 0:
+            raise ConfigError("epochs=0: only a fitted head (head=pca|whiten|wccn) trains without "
+                              "gradient steps; give epochs >= 1 for head=learned")
 
 
 PRESETS = {
     # MNIST-5k digits as identities: train on 0-6, test on unseen 7-9.
-    "default": {},
+    "default": preset("MNIST-5k digits as identities: train on 0-6, test on unseen 7-9"),
     # The tour: the same recipe, shorter.
-    "tour": dict(max_per_identity=200, epochs=6, stage_filters=(32, 64), stage_blocks=(1, 1)),
+    "tour": preset("the default recipe, shorter (the tour)", max_per_identity=200, epochs=6, stage_filters=(32, 64), stage_blocks=(1, 1)),
     # Seconds, for tests.
-    "tiny": dict(
+    "tiny": preset("a tiny encoder, 4 short epochs: seconds, for tests", 
         max_per_identity=24, epochs=4, steps_per_epoch=16, learning_rate=3e-3, stem_filters=16,
         stage_filters=(16, 32), stage_blocks=(1, 1),
         embedding_dim=16, image_size=16, people_per_batch=4, images_per_person=4, augment=(),
@@ -103,7 +115,7 @@ PRESETS = {
         mining="semi_hard",
     ),
     # AT&T faces from scratch (the encoder built only from layers/ blocks).
-    "att-scratch": dict(
+    "att-scratch": preset("AT&T faces, an encoder from layers/ blocks trained from scratch", 
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=64, channels=1,
         stem_filters=32, stage_filters=(32, 64, 128, 256), stage_blocks=(1, 1, 1, 1),
         epochs=60, people_per_batch=8, images_per_person=4, augment=("flip", "crop", "rotation"),
@@ -112,7 +124,7 @@ PRESETS = {
     # AT&T faces on VGG16's first conv blocks (offline HED weights) + a residual head.
     # Chosen on s25-s30: 3 epochs at 3e-4 gave val AUC 0.985 / EER 7.5 %; 12 epochs at 1e-3
     # gave 0.974 / 8.4 % (batch-hard drifts towards the collapse, loss -> margin).
-    "att": dict(
+    "att": preset("AT&T faces on VGG16 blocks (offline HED weights) + a residual head", 
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=64, channels=3,
         backbone="vgg16-hed", vgg_block=3, trainable_from_block=3, head_blocks=1,
         head_filters=256, epochs=3, people_per_batch=8, images_per_person=4,
@@ -128,7 +140,7 @@ PRESETS = {
     # block 4's pooled 512-d features at 112 px. Chosen on s1-s30 (5 folds of 6 people):
     # block 3 at 64 px 0.996 / EER 3.2 %, block 4 at 112 px 0.997 / 2.6 % / TAR 0.93 (chosen),
     # block 5 0.981 / 6.9 %; raw block-4 features 0.990 / 5.5 %.
-    "att-wccn": dict(
+    "att-wccn": preset("AT&T faces: frozen VGG16-HED block 4 + a fitted PCA/WCCN head", 
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=112, channels=3,
         backbone="vgg16-hed", vgg_block=4, trainable_from_block=6, head="wccn",
         head_regularization=0.3, flip_tta=True, embedding_dim=128, epochs=0, augment=(),
@@ -139,7 +151,8 @@ PRESETS = {
     # Chosen on s1-s30 only (s25-s30 and 5 folds of 6 people of s1-s30; numbers in the
     # README faces section): the 1280-d top of the trunk 0.983 AUC (5-fold) raw / 0.989 with
     # the same head, block 16 raw 0.991, block 16 + wccn 0.9975 / EER 2.3 % / TAR 0.95.
-    "att-mobilenet-wccn": dict(
+    "att-mobilenet-wccn": preset("AT&T faces: frozen MobileNetV2 block 16 + a fitted WCCN head "
+                                 "(optional weights)", 
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=160, channels=3,
         backbone="mobilenet-v2", feature_block=16, trainable_from_block=19, head="wccn",
         head_regularization=0.3, flip_tta=True, embedding_dim=128, epochs=0, augment=(),
@@ -155,7 +168,8 @@ PRESETS = {
     # separates the clean training images: their triplet loss is 0). README faces section.
     # The folds scored the last epoch, so the run keeps the last epoch: the validation AUC on
     # s25-s30 saturates (0.99998 after epoch 1) and "best" kept epoch 1 (folds: 0.9978 / 2.3 %).
-    "att-mobilenet-triplet": dict(
+    "att-mobilenet-triplet": preset("att-mobilenet-wccn, then 10 epochs of semi-hard triplet "
+                                    "(optional weights)", 
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=160, channels=3,
         backbone="mobilenet-v2", feature_block=16, trainable_from_block=19, head="wccn",
         head_regularization=0.3, flip_tta=True, embedding_dim=128,
@@ -164,7 +178,7 @@ PRESETS = {
         augment=("crop", "rotation", "contrast", "brightness"), crop_padding=8,
         rotation_degrees=8.0, contrast=0.2, brightness=0.1,
     ),
-    "att-mobilenet": dict(
+    "att-mobilenet": preset("AT&T faces: frozen MobileNetV2 + CosFace head (optional weights)", 
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=112, channels=3,
         backbone="mobilenet-v2", trainable_from_block=19, head_blocks=1, head_filters=256,
         loss="margin_softmax", softmax_kind="cosface", softmax_scale=24.0, softmax_margin=0.25,

@@ -1,33 +1,24 @@
-"""Train an encoder with triplet loss, calibrate its threshold, evaluate on unseen people."""
+"""The pieces of face verification training: embedding, the fitted head, calibration, metrics."""
 
-import json
-import pathlib
-import sys
+import datetime
 
 import numpy as np
 
-from apps.common import train as train_lib
-from apps.common.config import load_config
 from apps.common.errors import ConfigError
-from apps.faces import metrics
-from apps.faces.config import Config
-from apps.faces.data import all_pairs, load_data, make_eval_dataset, make_train_dataset, train_steps
+from apps.common.run import load_model_file
+from apps.faces import losses  # noqa: F401 - registers the losses and the metric of saved models
+from apps.faces import metrics, projection
+from apps.faces.data import all_pairs
+from apps.faces.model import encoder_of, head_features, single_view
 
-NAME = "faces"
 CALIBRATION = "calibration.json"
 HEAD = "head.json"  # a closed-form head: how it was fitted
-# Checkpoints are selected by the verification AUC of all validation pairs (one batch).
-MONITOR = "val_embedding_verification_auc"
 
 
 def load_encoder(path):
-    from apps.faces import losses  # noqa: F401 - registers the losses and the metric
-    from apps.faces.model import encoder_of
-    from apps.faces.projection import register
-
-    register()  # the mirror layer of flip-TTA models
-
-    return encoder_of(train_lib.load_best_model(path))
+    """The encoder (image -> unit vectors) of a run directory or .keras file."""
+    projection.register()  # the mirror layer of flip-TTA models
+    return encoder_of(load_model_file(path))
 
 
 def embed(model, images, batch_size=128):
@@ -79,86 +70,17 @@ def calibrate(model, splits, config) -> dict:
 def fit_head(encoder, splits, config) -> dict:
     """Fit the closed-form projection (config.head) on the training people's pooled trunk
     features, each image and its mirror image, and set it as the encoder's `projection`."""
-    import datetime
-
-    from apps.faces.model import head_features, single_view
-    from apps.faces.projection import fit_projection
-
     features = head_features(encoder)
     x = splits.x_train
     f = np.concatenate([embed(features, x), embed(features, x[:, :, ::-1])])
     y = np.concatenate([splits.y_train, splits.y_train])
-    kernel, bias = fit_projection(f, y, config.head, int(config.embedding_dim),
+    kernel, bias = projection.fit_projection(f, y, config.head, int(config.embedding_dim),
                                   float(config.head_regularization))
     single_view(encoder).get_layer("projection").set_weights([kernel, bias])
     return {"head": config.head, "features": int(f.shape[1]), "dims": int(config.embedding_dim),
             "regularization": float(config.head_regularization), "images": int(len(y)),
             "fitted_on": splits.people(splits.y_train), "mirror_images": True,
             "fitted_at": datetime.datetime.now().isoformat(timespec="seconds")}
-
-
-def train(config, run_dir=None, fresh=False, verbose=None, weights_path=None):
-    """Train a face encoder; returns the run directory (resumes an unfinished one)."""
-
-    from apps.faces.losses import MarginSoftmaxLoss, TripletLoss, VerificationAUC
-    from apps.faces.model import build_model, training_model
-
-    train_lib.seed_everything(config.seed)
-    splits = load_data(config)
-    run_dir, resumed = train_lib.prepare_run(NAME, config, run_dir, fresh)
-    print(f"{'resuming' if resumed else 'run'} {run_dir}: train {len(splits.people(splits.y_train))} "
-          f"people ({len(splits.y_train)} images), validation {len(splits.people(splits.y_val))} "
-          f"({len(splits.y_val)}), test {len(splits.people(splits.y_test))} unseen "
-          f"({len(splits.y_test)})", file=sys.stderr)
-    (run_dir / "people.txt").write_text("".join(f"{n}\n" for n in splits.names))
-    model = build_model(config, splits.input_shape, weights_path)
-    if config.init_from:
-        from apps.common.backbones import init_backbone_from
-
-        init_backbone_from(model, load_encoder(config.init_from))
-    trainer = training_model(config, model, len(splits.people(splits.y_train)))
-    if config.head != "learned":
-        head = fit_head(model, splits, config)
-        (run_dir / HEAD).write_text(json.dumps(head, indent=2) + "\n")
-        if config.epochs == 0:  # the fitted head is the model: no gradient steps
-            trainer.save(run_dir / train_lib.BEST_MODEL)
-            (run_dir / train_lib.DONE_MARKER).write_text(head["fitted_at"] + "\n")
-            return _finish(run_dir, splits, config)
-    steps = train_steps(config, len(splits.y_train))
-    triplet = TripletLoss(config.margin, config.mining)
-    losses, weights = {"embedding": triplet}, {"embedding": 1.0}
-    if config.loss == "margin_softmax":  # plus (optionally) the triplet term on the embeddings
-        losses["cosines"] = MarginSoftmaxLoss(config.softmax_scale, config.softmax_margin,
-                                              config.softmax_kind)
-        weights = {"cosines": 1.0, "embedding": float(config.triplet_weight)}
-    # Keras prefixes a metric with its output's name only when there are several outputs: name
-    # it so that the log column is MONITOR either way.
-    metrics_ = {"embedding": [VerificationAUC() if len(losses) > 1 else
-                              VerificationAUC(name="embedding_verification_auc")]}
-    targets = tuple(losses)  # each output's label is the person id
-    trainer.compile(optimizer=train_lib.make_optimizer(config, steps), loss=losses,
-                    loss_weights=weights, metrics=metrics_)
-    train_ds = make_train_dataset(splits.x_train, splits.y_train, config, targets)
-    val_ds = make_eval_dataset(splits.x_val, splits.y_val, config, targets)
-    train_lib.fit(trainer, train_ds, val_ds, config, run_dir, monitor=MONITOR, mode="max",
-                  keep=config.checkpoint, verbose=verbose)
-    return _finish(run_dir, splits, config)
-
-
-def _finish(run_dir, splits, config):
-    best = load_encoder(run_dir)
-    calibration = calibrate(best, splits, config)
-    (run_dir / CALIBRATION).write_text(json.dumps(calibration, indent=2) + "\n")
-    return run_dir
-
-
-def load_run(run_dir):
-    run_dir = pathlib.Path(run_dir)
-    config = load_config(Config, run_dir / "config.json")
-    path = run_dir / CALIBRATION
-    if not path.exists():
-        raise ConfigError(f"{run_dir}: no {CALIBRATION} (the run did not finish)")
-    return config, json.loads(path.read_text()), load_encoder(run_dir)
 
 
 def one_shot_identification(emb, labels, shots=1):
@@ -191,24 +113,6 @@ def evaluate_embeddings(emb, labels, calibration) -> dict:
     result["logistic_accuracy"] = float(((p >= 0.5) == genuine).mean())
     result["one_shot_top1"] = one_shot_identification(emb, labels)
     return result, d, genuine
-
-
-def evaluate(run_dir, out_dir=None) -> dict:
-    """ROC AUC, EER, TAR at FAR 1 % / 0.1 %, accuracy at the calibrated thresholds and
-    one-shot identification on the test people; an ROC curve PNG."""
-    from apps.faces.plots import roc_png
-
-    config, calibration, model = load_run(run_dir)
-    splits = load_data(config)
-    result, d, genuine = evaluate_embeddings(embed(model, splits.x_test), splits.y_test, calibration)
-    result.update(people=splits.people(splits.y_test), data=config.data,
-                  threshold=calibration["threshold"], threshold_at_far=calibration["threshold_at_far"])
-    out_dir = pathlib.Path(out_dir or pathlib.Path(run_dir) / "eval")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    result["roc_png"] = str(roc_png(d, genuine, out_dir / "roc.png",
-                                    title=f"ROC on {len(result['people'])} unseen people"))
-    return result
 
 
 def format_result(result) -> str:

@@ -101,26 +101,6 @@ class MaskedPooling(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def check_config(config) -> None:
-    if config.model not in MODELS:
-        raise ConfigError(f"model: expected one of {', '.join(MODELS)}, got {config.model!r}")
-    if config.cell not in CELLS:
-        raise ConfigError(f"cell: expected one of {', '.join(CELLS)}, got {config.cell!r}")
-    if config.pooling not in POOLINGS:
-        raise ConfigError(f"pooling: expected one of {', '.join(POOLINGS)}, got {config.pooling!r}")
-    standardizer(config.standardize)
-    lexicon.parts(config)
-    for key in ("units", "embedding_dim", "sequence_length", "rnn_layers", "ensemble"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"{key}: expected a positive integer, got {getattr(config, key)}")
-    if config.max_tokens < 3:
-        raise ConfigError(
-            f"max_tokens: expected at least 3 (padding, [UNK], a word), got {config.max_tokens}")
-    for key in ("embedding_dropout", "dropout", "rnn_dropout", "recurrent_dropout", "label_smoothing"):
-        if not 0.0 <= getattr(config, key) < 1.0:
-            raise ConfigError(f"{key}: expected a rate in [0, 1), got {getattr(config, key)}")
-
-
 def _regularizer(config):
     return keras.regularizers.L2(config.weight_decay) if config.weight_decay > 0 else None
 
@@ -139,7 +119,6 @@ def _recurrent(config, index, return_sequences):
 
 def build_classifier(config, num_classes: int, vocabulary_size: int) -> keras.Model:
     """Token ids (batch, time), 0 = padding anywhere -> logits (batch, 1 | num_classes)."""
-    check_config(config)
     ids = keras.Input((None,), dtype="int64", name="token_ids")
     x = keras.layers.Embedding(
         vocabulary_size, config.embedding_dim, mask_zero=True,
@@ -173,7 +152,6 @@ def build_model(config, num_classes: int, vocabulary, embedding_matrix=None) -> 
     """Raw strings (batch,) -> logits. `vocabulary`: the words after padding and [UNK]."""
     if num_classes < 2:
         raise ConfigError(f"need at least 2 classes, got {num_classes}")
-    check_config(config)
     vectorize = keras.layers.TextVectorization(
         standardize=standardizer(config.standardize),
         vocabulary=list(vocabulary),

@@ -1,4 +1,4 @@
-"""Word vectors for the default model: our word2vec (apps/embeddings, skip-gram) pretrained on
+"""Word vectors for the default model: our word2vec (apps/common/word2vec, skip-gram) pretrained on
 unlabelled text only, cached by a hash of the corpus and the settings.
 
 The corpus is chosen by `config.pretrain`, parts joined by "+":
@@ -25,7 +25,14 @@ import shutil
 import sys
 import time
 
-from apps.common.errors import ConfigError
+from apps.common.config import plus_parts
+from apps.common.packages import cache_root
+from apps.common.run import Run
+from apps.common.word2vec.config import Word2VecConfig
+from apps.common.word2vec.corpus import sentences
+from apps.common.word2vec.train import train_vectors
+from apps.common.word2vec.vectors import save_word2vec
+from apps.sentiment.data import rotten_tomatoes_rows
 
 PARTS = ("plot", "train", "wiki", "lee")
 VECTORS_FILE = "vectors.txt"
@@ -33,16 +40,7 @@ VECTORS_FILE = "vectors.txt"
 
 def parts(config) -> tuple:
     """The corpus parts of `config.pretrain` (empty: no pretraining)."""
-    from apps.common.config import plus_parts
-
     return plus_parts(config, "pretrain", PARTS)
-
-
-def check_config(config) -> None:
-    parts(config)
-    for key in ("pretrain_epochs", "pretrain_min_count", "pretrain_window"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"{key}: expected a positive integer, got {getattr(config, key)}")
 
 
 def wanted(config) -> bool:
@@ -55,16 +53,11 @@ def corpus_lines(config, splits) -> list:
     lines = []
     for name in parts(config):
         if name == "plot":
-            from apps.sentiment.data import rotten_tomatoes_rows
-
             lines += [text for category, text in rotten_tomatoes_rows() if category == "plot"]
         elif name == "train":
             lines += [str(t) for t in splits.x_train] + [str(t) for t in splits.x_val]
         else:
-            from apps.embeddings import Config as EmbeddingsConfig
-            from apps.embeddings.data import sentences
-
-            lines += [" ".join(tokens) for tokens in sentences(EmbeddingsConfig(data=name))]
+            lines += [" ".join(tokens) for tokens in sentences(Word2VecConfig(data=name))]
     return [" ".join(line.split()) for line in lines if line.strip()]
 
 
@@ -72,7 +65,7 @@ def settings(config) -> dict:
     """Everything besides the corpus that changes the vectors."""
     return {"vector_size": config.embedding_dim, "window": config.pretrain_window,
             "min_count": config.pretrain_min_count, "epochs": config.pretrain_epochs,
-            "seed": config.seed, "algorithm": "apps.embeddings skip-gram, negative sampling"}
+            "seed": config.seed, "algorithm": "apps.embeddings skip-gram, negative sampling"}  # cache keys stay valid
 
 
 def cache_key(lines, settings_: dict) -> str:
@@ -85,8 +78,6 @@ def cache_key(lines, settings_: dict) -> str:
 
 
 def cache_dir() -> pathlib.Path:
-    from apps.common.packages import cache_root
-
     return cache_root() / "sentiment-word2vec"
 
 
@@ -100,27 +91,19 @@ def pretrained_vectors(config, splits, log=sys.stderr) -> pathlib.Path:
         if log:
             print(f"word2vec: cached vectors {vectors}", file=log)
         return vectors
-    from apps.common import config as config_lib
-    from apps.embeddings import PRESETS
-    from apps.embeddings import Config as EmbeddingsConfig
-    from apps.embeddings.commands import load_run_vectors
-    from apps.embeddings.commands import train as train_word2vec
-    from apps.embeddings.vectors import save_word2vec
-
     work = target.with_name(f"{key}.partial-{os.getpid()}")
     work.mkdir(parents=True, exist_ok=True)
     corpus = work / "corpus.txt"
     corpus.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    w2v = config_lib.resolve(EmbeddingsConfig, PRESETS, sets=[
-        f"data=text:{corpus}", f"vector_size={config.embedding_dim}", f"window={config.pretrain_window}",
-        f"min_count={config.pretrain_min_count}", f"epochs={config.pretrain_epochs}",
-        f"seed={config.seed}", f"runs_dir={work / 'runs'}"])
+    w2v = Word2VecConfig(data=f"text:{corpus}", vector_size=config.embedding_dim,
+                         window=config.pretrain_window, min_count=config.pretrain_min_count,
+                         epochs=config.pretrain_epochs, seed=config.seed)
     if log:
         print(f"word2vec: pretraining on {len(lines)} unlabelled paragraphs ({config.pretrain}), "
               f"{config.pretrain_epochs} epochs, into {target}", file=log)
     started = time.monotonic()
-    run_dir = train_word2vec(w2v, fresh=True, verbose=0)
-    save_word2vec(load_run_vectors(run_dir), work / VECTORS_FILE)
+    run = Run.claim("word2vec", w2v, work / "runs")
+    save_word2vec(train_vectors(run, w2v, verbose=0), work / VECTORS_FILE)
     (work / "settings.json").write_text(json.dumps(
         {**settings(config), "pretrain": config.pretrain, "paragraphs": len(lines),
          "seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")

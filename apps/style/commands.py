@@ -1,17 +1,18 @@
-"""run / train-fast / apply / export for style transfer."""
+"""The style app's own verb: `run`, Gatys et al.'s optimisation of one image's pixels (the fast
+stylizer is the app's `train` / `evaluate` / `predict` / `export`)."""
 
 import pathlib
 import time
 
 from apps.common import cli
-from apps.style.config import PRESETS
+from apps.common.config import save_config
+from apps.common.run import seed_everything
+from apps.style import data, optimize
 
 NAME = "style"
 
 
-def _config(args):
-    from apps import style as app
-
+def _config(task, args):
     flags = {}
     for key in ("content", "image_size", "optimizer", "iterations", "init", "seed", "scales",
                 "style_scale", "backbone", "weights", "save_every", "print_every"):
@@ -24,7 +25,7 @@ def _config(args):
         flags["style_blend_weights"] = tuple(args.style_blend_weights)
     if getattr(args, "original_colors", False):
         flags["original_colors"] = True
-    return cli.config_from_args(app, args, **flags)
+    return cli.config_from_args(task, args, **flags)
 
 
 def run(config, out_path=None, log=None, vgg=None):
@@ -32,16 +33,12 @@ def run(config, out_path=None, log=None, vgg=None):
     `vgg`: an already built backbone to reuse (the tour runs several images)."""
     from PIL import Image
 
-    from apps.common import train as train_lib
-    from apps.common.config import save_config
-    from apps.style import data, optimize
-
     log = log or optimize.stderr_log
     content, styles = data.load_images(config)
     run_dir = pathlib.Path(config.runs_dir) / NAME / ("run-" + time.strftime("%Y%m%d-%H%M%S"))
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.json")
-    train_lib.seed_everything(config.seed)
+    seed_everything(config.seed)
     started = time.perf_counter()
     image, history = optimize.stylize(config, content, styles, vgg=vgg, out_dir=str(run_dir), log=log)
     seconds = time.perf_counter() - started
@@ -56,41 +53,14 @@ def run(config, out_path=None, log=None, vgg=None):
     return {"image": out_path, "run_dir": run_dir, "seconds": seconds, "history": history}
 
 
-def _cmd_run(args):
-    result = run(_config(args), args.output)
+def _cmd_run(task, args):
+    result = run(_config(task, args), args.output)
     final = result["history"][-1] if result["history"] else None
     if final:
         print(f"J {final.total:.4g} (content {final.content:.4g}, style {final.style:.4g}, "
               f"tv {final.tv:.4g}) "
               f"in {result['seconds']:.1f} s")
     print(f"image: {result['image']}")
-
-
-def _cmd_train_fast(args):
-    from apps.style import fast
-
-    config = _config(args)
-    run_dir = fast.train_fast(config, run_dir=args.run_dir)
-    print(f"run: {run_dir}")
-
-
-def _fast_run(args):
-    from apps.style import fast
-
-    return pathlib.Path(args.run) if args.run else fast.latest_fast_run()
-
-
-def _cmd_apply(args):
-    from apps.style import fast
-
-    for path in fast.apply(args.images, _fast_run(args), args.image_size, args.output_dir):
-        print(path)
-
-
-def _cmd_export(args):
-    from apps.style import fast
-
-    print(f"exported {fast.export(_fast_run(args), args.image_size, root=args.model_root)}")
 
 
 def _image_arguments(p):
@@ -109,10 +79,10 @@ def _image_arguments(p):
     p.add_argument("--print-every", type=int)
 
 
-def add_commands(sub) -> None:
+def add_commands(task, sub) -> None:
     p = sub.add_parser("run", help="optimise one image (Gatys et al.): L-BFGS or Adam",
                        description="Neural style transfer by optimising the pixels of one image.")
-    cli.add_config_arguments(p, PRESETS)
+    cli.add_config_arguments(p, task.presets)
     _image_arguments(p)
     p.add_argument("--optimizer", choices=("lbfgs", "lbfgs-b", "adam"))
     p.add_argument("--iterations", type=int)
@@ -121,26 +91,4 @@ def add_commands(sub) -> None:
     p.add_argument("--original-colors", action="store_true", help="keep the content's colours")
     p.add_argument("--save-every", type=int, help="write an intermediate image every N iterations")
     p.add_argument("-o", "--output", metavar="PNG", help="output file (default: in the run directory)")
-    p.set_defaults(func=_cmd_run)
-
-    p = sub.add_parser("train-fast", help="train a fast feed-forward stylizer (Johnson et al. 2016)")
-    cli.add_config_arguments(p, PRESETS)
-    _image_arguments(p)
-    p.add_argument("--run-dir", metavar="DIR")
-    p.set_defaults(func=_cmd_train_fast)
-
-    p = sub.add_parser("apply", help="stylise image files with a trained fast stylizer")
-    p.add_argument("images", nargs="+")
-    cli.add_run_argument(p, "a train-fast run")
-    p.add_argument("--image-size", type=int, default=512, help="output size (square; multiple of 4)")
-    p.add_argument("--output-dir", default=".", metavar="DIR")
-    p.set_defaults(func=_cmd_apply)
-
-    p = sub.add_parser("export", help="write saved_models/style/<version>/ (image bytes in, stylised out)")
-    cli.add_run_argument(p, "a train-fast run")
-    p.add_argument("--image-size", type=int, default=512)
-    cli.add_model_root_argument(p)
-    p.set_defaults(func=_cmd_export)
-
-
-__all__ = ["add_commands", "run"]
+    p.set_defaults(func=lambda args: _cmd_run(task, args))

@@ -10,24 +10,21 @@ when rendered). IN is instance normalisation
 (`keras.layers.GroupNormalization(groups=-1)`). Input and output: RGB pixels 0..255.
 """
 
-import os
 import pathlib
-import sys
-import time
 
+import keras
 import numpy as np
 
+from apps.common import images as images_lib
 from apps.common.errors import ConfigError, DataError
 from apps.style import data as data_lib
+from apps.style import losses
 from apps.style import vgg as vgg_lib
 
-MODEL_FILE = "fast.keras"
 SIZE_MULTIPLE = 4  # two stride-2 convs then two x2 upsamplings
 
 
 def build_transform_net(config):
-    import keras
-
     f0, f1, f2 = (int(f) for f in config.fast_filters)
 
     def conv(x, filters, size, strides=1, relu=True, name=None):
@@ -58,7 +55,7 @@ def build_transform_net(config):
     return keras.Model(pixels, out, name="fast_stylizer")
 
 
-def _training_photos(config):
+def training_photos(config):
     """uint8 (H, W, 3) arrays: the embedded content photos, or every image in `config.data`."""
     if config.data:
         folder = pathlib.Path(config.data)
@@ -86,90 +83,104 @@ def _random_crops(photos, size, batch, rng):
     return out
 
 
-def train_fast(config, run_dir=None, log=None, vgg=None):
-    """Train the transformation network; returns the run directory (holds fast.keras).
-    `vgg`: an already built backbone to reuse."""
-    import keras
+def fast_epochs(config) -> int:
+    return -(-int(config.fast_steps) // int(config.fast_steps_per_epoch))
+
+
+def crops_dataset(photos, config):
+    """tf.data of random (flipped) crops, batches of fast_batch_size, fast_steps_per_epoch per
+    epoch; epoch e draws from the stream seeded (seed, e), so a resumed run sees the batches it
+    would have seen."""
     import tensorflow as tf
 
-    from apps.common import train as train_lib
-    from apps.style import losses
+    size, batch = int(config.fast_image_size), int(config.fast_batch_size)
 
-    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    def epoch_batches(epoch):
+        rng = np.random.default_rng([config.seed, int(epoch)])
+        for _ in range(config.fast_steps_per_epoch):
+            yield _random_crops(photos, size, batch, rng)
+
+    spec = tf.TensorSpec([batch, size, size, 3], tf.float32)
+    return tf.data.Dataset.range(fast_epochs(config)).interleave(
+        lambda e: tf.data.Dataset.from_generator(epoch_batches, output_signature=spec, args=(e,)),
+        cycle_length=1).prefetch(2)
+
+
+class _Perceptual:
+    """The frozen VGG and the style's Gram targets: a plain object, so the trainer neither saves
+    nor checkpoints VGG's weights (only the transformation network's)."""
+
+    def __init__(self, config, vgg):
+        import tensorflow as tf
+
+        size = int(config.fast_image_size)
+        style_size = max(data_lib.MIN_SIDE, round(size * config.style_scale))
+        styles = [data_lib.resize_longest(data_lib.read_rgb(s), style_size) for s in config.styles]
+        self.n_style = len(config.style_layers)
+        self.extractor = vgg_lib.build_extractor(vgg, [*config.style_layers, config.content_layer])
+        grams = [[losses.normalized_gram(a) for a in self.extractor(vgg_lib.preprocess(s)[None])[:self.n_style]]
+                 for s in styles]
+        self.targets = [tf.constant(g) for g in losses.blend_grams(grams, data_lib.blend_weights(config))]
+        self.layer_weights = [float(w) for w in config.style_layer_weights]
+        self.weights = (config.content_weight, config.style_weight, config.tv_weight)
+        self.mean = tf.constant(vgg_lib.BGR_MEAN)
+
+    def terms(self, batch, out):
+        """(total, content, style, tv) averaged over the batch."""
+        acts_c = self.extractor(batch[..., ::-1] - self.mean)[-1]
+        acts_g = self.extractor(out[..., ::-1] - self.mean)
+        content = style = tv = 0.0
+        n = int(batch.shape[0])
+        for b in range(n):
+            content += losses.content_cost(acts_c[b], acts_g[-1][b])
+            style += losses.style_cost(self.targets, [a[b] for a in acts_g[:self.n_style]], self.layer_weights)
+            tv += losses.total_variation(out[b])
+        content, style, tv = content / n, style / n, tv / n
+        return losses.total_cost(content, style, tv, *self.weights), content, style, tv
+
+
+@keras.saving.register_keras_serializable(package="classics")
+class FastStylizer(keras.Model):
+    """The transformation network with the perceptual-loss training step (Johnson et al.): `fit`
+    trains `net` on batches of content crops; calling it stylises (RGB 0..255 in and out)."""
+
+    def __init__(self, net, perceptual=None, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+        self.perceptual = perceptual
+
+    def call(self, pixels, training=False):
+        return self.net(pixels, training=training)
+
+    def train_step(self, batch):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            out = self.net(batch, training=True)
+            total, content, style, tv = self.perceptual.terms(batch, out)
+        grads = tape.gradient(total, self.net.trainable_variables)
+        self.optimizer.apply(grads, self.net.trainable_variables)
+        return {"loss": total, "content": content, "style": style, "tv": tv}
+
+    def get_config(self):
+        return {**super().get_config(), "net": keras.saving.serialize_keras_object(self.net)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(keras.saving.deserialize_keras_object(config.pop("net")), **config)
+
+
+def build_trainer(config, vgg):
+    """The FastStylizer to fit (compiled: Adam at fast_learning_rate)."""
     data_lib.check_config(config)
     size = int(config.fast_image_size)
     if size % SIZE_MULTIPLE:
         raise ConfigError(f"fast_image_size: expected a multiple of {SIZE_MULTIPLE}, got {size}")
-    blend = data_lib.blend_weights(config)
-    train_lib.seed_everything(config.seed)
-    run_dir, _ = train_lib.prepare_run("style", config, run_dir, fresh=True)  # writes config.json
-    photos = _training_photos(config)
-    style_size = max(data_lib.MIN_SIDE, round(size * config.style_scale))
-    styles = [data_lib.resize_longest(data_lib.read_rgb(s), style_size) for s in config.styles]
-    vgg = vgg or vgg_lib.build_vgg(config.backbone, config.weights)
-    n_style = len(config.style_layers)
-    extractor = vgg_lib.build_extractor(vgg, [*config.style_layers, config.content_layer])
-    grams = [[losses.normalized_gram(a) for a in extractor(vgg_lib.preprocess(s)[None])[:n_style]]
-             for s in styles]
-    targets = [tf.constant(g) for g in losses.blend_grams(grams, blend)]
-    layer_weights = [float(w) for w in config.style_layer_weights]
-    net = build_transform_net(config)
-    optimizer = keras.optimizers.Adam(config.fast_learning_rate)
-    mean = tf.constant(vgg_lib.BGR_MEAN)
-
-    def caffe(rgb):
-        return rgb[..., ::-1] - mean
-
-    @tf.function
-    def step(batch):
-        with tf.GradientTape() as tape:
-            out = net(batch, training=True)
-            acts_c = extractor(caffe(batch))[-1]
-            acts_g = extractor(caffe(out))
-            content = style = tv = 0.0
-            for b in range(config.fast_batch_size):
-                content += losses.content_cost(acts_c[b], acts_g[-1][b])
-                style += losses.style_cost(targets, [a[b] for a in acts_g[:n_style]], layer_weights)
-                tv += losses.total_variation(out[b])
-            n = float(config.fast_batch_size)
-            total = losses.total_cost(content / n, style / n, tv / n, config.content_weight,
-                                      config.style_weight, config.tv_weight)
-        grads = tape.gradient(total, net.trainable_variables)
-        optimizer.apply_gradients(zip(grads, net.trainable_variables))
-        return total, content / n, style / n, tv / n
-
-    rng = np.random.default_rng(config.seed)
-    started = time.perf_counter()
-    with open(run_dir / "log.csv", "w") as log_file:
-        log_file.write("step,seconds,total,content,style,tv\n")
-        for i in range(1, config.fast_steps + 1):
-            batch = _random_crops(photos, size, config.fast_batch_size, rng)
-            terms = [float(t) for t in step(tf.constant(batch))]
-            elapsed = time.perf_counter() - started
-            log_file.write(f"{i},{elapsed:.2f}," + ",".join(f"{t:.6g}" for t in terms) + "\n")
-            if config.print_every and (i % config.print_every == 0 or i == 1):
-                log(f"  step {i:5d}  {elapsed:7.1f} s  J {terms[0]:.4g}  content {terms[1]:.4g}  "
-                    f"style {terms[2]:.4g}  tv {terms[3]:.4g}")
-    net.save(run_dir / MODEL_FILE)
-    (run_dir / train_lib.DONE_MARKER).write_text(time.strftime("%Y%m%d-%H%M%S") + "\n")
-    return run_dir
-
-
-def load_fast_model(run_dir):
-    import keras
-
-    path = pathlib.Path(run_dir) / MODEL_FILE
-    if not path.exists():
-        raise ConfigError(f"{run_dir}: no {MODEL_FILE} (train one with `classics style train-fast`)")
-    return keras.models.load_model(path, compile=False)
-
-
-def latest_fast_run(runs_dir="runs"):
-    root = pathlib.Path(runs_dir) / "style"
-    runs = sorted(p for p in root.iterdir() if (p / MODEL_FILE).exists()) if root.is_dir() else []
-    if not runs:
-        raise ConfigError(f"{root}: no trained fast stylizer (run `classics style train-fast` first)")
-    return runs[-1]
+    trainer = FastStylizer(build_transform_net(config), _Perceptual(config, vgg), name="fast_stylizer_trainer")
+    trainer.compile(optimizer=keras.optimizers.Adam(config.fast_learning_rate))
+    trainer(np.zeros((1, size, size, 3), np.float32))  # builds the variables before a restore
+    return trainer
 
 
 def stylize_pixels(model, pixels):
@@ -178,25 +189,6 @@ def stylize_pixels(model, pixels):
 
     out = model(pixels, training=False)
     return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
-
-
-def apply(paths, run_dir, image_size, out_dir):
-    """Stylise image files; decoding exactly as the export's signature does. Returns paths."""
-    from PIL import Image
-
-    from apps.common import images as images_lib
-
-    check_size(image_size)
-    model = load_fast_model(run_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    written = []
-    for path in paths:
-        pixels = images_lib.decode_for_model(path, channels=3, image_size=image_size, allow_gray_to_rgb=True)
-        out = stylize_pixels(model, pixels[None].astype(np.float32)).numpy()[0]
-        target = pathlib.Path(out_dir) / (pathlib.Path(path).stem + "-styled.png")
-        Image.fromarray(out).save(target)
-        written.append(target)
-    return written
 
 
 def check_size(image_size):
@@ -209,8 +201,6 @@ def export_module(model, image_size):
     """A tf.Module with signatures: encoded image bytes -> stylised uint8 images and PNG bytes
     (decoding, resizing to image_size x image_size and the network in one graph)."""
     import tensorflow as tf
-
-    from apps.common import images as images_lib
 
     check_size(image_size)
 
@@ -237,16 +227,3 @@ def export_module(model, image_size):
     module.serve_bytes = serve_bytes
     module.serve_images = serve_images
     return module, {"serving_default": serve_bytes, "stylize_images": serve_images}
-
-
-def export(run_dir, image_size, root="saved_models"):
-    from apps.common import export as export_lib
-    from apps.common.config import load_config
-    from apps.style.config import Config
-
-    model = load_fast_model(run_dir)
-    config = load_config(Config, pathlib.Path(run_dir) / "config.json")
-    module, signatures = export_module(model, image_size)
-    return export_lib.write_saved_model("style", module, signatures, root=root, config=config,
-                                        extra_assets={"run.txt": str(run_dir) + "\n",
-                                                      "image_size.txt": f"{image_size}\n"})

@@ -11,7 +11,7 @@ from apps.common import config as config_lib
 from apps.common.cli import main
 from apps.common.errors import DataError
 from apps.embeddings import PRESETS, Config, commands, data, debias, metrics
-from apps.embeddings.vectors import WordVectors, load_vectors, save_projector, save_word2vec
+from apps.common.word2vec.vectors import WordVectors, load_vectors, save_projector, save_word2vec
 
 
 def _config(**sets):
@@ -79,7 +79,7 @@ def test_subsampled_words_are_removed_before_windowing():
 
 
 def test_learning_rate_decays_linearly_over_all_words():
-    from apps.embeddings.model import Word2Vec
+    from apps.common.word2vec.model import Word2Vec
 
     model = Word2Vec(10, 4, alpha=0.025, min_alpha=0.0001, total_words=1000.0,
                      unigram_counts=np.arange(1, 11))

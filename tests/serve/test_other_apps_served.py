@@ -36,7 +36,7 @@ def served(tmp_path_factory):
     from apps.common import export as export_lib
     from apps.detection.commands import detector_module
     from apps.embeddings.commands import export_module as embeddings_module
-    from apps.embeddings.vectors import WordVectors
+    from apps.common.word2vec.vectors import WordVectors
     from apps.style.fast import build_transform_net
     from apps.style.fast import export_module as style_module
 
