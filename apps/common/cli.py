@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_arguments(tour_parser)
     tour_parser.set_defaults(func=tour.run)
 
-    from apps.common import serve
+    from apps.common import serving as serve
 
     serve_parser = sub.add_parser("serve", help="serve every export with TF Serving's REST API (kserve)",
                                   description=serve.__doc__,
