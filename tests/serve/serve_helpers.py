@@ -40,6 +40,37 @@ def export_text_app(root):
                                                      "weigh": module.weigh}, root=root)
 
 
+def export_checked_app(root):
+    """An "app" with per-instance answers: `describe` returns an `error` output ("empty text"
+    for an empty string, "" otherwise) and `count` the same with one other output; `parse`
+    has no `error` output and its graph fails on the whole batch when one string is not a
+    number."""
+    import tensorflow as tf
+
+    from apps.common import export
+
+    def verdict(text):
+        return tf.where(tf.strings.length(text) == 0, tf.constant("empty text"), tf.constant(""))
+
+    class Checked(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def describe(self, text):
+            return {"length": tf.strings.length(text), "upper": tf.strings.upper(text),
+                    "error": verdict(text)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def count(self, text):
+            return {"length": tf.strings.length(text), "error": verdict(text)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def parse(self, text):
+            return {"double": 2.0 * tf.strings.to_number(text)}  # InvalidArgumentError on "x1"
+
+    module = Checked()
+    return export.write_saved_model("checked", module, {"serving_default": module.describe,
+                                                        "count": module.count, "parse": module.parse},
+                                    root=root)
+
 
 class Client:
     """Tiny HTTP client over one keep-alive connection (reconnects after a close)."""

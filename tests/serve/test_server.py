@@ -9,6 +9,7 @@ import socket
 import subprocess
 
 import numpy as np
+import psutil
 import pytest
 from serve_helpers import MAX_BODY, Client, reference, running_server
 
@@ -72,11 +73,10 @@ def test_listens_on_loopback_by_default(server):
 
     assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
     port, process, _ = server
-    peers = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout \
-        if shutil.which("ss") else ""
-    lines = [line for line in peers.splitlines() if f"pid={process.pid}," in line]
-    if lines:  # ss shows owners only for our own processes, which this one is
-        assert all(f"127.0.0.1:{port}" in line for line in lines), lines
+    # psutil comes with kserve (and tensorflow-datasets); it reads the server's own sockets.
+    listening = [c.laddr for c in psutil.Process(process.pid).connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert [(address.ip, address.port) for address in listening] == [("127.0.0.1", port)]
 
 
 def test_row_format_b64_images(client, digits, expected):
@@ -224,10 +224,8 @@ def test_malformed_bodies_are_400(client, digits, expected, body, headers, messa
     ({"signature_name": "predict_images", "instances": [[[0]] * 28, [[0]] * 27]}, "ragged"),
     ({"instances": [123]}, "expected strings or {\"b64\""),
     ({"instances": [{"b64": "@@@"}]}, "not valid base64"),
-    ({"instances": [{"b64": base64.b64encode(b"GIF89a but not really an image").decode()}]},
-     "rejected the input"),
-    ({"instances": [{"b64": base64.b64encode(b"hello, not an image").decode()}]},
-     "Unknown image file format"),
+    ({"inputs": {"image_bytes": [b64(b"GIF89a but not really an image")]}}, "rejected the input"),
+    ({"inputs": [b64(b"hello, not an image")]}, "Unknown image file format"),
 ])
 def test_bad_inputs_are_400_with_one_clear_line(client, digits, expected, request_body, message):
     status, answer, _ = client.post(PREDICT, request_body)
@@ -236,6 +234,28 @@ def test_bad_inputs_are_400_with_one_clear_line(client, digits, expected, reques
     assert "\n" not in answer["error"] and "Traceback" not in answer["error"]
     assert "node " not in answer["error"]
     assert_serves(client, digits, expected)
+
+
+def test_images_the_graph_cannot_decode_get_their_own_error(client, served_root, digits, expected):
+    """Row format: each undecodable image answers {"error": ...}, the real digits their numbers
+    (the batch failed as a whole, so each image was run alone: compared with the in-process
+    call on that image alone, and to float32 rounding with the 3-image batch)."""
+    _, pngs = digits
+    broken = [b"GIF89a but not really an image", b"hello, not an image"]
+    status, body, _ = client.post(PREDICT, {"instances": [b64(broken[0]), b64(pngs[0]), b64(pngs[1]),
+                                                          b64(broken[1]), b64(pngs[2])]})
+    assert status == 200, body
+    rows = body["predictions"]
+    for row, png in zip([rows[1], rows[2], rows[4]], pngs):
+        check_rows([row], reference(served_root / "classification" / "1", "serving_default",
+                                    image_bytes=np.array([png], dtype=object)))
+    np.testing.assert_allclose(np.float32([rows[i]["probabilities"] for i in (1, 2, 4)]),
+                               expected["bytes"]["probabilities"], rtol=1e-5, atol=1e-7)
+    for row, message in ((rows[0], "rejected the input"), (rows[3], "Unknown image file format")):
+        assert list(row) == ["error"] and message in row["error"], row
+        assert "\n" not in row["error"] and "node " not in row["error"]
+    status, body, _ = client.post(PREDICT, {"instances": [b64(broken[1])]})
+    assert status == 200 and "Unknown image file format" in body["predictions"][0]["error"], body
 
 
 @pytest.mark.parametrize("path", [
