@@ -5,7 +5,8 @@ the file, key or value), 1 internal error (CLASSICS_DEBUG=1 or --verbose: the tr
 import argparse
 
 from apps import APPS, get_task, tour
-from apps.common import cli, fetch, quiet, serve
+from apps.common import cli, fetch, quiet
+from apps.common import serving as serve
 from tuning import cli as tune
 
 

@@ -13,14 +13,13 @@ from its last finished epoch. Results: trials.csv, best_config.json (feed it to
 
 import pathlib
 
-from apps import get_task
+from apps import APPS, get_task
 from apps.common import config as config_lib
 from apps.common.errors import ConfigError
 from tuning import distributed, search, spaces
 
 
 def add_arguments(parser) -> None:
-    from apps import APPS  # noqa: I001
 
     parser.add_argument("app", choices=sorted(APPS), help="the app to tune")
     parser.add_argument("--trials", type=int, default=10, help="number of trials per round (default 10)")
@@ -58,21 +57,12 @@ def add_arguments(parser) -> None:
     dist.add_argument("--timeout", type=float, default=60.0,
                       help="seconds: a worker silent this long is presumed dead and its trial rerun; "
                       "a worker gives up on an unreachable chief after this long (default 60)")
-    dist.add_argument("--strategy", choices=["multiworker"], default=None,
-                      help="instead of a search: train one config data-parallel with "
-                      "MultiWorkerMirroredStrategy from TF_CONFIG")
-    dist.add_argument("--run-dir", metavar="DIR", help="--strategy: where to write the weights and log")
 
 
 def run(args) -> int:
     task = get_task(args.app)
     base = config_lib.resolve(task.Config, task.presets, config_file=args.config, sets=args.set,
                               preset=args.preset, data=args.data)
-    if args.strategy == "multiworker":
-        result = distributed.train_multiworker(args.app, base, args.run_dir)
-        print(f"worker {result['task_index']} of {result['workers']}: final loss {result['loss']:.6f}, "
-              f"weights {result['weights']}, run {result['run_dir']}")
-        return 0
     tunable = spaces.tunable(args.app)
     hp = config_lib.parse_sets(args.hp, "--hp", "NAME=SPEC (LO:HI, a,b,c or a value)")
     settings = search.Settings(
@@ -92,7 +82,6 @@ def run(args) -> int:
     directory = pathlib.Path(args.directory or pathlib.Path(base.runs_dir) / "tune" / args.app)
     role = None
     if args.chief or args.worker:
-        from tuning import distributed
 
         if args.zoom:
             raise ConfigError("--zoom runs in a local search; for a distributed second round, "

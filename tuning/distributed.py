@@ -27,15 +27,13 @@ unchanged under the strategy, so every app that trains through `train.fit` scale
 """
 
 import dataclasses
-import json
 import os
-import pathlib
 import sys
 import time
+from concurrent import futures
 
-from apps import get_task
-from apps.common import distribute
 from apps.common.errors import ConfigError
+from tuning import search
 
 
 def _split_address(address: str):
@@ -143,14 +141,12 @@ class Chief:
         from keras_tuner.src import protos
         from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
-        from tuning import search
 
         _set_tuner_env(self.address, "chief")
         tuner = search.make_tuner(settings, directory, project, hp_overrides, seed,
                                   oracle_mixin=watched_mixin())
         oracle = tuner.oracle
         tuner.save()
-        from concurrent import futures
 
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(oracle), server)
@@ -210,7 +206,6 @@ class Worker:
         import grpc
         from keras_tuner.src.distribute import oracle_client
 
-        from tuning import search
 
         tuner_id = self.tuner_id or f"worker-{os.uname().nodename}-{os.getpid()}"
         if "chief" in tuner_id:
@@ -230,48 +225,3 @@ class Worker:
                 f"--worker {self.address}: lost the chief ({e.code().name}); "
                 f"rerun with --worker-id {tuner_id} to resume this worker's trial") from None
         return []
-
-
-
-# ---------------------------------------------------------------- multi-worker training
-def _cluster() -> tuple[int, int]:
-    """(workers, this worker's index) from TF_CONFIG; one local worker without it."""
-    tf_config = os.environ.get("TF_CONFIG")
-    if not tf_config:
-        return 1, 0
-    try:
-        spec = json.loads(tf_config)
-        return len(spec["cluster"]["worker"]), int(spec["task"]["index"])
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError("TF_CONFIG: expected {\"cluster\": {\"worker\": [...]}, "
-                          "\"task\": {\"type\": \"worker\", \"index\": i}}") from None
-
-
-def train_multiworker(app_name: str, config, run_dir=None) -> dict:
-    """Train `config` with the app's own `train`, data-parallel under
-    MultiWorkerMirroredStrategy (cluster from TF_CONFIG; without it, one local worker).
-
-    Worker 0 trains into `run_dir` (the run directory every `classics <app>` command
-    reads: best.keras, log.csv, config.json); worker i > 0 into `run_dir/worker<i>`.
-    Returns this worker's summary (apps/common/distribute.py)."""
-    task = get_task(app_name)
-    if not hasattr(config, "batch_size"):
-        raise ConfigError(f"{app_name} does not train through fit in batches: no data-parallel training")
-    workers, index = _cluster()
-    if config.batch_size % workers:
-        raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {workers} workers")
-    if run_dir is None:
-        if workers > 1:
-            raise ConfigError("--strategy multiworker with several workers needs --run-dir "
-                              "(the same path on every worker)")
-        run_dir = pathlib.Path(config.runs_dir) / app_name / f"multiworker-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = pathlib.Path(run_dir)
-    own_dir = run_dir if index == 0 else run_dir / f"worker{index}"
-
-    import tensorflow as tf
-
-    # The strategy first: it must exist before any other TensorFlow op.
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    with strategy.scope():
-        task.train(config, run_dir=own_dir, fresh=True, verbose=2)
-    return {**json.loads((own_dir / distribute.SUMMARY).read_text()), "run_dir": str(own_dir)}

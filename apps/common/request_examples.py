@@ -18,6 +18,8 @@ import io
 import json
 import pathlib
 
+import numpy as np
+
 EXAMPLES_DIR = "examples"
 HIDDEN_PREFIX = "__"  # __saved_model_init_op and friends are not serving signatures
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -51,7 +53,6 @@ def tensor_specs(tensor_infos) -> dict:
 @functools.lru_cache(maxsize=1)
 def tiny_png() -> bytes:
     """An 8x8 RGB PNG (a colour gradient): a real image every image decoder accepts."""
-    import numpy as np
     from PIL import Image
 
     ramp = np.arange(8, dtype=np.uint8) * 32

@@ -4,8 +4,18 @@ import dataclasses
 from typing import Annotated
 
 from apps.common.config import (
-    AtLeast, Between, Count, Each, Fraction, NonNegative, PositiveFloat, PositiveInt, Probability, Sizes,
-    TrainConfig, preset,
+    AtLeast,
+    Between,
+    Count,
+    Each,
+    Fraction,
+    NonNegative,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Sizes,
+    TrainConfig,
+    preset,
 )
 from apps.common.errors import ConfigError
 
@@ -21,7 +31,8 @@ class Config(TrainConfig):
     test_scenes: PositiveInt = 1000
     max_objects: PositiveInt = 4  # per scene: 1..max_objects, or none with probability empty_fraction
     empty_fraction: Fraction = 0.05
-    object_sizes: Annotated[tuple, Each(AtLeast(2), length=2)] = (18, 40)  # pixels: longer side of a pasted object, uniform in range
+    # pixels: longer side of a pasted object, uniform in range
+    object_sizes: Annotated[tuple, Each(AtLeast(2), length=2)] = (18, 40)
     max_overlap: Probability = 0.25  # of the smaller box: how much a new object may cover an old one
     fresh_scenes: bool = True  # compose new training scenes every epoch (no memorising)
     fashion_classes: tuple = ()  # e.g. Trouser,Bag: Fashion-MNIST items too (Debian's IDX files)

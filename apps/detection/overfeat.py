@@ -10,6 +10,8 @@ position, every `stride` pixels, sharing all the convolution work between window
 import keras
 import numpy as np
 
+from apps.common import sources
+
 
 def small_classifier(window=28, channels=1, num_classes=10, seed=0):
     """conv 3x3 -> max-pool 2 -> conv 3x3 -> flatten -> Dense -> Dense (logits)."""
@@ -67,7 +69,6 @@ def window_stride(classifier) -> int:
 def demo(seed=0):
     """Train the small classifier briefly on MNIST-5k, convert it, and return the class
     map of a 56 x 84 canvas holding three digits (prints a text picture of the argmax)."""
-    from apps.common import sources
 
     keras.utils.set_random_seed(seed)
     digits = sources.load_image_source("mnist5k")

@@ -19,6 +19,8 @@ boxes, in the same order, minus ones it would have dropped by score: the same re
 
 import numpy as np
 
+from apps.detection.boxes import iou
+
 # exp(tw) is clipped here: a diverging early-training logit must not give inf boxes.
 MAX_LOG_SCALE = 8.0
 
@@ -128,7 +130,6 @@ def nms_options(config) -> dict:
 
 def numpy_nms(boxes, scores, iou_threshold):
     """Greedy single-class NMS as a Python loop (the benchmark's slow baseline only)."""
-    from apps.detection.boxes import iou
 
     order = np.argsort(-scores, kind="stable")
     keep = []

@@ -18,7 +18,7 @@ import numpy as np
 
 from apps.common.errors import DataError
 from apps.common.word2vec.vectors import WordVectors
-from apps.embeddings.metrics import unit
+from apps.embeddings.metrics import evaluate_analogies, unit
 
 DEFINITIONAL_PAIRS = (
     ("woman", "man"), ("girl", "boy"), ("she", "he"), ("mother", "father"),
@@ -119,7 +119,6 @@ def debias(wv: WordVectors):
 def report(wv: WordVectors, analogies_path=None, restrict_vocab=300000):
     """Before/after numbers: direct bias over PROFESSIONS, analogy accuracy, and a few
     profession words' projections on g. Returns (debiased vectors, report dict)."""
-    from apps.embeddings.metrics import evaluate_analogies
 
     debiased, details = debias(wv)
     g = details["direction"]

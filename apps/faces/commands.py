@@ -162,4 +162,3 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_cmd_verify)
 
 
-__all__ = ["add_commands", "enroll", "export", "identify"]

@@ -4,8 +4,19 @@ import dataclasses
 from typing import Annotated
 
 from apps.common.config import (
-    AtLeast, Between, Count, Each, Fraction, NonNegative, OneOf, PositiveFloat, PositiveInt, Probability,
-    Sizes, TrainConfig, preset,
+    AtLeast,
+    Between,
+    Count,
+    Each,
+    Fraction,
+    NonNegative,
+    OneOf,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Sizes,
+    TrainConfig,
+    preset,
 )
 from apps.common.errors import ConfigError
 
@@ -34,7 +45,8 @@ class Config(TrainConfig):
     loss: Annotated[str, OneOf("triplet", "margin_softmax")] = "triplet"
     mining: Annotated[str, OneOf("batch_hard", "semi_hard")] = "batch_hard"
     margin: NonNegative = 0.2  # alpha, on squared distances of unit vectors (range 0..4)
-    softmax_kind: Annotated[str, OneOf("cosface", "arcface")] = "cosface"  # "cosface": s(cos - m) | "arcface": s cos(theta + m)
+    # "cosface": s(cos - m) | "arcface": s cos(theta + m)
+    softmax_kind: Annotated[str, OneOf("cosface", "arcface")] = "cosface"
     softmax_scale: PositiveFloat = 24.0
     softmax_margin: NonNegative = 0.25
     triplet_weight: NonNegative = 0.0
@@ -64,7 +76,8 @@ class Config(TrainConfig):
     stage_blocks: Sizes = (1, 1, 1)
     head_blocks: Count = 1  # ResidualBlocks on top of a pretrained trunk
     head_filters: PositiveInt = 256
-    pooling: Annotated[str, OneOf("avg", "flatten")] = "avg"  # "avg" (global average) | "flatten" (keeps where things are)
+    # "avg" (global average) | "flatten" (keeps where things are)
+    pooling: Annotated[str, OneOf("avg", "flatten")] = "avg"
     embedding_dim: PositiveInt = 128
     # The embedding head: "learned" (head_blocks + a Dense trained with the loss) or a linear
     # projection fitted in closed form on the training people's pooled features of the
@@ -105,9 +118,10 @@ PRESETS = {
     # MNIST-5k digits as identities: train on 0-6, test on unseen 7-9.
     "default": preset("MNIST-5k digits as identities: train on 0-6, test on unseen 7-9"),
     # The tour: the same recipe, shorter.
-    "tour": preset("the default recipe, shorter (the tour)", max_per_identity=200, epochs=6, stage_filters=(32, 64), stage_blocks=(1, 1)),
+    "tour": preset("the default recipe, shorter (the tour)",
+                   max_per_identity=200, epochs=6, stage_filters=(32, 64), stage_blocks=(1, 1)),
     # Seconds, for tests.
-    "tiny": preset("a tiny encoder, 4 short epochs: seconds, for tests", 
+    "tiny": preset("a tiny encoder, 4 short epochs: seconds, for tests",
         max_per_identity=24, epochs=4, steps_per_epoch=16, learning_rate=3e-3, stem_filters=16,
         stage_filters=(16, 32), stage_blocks=(1, 1),
         embedding_dim=16, image_size=16, people_per_batch=4, images_per_person=4, augment=(),
@@ -115,7 +129,7 @@ PRESETS = {
         mining="semi_hard",
     ),
     # AT&T faces from scratch (the encoder built only from layers/ blocks).
-    "att-scratch": preset("AT&T faces, an encoder from layers/ blocks trained from scratch", 
+    "att-scratch": preset("AT&T faces, an encoder from layers/ blocks trained from scratch",
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=64, channels=1,
         stem_filters=32, stage_filters=(32, 64, 128, 256), stage_blocks=(1, 1, 1, 1),
         epochs=60, people_per_batch=8, images_per_person=4, augment=("flip", "crop", "rotation"),
@@ -124,7 +138,7 @@ PRESETS = {
     # AT&T faces on VGG16's first conv blocks (offline HED weights) + a residual head.
     # Chosen on s25-s30: 3 epochs at 3e-4 gave val AUC 0.985 / EER 7.5 %; 12 epochs at 1e-3
     # gave 0.974 / 8.4 % (batch-hard drifts towards the collapse, loss -> margin).
-    "att": preset("AT&T faces on VGG16 blocks (offline HED weights) + a residual head", 
+    "att": preset("AT&T faces on VGG16 blocks (offline HED weights) + a residual head",
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=64, channels=3,
         backbone="vgg16-hed", vgg_block=3, trainable_from_block=3, head_blocks=1,
         head_filters=256, epochs=3, people_per_batch=8, images_per_person=4,
@@ -140,7 +154,7 @@ PRESETS = {
     # block 4's pooled 512-d features at 112 px. Chosen on s1-s30 (5 folds of 6 people):
     # block 3 at 64 px 0.996 / EER 3.2 %, block 4 at 112 px 0.997 / 2.6 % / TAR 0.93 (chosen),
     # block 5 0.981 / 6.9 %; raw block-4 features 0.990 / 5.5 %.
-    "att-wccn": preset("AT&T faces: frozen VGG16-HED block 4 + a fitted PCA/WCCN head", 
+    "att-wccn": preset("AT&T faces: frozen VGG16-HED block 4 + a fitted PCA/WCCN head",
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=112, channels=3,
         backbone="vgg16-hed", vgg_block=4, trainable_from_block=6, head="wccn",
         head_regularization=0.3, flip_tta=True, embedding_dim=128, epochs=0, augment=(),
@@ -152,7 +166,7 @@ PRESETS = {
     # README faces section): the 1280-d top of the trunk 0.983 AUC (5-fold) raw / 0.989 with
     # the same head, block 16 raw 0.991, block 16 + wccn 0.9975 / EER 2.3 % / TAR 0.95.
     "att-mobilenet-wccn": preset("AT&T faces: frozen MobileNetV2 block 16 + a fitted WCCN head "
-                                 "(optional weights)", 
+                                 "(optional weights)",
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=160, channels=3,
         backbone="mobilenet-v2", feature_block=16, trainable_from_block=19, head="wccn",
         head_regularization=0.3, flip_tta=True, embedding_dim=128, epochs=0, augment=(),
@@ -169,7 +183,7 @@ PRESETS = {
     # The folds scored the last epoch, so the run keeps the last epoch: the validation AUC on
     # s25-s30 saturates (0.99998 after epoch 1) and "best" kept epoch 1 (folds: 0.9978 / 2.3 %).
     "att-mobilenet-triplet": preset("att-mobilenet-wccn, then 10 epochs of semi-hard triplet "
-                                    "(optional weights)", 
+                                    "(optional weights)",
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=160, channels=3,
         backbone="mobilenet-v2", feature_block=16, trainable_from_block=19, head="wccn",
         head_regularization=0.3, flip_tta=True, embedding_dim=128,
@@ -178,7 +192,7 @@ PRESETS = {
         augment=("crop", "rotation", "contrast", "brightness"), crop_padding=8,
         rotation_degrees=8.0, contrast=0.2, brightness=0.1,
     ),
-    "att-mobilenet": preset("AT&T faces: frozen MobileNetV2 + CosFace head (optional weights)", 
+    "att-mobilenet": preset("AT&T faces: frozen MobileNetV2 + CosFace head (optional weights)",
         data=ATT_FACES, test_identities=10, val_identities=6, image_size=112, channels=3,
         backbone="mobilenet-v2", trainable_from_block=19, head_blocks=1, head_filters=256,
         loss="margin_softmax", softmax_kind="cosface", softmax_scale=24.0, softmax_margin=0.25,

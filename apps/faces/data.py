@@ -16,7 +16,10 @@ import sys
 import numpy as np
 
 from apps.common import sources
+from apps.common.augment import augmenter
 from apps.common.errors import ConfigError, DataError
+from apps.common.images import IMAGE_SUFFIXES, conform_array, read_image_file
+from apps.faces import crop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,15 +82,12 @@ def _lfw(image_size, channels):
 
 
 def _conform(images, image_size, channels):
-    from apps.common.images import conform_array
 
     return np.stack([conform_array(a, channels=channels, image_size=image_size) for a in images])
 
 
 def _folder_cropped(root, image_size, channels):
     """folder:<root> read file by file, each photo cut to its largest face first."""
-    from apps.common.images import IMAGE_SUFFIXES, conform_array, read_image_file
-    from apps.faces import crop
 
     root = os.path.expanduser(root)
     if not os.path.isdir(root):
@@ -226,7 +226,6 @@ def make_train_dataset(x, y, config, targets=None):
     `targets`: output names whose label is the person id (default: one output)."""
     import tensorflow as tf
 
-    from apps.common.augment import augmenter
 
     if config.people_per_batch < 2 or config.images_per_person < 2:
         raise ConfigError(f"people_per_batch and images_per_person: expected >= 2, got "

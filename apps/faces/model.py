@@ -16,8 +16,12 @@ over the training people for the margin-softmax loss.
 import numpy as np
 
 import layers
+from apps.common import pretrained
+from apps.common.backbones import build_backbone as blocks_backbone
 from apps.common.backbones import regularizer
 from apps.common.errors import ConfigError
+from apps.common.pretrained import BGR_MEAN
+from apps.faces.projection import HEADS, horizontal_flip
 
 BACKBONES = ("resnet", "inception", "vgg16-hed", "mobilenet-v2")
 PRETRAINED = ("vgg16-hed", "mobilenet-v2")
@@ -27,7 +31,6 @@ def _caffe_preprocess(x, channels):
     """A frozen 1x1 conv: gray or RGB (0-255) -> BGR minus the ImageNet means."""
     import keras
 
-    from apps.common.pretrained import BGR_MEAN
 
     kernel = np.zeros((1, 1, channels, 3), np.float32)
     for out_c, in_c in enumerate((2, 1, 0)):  # B, G, R
@@ -42,7 +45,6 @@ def build_vgg_trunk(config, input_shape, weights_path=None):
     """VGG16 up to block `vgg_block`'s pooling, HED conv weights, early blocks frozen."""
     import keras
 
-    from apps.common import pretrained
 
     if not 1 <= config.vgg_block <= 5:
         raise ConfigError(f"vgg_block: expected 1..5, got {config.vgg_block}")
@@ -64,7 +66,6 @@ def build_mobilenet_trunk(config, input_shape, weights_path=None):
     `trainable_from_block` frozen (BN statistics included: frozen layers run in inference)."""
     import keras
 
-    from apps.common import pretrained
 
     weights = weights_path if weights_path is not None else pretrained.mobilenet_v2_weights_path()
     trunk = pretrained.mobilenet_v2(input_shape[:2] + (3,), include_top=False, weights=weights or None)
@@ -94,7 +95,6 @@ def build_backbone(config, input_shape, weights_path=None):
     if config.backbone == "mobilenet-v2":
         return build_mobilenet_trunk(config, input_shape, weights_path)
     if config.backbone in ("resnet", "inception"):
-        from apps.common.backbones import build_backbone as blocks_backbone
 
         inputs = keras.Input(input_shape, name="pixels")
         # The shared backbone ends in global pooling; keep its grid for "flatten".
@@ -113,7 +113,6 @@ def build_model(config, input_shape, weights_path=None):
     mirror image and the embedding is unit(f(x) + f(mirror x))."""
     import keras
 
-    from apps.faces.projection import HEADS, horizontal_flip
 
     if config.head not in HEADS:
         raise ConfigError(f"head: expected one of {', '.join(HEADS)}, got {config.head!r}")

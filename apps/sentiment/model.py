@@ -15,6 +15,8 @@ the backward direction, reversed), and the pooling ignores them. So post-padding
 LSTM without a mask has to remember through (keras-io#2044), cannot change a prediction.
 """
 
+import collections
+
 import keras
 
 import layers
@@ -169,7 +171,6 @@ def build_model(config, num_classes: int, vocabulary, embedding_matrix=None) -> 
 def build_vocabulary(texts, config) -> list:
     """The `max_tokens - 2` most frequent tokens of `texts` seen at least `min_token_count`
     times (ties by first appearance), tokenised exactly as the model's TextVectorization."""
-    import collections
 
     import tensorflow as tf
 

@@ -7,7 +7,7 @@ import time
 from apps.common import cli
 from apps.common.config import save_config
 from apps.common.run import seed_everything
-from apps.style import data, optimize
+from apps.style import optimize
 
 NAME = "style"
 
@@ -34,7 +34,7 @@ def run(config, out_path=None, log=None, vgg=None):
     from PIL import Image
 
     log = log or optimize.stderr_log
-    content, styles = data.load_images(config)
+    content, styles = optimize.load_images(config)
     run_dir = pathlib.Path(config.runs_dir) / NAME / ("run-" + time.strftime("%Y%m%d-%H%M%S"))
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.json")

@@ -4,7 +4,16 @@ import dataclasses
 from typing import Annotated
 
 from apps.common.config import (
-    AtLeast, BaseConfig, Count, Each, NonNegative, OneOf, PositiveFloat, PositiveInt, Probability, preset,
+    AtLeast,
+    BaseConfig,
+    Count,
+    Each,
+    NonNegative,
+    OneOf,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    preset,
 )
 from apps.common.errors import ConfigError
 
@@ -30,9 +39,10 @@ class Config(BaseConfig):
     backbone: Annotated[str, OneOf("vgg16-hed", "vgg16", "vgg19")] = "vgg16-hed"
     weights: str = ""  # a .weights.h5/.h5 file of VGG16 conv weights instead of the default
     content_layer: Annotated[str, OneOf(*VGG_LAYERS)] = "block4_conv2"
-    style_layers: Annotated[tuple, Each(OneOf(*VGG_LAYERS), nonempty=True)] = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
-                           "block5_conv1")
-    style_layer_weights: Annotated[tuple, Each(AtLeast(0))] = (0.2, 0.2, 0.2, 0.2, 0.2)  # lambda[l], one per style layer
+    style_layers: Annotated[tuple, Each(OneOf(*VGG_LAYERS), nonempty=True)] = (
+        "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+    # lambda[l], one per style layer
+    style_layer_weights: Annotated[tuple, Each(AtLeast(0))] = (0.2, 0.2, 0.2, 0.2, 0.2)
     # J(G) = alpha * Jcontent + beta * Jstyle + tv_weight * TV, on caffe-preprocessed pixels.
     content_weight: NonNegative = 1e-3
     style_weight: NonNegative = 100.0
@@ -51,7 +61,8 @@ class Config(BaseConfig):
     save_every: Count = 0  # write an intermediate image every N iterations (0: never)
     max_memory_gib: PositiveFloat = 8.0  # refuse a size whose estimate exceeds this, before starting
     # Fast stylizer (Johnson et al. 2016), trained on the embedded content photos
-    fast_filters: Annotated[tuple, Each(AtLeast(1), length=3)] = (16, 32, 64)  # widths of the 9x9 conv and the two stride-2 convs
+    # widths of the 9x9 conv and the two stride-2 convs
+    fast_filters: Annotated[tuple, Each(AtLeast(1), length=3)] = (16, 32, 64)
     fast_residual_blocks: Count = 3
     fast_image_size: Annotated[int, AtLeast(16)] = 256  # training crops
     fast_steps: PositiveInt = 400

@@ -12,6 +12,8 @@ import numpy as np
 
 from apps.common import images as images_lib
 from apps.common.errors import ConfigError, DataError
+from apps.common.packages import EMBEDDED, fetch_package_file
+from apps.style.config import VGG_LAYERS
 
 CONTENT_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 STYLE_IMAGES = ("ihc", "hubble", "brick", "gravel", "grass")
@@ -27,7 +29,6 @@ def embedded_names():
 def image_path(name: str):
     """A file path for an embedded name or a user's file."""
     if name in embedded_names():
-        from apps.common.packages import EMBEDDED, fetch_package_file
 
         # The scikit-image files pinned in the shared registry (the detection app uses them too).
         return fetch_package_file(EMBEDDED[f"skimage-{_SKIMAGE_FILES.get(name, name)}"])
@@ -82,8 +83,6 @@ def blend_weights(config) -> list[float]:
 
 
 def check_config(config) -> None:
-    from apps.style.config import VGG_LAYERS
-
     if config.image_size < MIN_SIDE:
         raise ConfigError(f"image_size: expected at least {MIN_SIDE}, got {config.image_size}")
     if config.style_scale <= 0:
@@ -103,18 +102,3 @@ def check_config(config) -> None:
         raise ConfigError(f"iterations >= 0 and scales >= 1 expected, got {config.iterations}, "
                           f"{config.scales}")
     blend_weights(config)
-
-
-def load_images(config):
-    """(content uint8 (H, W, 3) at image_size, [style uint8 arrays at style_scale * image_size])."""
-    from apps.style.optimize import check_memory
-
-    check_config(config)
-    content = read_rgb(config.content)
-    # Refuse a size that would not fit before any large array exists.
-    check_memory(config.backbone, (*config.style_layers, config.content_layer),
-                 *fitted_size(*content.shape[:2], config.image_size), config.max_memory_gib)
-    content = resize_longest(content, config.image_size)
-    style_size = max(MIN_SIDE, round(config.image_size * config.style_scale))
-    styles = [resize_longest(read_rgb(s), style_size) for s in config.styles]
-    return content, styles

@@ -16,6 +16,7 @@ import numpy as np
 
 from apps.common.errors import ConfigError
 from apps.style import data as data_lib
+from apps.style import losses
 from apps.style import vgg as vgg_lib
 
 # Peak RSS ~ BASE + PER_FLOAT * activation floats (VGG16 forward + backward). Measured here:
@@ -59,8 +60,6 @@ class StyleProblem:
     def __init__(self, extractor, config, content_bgr, style_bgrs, blend):
         import tensorflow as tf
 
-        from apps.style import losses
-
         self.extractor = extractor
         self.n_style = len(config.style_layers)
         self.layer_weights = [float(w) for w in config.style_layer_weights]
@@ -81,8 +80,6 @@ class StyleProblem:
 
     def terms(self, image):
         """(total, content, style, tv) for a caffe-space image (1, H, W, 3)."""
-        from apps.style import losses
-
         acts = self.extractor(image)
         content = losses.content_cost(self.content_target, acts[-1])
         style = losses.style_cost(self.style_targets, acts[: self.n_style], self.layer_weights)
@@ -347,3 +344,16 @@ def _save(rgb, path):
 
 def stderr_log(message):
     print(message, file=sys.stderr, flush=True)
+
+
+def load_images(config):
+    """(content uint8 (H, W, 3) at image_size, [style uint8 arrays at style_scale * image_size])."""
+    data_lib.check_config(config)
+    content = data_lib.read_rgb(config.content)
+    # Refuse a size that would not fit before any large array exists.
+    check_memory(config.backbone, (*config.style_layers, config.content_layer),
+                 *data_lib.fitted_size(*content.shape[:2], config.image_size), config.max_memory_gib)
+    content = data_lib.resize_longest(content, config.image_size)
+    style_size = max(data_lib.MIN_SIDE, round(config.image_size * config.style_scale))
+    styles = [data_lib.resize_longest(data_lib.read_rgb(s), style_size) for s in config.styles]
+    return content, styles

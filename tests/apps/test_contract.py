@@ -1,0 +1,179 @@
+"""The app contract, tested the same way for every registered app (as timm tests its registry).
+
+For each app: a tiny `train` killed with SIGKILL in the middle of an epoch (staged and ensemble
+apps: in the second phase / member) -> the rerun resumes from the last finished epoch ->
+`evaluate` -> `export` -> the export served through `classics serve` answers as the in-process
+SavedModel -> bad config values exit 2. A new app is tested the moment it is registered; an app
+missing from CASES fails the registry test.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from apps import APPS, get_task
+from apps.cli import main
+from apps.common.run import DONE, read_log
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+# The serving tests' HTTP client and server runner (tests/serve/serve_helpers.py).
+_spec = importlib.util.spec_from_file_location("serve_helpers", REPO / "tests" / "serve" / "serve_helpers.py")
+serve_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(serve_helpers)
+
+# app -> (extra --set values for a run of >= 2 epochs of >= 2 batches, the part killed ("" : the run
+# itself), the epoch killed in (its batch 0 ends, then SIGKILL), epochs the killed part trains).
+CASES = {
+    "classification": (["epochs=2", "freeze_epochs=2", "early_stopping_patience=0"], "frozen", 1, 2),
+    "detection": (["epochs=2", "train_scenes=64"], "", 1, 2),
+    "embeddings": (["epochs=3"], "", 1, 3),
+    "style": (["fast_steps=4", "fast_steps_per_epoch=2"], "", 1, 2),
+    "faces": (["epochs=2", "steps_per_epoch=4"], "", 1, 2),
+    "sentiment": (["ensemble=2", "epochs=2"], "member2", 1, 2),
+}
+
+# Bad values: each must exit 2 with one line naming the key (an app without the key refuses it
+# as unknown, also exit 2).
+BAD = ["epochs=-3", "batch_size=0", "learning_rate=-1", "no_such_key=1"]
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    import keras
+    from apps.common import run as run_lib
+
+    part, epoch, app = os.environ["KILL_PART"], int(os.environ["KILL_EPOCH"]), sys.argv[1]
+
+    class Kill(keras.callbacks.Callback):
+        def __init__(self, path):
+            super().__init__()
+            self.path, self.epoch = path, None
+        def on_epoch_begin(self, e, logs=None):
+            self.epoch = e
+        def on_train_batch_end(self, batch, logs=None):
+            here = self.path.name == part if part else self.path.parent.name == app
+            if here and self.epoch == epoch:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    standard = run_lib.Run.callbacks
+    run_lib.Run.callbacks = lambda self, **kw: standard(self, **kw) + [Kill(self.path)]
+    from apps.entry import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_every_registered_app_has_a_contract_case():
+    assert sorted(CASES) == sorted(APPS)
+    for name in APPS:
+        task = get_task(name)
+        assert task.name == name and task.description and task.Config is not None
+        assert {"default", "tour", "tiny"} <= set(task.presets), name
+        assert all(p.description for p in task.presets.values()), name
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """Each app trained (killed, resumed), evaluated and exported once; {app: (run dir, export)}."""
+    root = tmp_path_factory.mktemp("contract")
+    return root, {}
+
+
+def _train_command(app, runs, sets):
+    return [app, "train", "--preset", "tiny", "--set", f"runs_dir={runs}", *sum((["--set", s] for s in sets), [])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", sorted(CASES))
+def test_train_killed_mid_epoch_resumes_then_evaluates_and_exports(app, exports, tiny_run, tmp_path):
+    root, done = exports
+    sets, part, epoch, epochs = CASES[app]
+    if app == "classification":
+        sets = [*sets, f"init_from={tiny_run.path}"]
+    runs = root / "runs"
+    command = _train_command(app, runs, sets)
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILLER)
+    env = dict(os.environ, KILL_PART=part, KILL_EPOCH=str(epoch), PYTHONUNBUFFERED="1")
+    killed = subprocess.run([sys.executable, str(killer), *command], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    (run_dir,) = [p for p in (runs / app).iterdir() if p.is_dir()]
+    killed_dir = run_dir / part if part else run_dir
+    assert not (run_dir / DONE).exists() and not (killed_dir / DONE).exists()
+    assert [int(r["epoch"]) for r in read_log(killed_dir / "log.csv")] == list(range(epoch))
+    finished_before = {p.name: (p / DONE).stat().st_mtime for p in run_dir.iterdir() if (p / DONE).exists()}
+
+    rerun = subprocess.run([sys.executable, "-m", "apps", *command], cwd=REPO, capture_output=True,
+                           text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming {run_dir}" in rerun.stderr
+    assert [p for p in (runs / app).iterdir() if p.is_dir()] == [run_dir]  # no second run
+    # Every epoch of the killed part trained once: resumed at the epoch the kill interrupted.
+    assert [int(r["epoch"]) for r in read_log(killed_dir / "log.csv")] == list(range(epochs))
+    assert (run_dir / DONE).exists() and not (killed_dir / "backup").exists()
+    for name, mtime in finished_before.items():  # finished parts (member1) were not trained again
+        assert (run_dir / name / DONE).stat().st_mtime == mtime, name
+
+    assert main([app, "evaluate", "--run", str(run_dir)]) == 0
+    models = root / "saved_models"
+    assert main([app, "export", "--run", str(run_dir), "--model-root", str(models)]) == 0
+    (version,) = sorted((models / app).iterdir())
+    assert (version / "saved_model.pb").exists() and (version / "assets.extra" / "config.json").exists()
+    done[app] = version
+
+
+@pytest.mark.slow
+def test_every_export_is_served_as_the_in_process_savedmodel(exports):
+    """Each app's example request (written by its export) through `classics serve` equals the
+    in-process SavedModel's answer, for every signature."""
+    import tensorflow as tf
+
+    from apps.common.serving import codec, versions
+
+    root, done = exports
+    assert sorted(done) == sorted(CASES), "run the train/export contract tests first"
+    with serve_helpers.running_server(root / "saved_models") as (port, _, _):
+        client = serve_helpers.Client(port)
+        for app, version in sorted(done.items()):
+            loaded = versions.load_version(version)
+            for name, signature in loaded.signatures.items():
+                request = json.loads((version / "assets.extra" / "examples" / name / "request.json").read_text())
+                status, body, _ = client.post(f"/v1/models/{app}:predict", request)
+                assert status == 200, (app, name, body)
+                arrays = codec.input_arrays(signature, codec.parse_body(request))
+                outputs = signature.function(**{k: tf.constant(v) for k, v in arrays.items()})
+                expected = codec.response_body({k: v.numpy() for k, v in outputs.items()}, columnar=False)
+                _assert_close(body["predictions"], expected["predictions"], f"{app}/{name}")
+
+
+def _assert_close(got, expected, where):
+    if isinstance(expected, dict):
+        assert set(got) == set(expected), where
+        for key in expected:
+            _assert_close(got[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert len(got) == len(expected), where
+        for g, e in zip(got, expected):
+            _assert_close(g, e, where)
+    elif isinstance(expected, float):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=where)
+    else:
+        assert got == expected, where
+
+
+@pytest.mark.parametrize("app", sorted(CASES))
+@pytest.mark.parametrize("bad", BAD)
+def test_bad_config_values_exit_2_naming_the_key(app, bad, capsys, tmp_path):
+    code = main([app, "train", "--preset", "tiny", "--set", f"runs_dir={tmp_path}", "--set", bad])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    key = bad.split("=")[0]
+    assert err.startswith("error: ") and key in err and len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.iterdir())  # nothing was started
