@@ -13,6 +13,9 @@ apps.common.packages) and run with `tf.lite.Interpreter`; the decoding around th
   turned so the eyes are level, scaled to [0, 1] -> 468 landmarks in image pixels and the
   model's face-presence probability.
 
+`label_faces` keeps the faces both accept: BlazeFace alone has false positives (a dahlia in
+scikit-learn's flower photo scores 0.61) that FaceMesh's presence score rejects.
+
 Images are uint8 (H, W), (H, W, 1) or (H, W, 3) RGB arrays. Teachers, not trained here: they
 label real photos for the course's own detector and landmark models.
 """
@@ -224,3 +227,9 @@ class FaceMesh:
         xy = points[:, :2] @ matrix[:, :2].T + matrix[:, 2]
         z = points[:, 2:] * side / MESH_SIZE
         return Mesh(landmarks=np.concatenate([xy, z], axis=1), presence=presence)
+
+
+def label_faces(image, detector, mesh, name="image"):
+    """[(Face, Mesh)] for the faces `detector` finds and `mesh` accepts, best first."""
+    pairs = [(face, mesh.landmarks(image, face, name)) for face in detector.detect(image, name)]
+    return [(face, m) for face, m in pairs if m is not None]

@@ -119,6 +119,12 @@ def test_faces_on_skimage_photos_and_none_on_textures(detector, mesh):
         check_face(image, faces[0], mesh.landmarks(image, faces[0]), frontal)
     for key in ("skimage-brick", "skimage-grass", "skimage-gravel"):
         assert detector.detect(photo(key)[..., 0]) == [], key
+    # A dahlia fools BlazeFace (one box, score 0.61); FaceMesh's presence score rejects it.
+    flower = photo("sklearn-flower")
+    assert [mesh.landmarks(flower, face) for face in detector.detect(flower)] in ([], [None])
+    assert ft.label_faces(flower, detector, mesh) == []
+    [(face, m)] = ft.label_faces(photo("skimage-astronaut"), detector, mesh)
+    assert face.score > 0.7 and m.presence > 0.9
     with pytest.raises(DataError, match="uint8"):
         detector.detect(np.zeros((10, 10, 3), np.float32))
     with pytest.raises(ConfigError, match="score_threshold"):
