@@ -3,9 +3,8 @@
 EfficientNet-Lite is EfficientNet-B0 made for edge devices: no squeeze-and-excitation,
 ReLU6 instead of swish, stem (32) and head (1280) widths fixed. TensorFlow's "SAME" padding
 (Keras's padding="same"; asymmetric for stride 2: the odd row/column at the bottom/right),
-BN epsilon 1e-3. The
-network reads RGB pixels 0-255 (or gray, copied to three channels) and normalises them
-itself as the original does: (x - 127) / 128.
+BN epsilon 1e-3. The network reads RGB pixels 0-255 (or gray, copied to three channels) and
+normalises them itself as the original does: (x - 127) / 128.
 
 Layers are named as keras.applications' EfficientNet (stem_conv, block2a_expand_conv,
 block2a_dwconv, block2a_project_bn, block2b_add, top_conv, avg_pool, predictions), so taps
