@@ -119,7 +119,7 @@ def test_corrupt_modules_raise_data_error(tmp_path):
     # A module of another versification has another number of entries.
     short = _tiny_module(tmp_path / "short", ENGLISH)
     _write_testament(short, "nt", ["", "", "", ""])
-    with pytest.raises(DataError, match=r"nt has 4 entries, the KJV versification 6"):
+    with pytest.raises(DataError, match=r"nt has 4 entries, the KJV versification 7"):
         sword.aligned_verses(short, short, TINY_CANON)
 
 
