@@ -64,6 +64,13 @@ def _output_shape(query_shape, values_shape):
     return (batch, *steps, values_shape[-1]), (batch, *steps, values_shape[1])
 
 
+def _output_mask(query, query_mask):
+    """All decoder steps: each output step keeps its query step's mask. One step: none."""
+    if query_mask is None or len(query.shape) == 2:
+        return None
+    return query_mask, query_mask
+
+
 def _check_ranks(layer, query_shape, values_shape):
     if len(query_shape) not in (2, 3) or len(values_shape) != 3:
         raise ValueError(
@@ -162,6 +169,9 @@ class BahdanauAttention(keras.layers.Layer):
     def compute_output_shape(self, query_shape, values_shape):
         return _output_shape(query_shape, values_shape)
 
+    def compute_mask(self, query, previous_mask=None):
+        return _output_mask(query, previous_mask)
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -219,6 +229,9 @@ class LuongAttention(keras.layers.Layer):
 
     def compute_output_shape(self, query_shape, values_shape):
         return _output_shape(query_shape, values_shape)
+
+    def compute_mask(self, query, previous_mask=None):
+        return _output_mask(query, previous_mask)
 
     def get_config(self):
         return {

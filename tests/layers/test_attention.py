@@ -281,3 +281,17 @@ def test_bad_shapes_raise_value_error():
         LuongAttention()(query, values)
     with pytest.raises(ValueError, match=r"needs a query \(batch, q\) or \(batch, Ty, q\)"):
         BahdanauAttention(3)(query, values[0])
+
+
+@pytest.mark.parametrize("make", [lambda: BahdanauAttention(UNITS), lambda: LuongAttention("general")])
+def test_the_query_mask_passes_to_all_step_outputs(make):
+    # Teacher-forced decoder steps (batch, Ty, q) keep their padding mask; one step has none.
+    steps = keras.layers.Embedding(10, QUERY_DIM, mask_zero=True)(np.array([[3, 4, 0], [5, 0, 0]]))
+    _, values = _inputs()
+    layer = make()
+    context, alphas = layer(steps, values[:2])
+    expected = np.array([[True, True, False], [True, False, False]])
+    np.testing.assert_array_equal(getattr(context, "_keras_mask", None), expected)
+    np.testing.assert_array_equal(getattr(alphas, "_keras_mask", None), expected)
+    context, _ = layer(steps[:, 0], values[:2])
+    assert getattr(context, "_keras_mask", None) is None

@@ -1,0 +1,150 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps.translation.decode import StringTranslator, greedy_decode
+from apps.translation.model import AttentionSeq2Seq, CourseDecoder, build_date_model
+from layers import GRUCell, LSTMCell
+
+START, END = 2, 3
+SOURCE_V, TARGET_V = 12, 9
+
+
+def _source_ids(seed=0, batch=3, length=7):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(2, SOURCE_V, size=(batch, length)).astype("int32")
+    lengths = np.array([length, 4, 2])[:batch]
+    ids[np.arange(length)[None, :] >= lengths[:, None]] = 0  # post-padded
+    return ids
+
+
+def _perturb(model, seed=1):
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.uniform(-0.3, 0.3, size=w.shape).astype(w.dtype) for w in model.get_weights()])
+
+
+# --- the course's date model ---------------------------------------------------------------
+
+
+def test_date_model_shapes_masking_and_saving(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_date_model(SOURCE_V, 11, source_length=7, target_length=10, cell="gru")
+    ids = _source_ids()
+    logits = model(ids)
+    assert logits.shape == (3, 10, 11)
+    assert isinstance(model.get_layer("encoder").forward_layer.cell, GRUCell)
+    assert isinstance(model.get_layer("decoder").cell, LSTMCell)
+    # The decoder's attention gives padded characters no weight.
+    encoder = keras.Model(model.inputs, model.get_layer("encoder").output)
+    values = encoder(ids)
+    alphas = np.asarray(model.get_layer("decoder").attention_weights(values, values_mask=ids != 0))
+    assert alphas.shape == (3, 10, 7)
+    assert np.all(alphas[np.broadcast_to((ids == 0)[:, None, :], alphas.shape)] == 0.0)
+    np.testing.assert_allclose(alphas.sum(-1), 1.0, atol=1e-5)
+    # The functional model passes the same mask by itself: same logits as the explicit one.
+    decoder = model.get_layer("decoder")
+    np.testing.assert_allclose(decoder(values, values_mask=ids != 0), logits, atol=1e-5)
+    unmasked = decoder(np.asarray(values))  # a NumPy copy carries no Keras mask
+    assert np.max(np.abs(np.asarray(unmasked) - np.asarray(logits))) > 1e-4  # the mask mattered
+    path = tmp_path / "dates.keras"
+    model.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path)(ids), logits, atol=1e-6)
+
+
+def test_course_decoder_steps_equal_a_numpy_loop_of_its_parts():
+    keras.utils.set_random_seed(0)
+    decoder = CourseDecoder(4, 5, 6, attention_units=3)
+    values = np.random.default_rng(0).standard_normal((2, 7, 4)).astype("float32")
+    mask = np.arange(7)[None, :] < np.array([[7], [3]])
+    logits = np.asarray(decoder(values, values_mask=mask))
+    state = [np.zeros((2, 5), "float32")] * 2
+    for t in range(4):  # no feedback of outputs: each step sees only the previous state
+        context, _ = decoder.attention(state[0], values, values_mask=mask)
+        output, state = decoder.cell(context, state)
+        np.testing.assert_allclose(logits[:, t], decoder.output_layer(output), atol=1e-5)
+
+
+# --- the teacher-forced text model and its decoding ------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["lstm", "gru"])
+def seq2seq(request):
+    keras.utils.set_random_seed(0)
+    model = AttentionSeq2Seq(SOURCE_V, TARGET_V, embedding_dim=6, units=8, cell=request.param)
+    model([_source_ids(), np.full((3, 5), START, "int32")])
+    _perturb(model)
+    return model
+
+
+def test_teacher_forced_logits_equal_step_by_step_decoding(seq2seq):
+    source = _source_ids()
+    targets = np.random.default_rng(3).integers(4, TARGET_V, size=(3, 5)).astype("int32")
+    targets[:, 0] = START
+    logits = np.asarray(seq2seq([source, targets]))
+    values, mask, states = seq2seq.encode(source)
+    for t in range(5):
+        step_logits, states = seq2seq.decode_step(targets[:, t], states, values, mask)
+        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
+
+
+def _python_greedy(model, source, max_length):
+    """The reference: re-run the whole teacher-forced model on the growing prefix."""
+    prefix = np.full((source.shape[0], 1), START, "int32")
+    finished = np.zeros(source.shape[0], bool)
+    out = []
+    for _ in range(max_length):
+        tokens = np.argmax(np.asarray(model([source, prefix]))[:, -1], axis=-1).astype("int32")
+        tokens = np.where(finished, 0, tokens)
+        finished |= tokens == END
+        out.append(tokens)
+        prefix = np.concatenate([prefix, tokens[:, None]], axis=1)
+        if finished.all():
+            break
+    return np.stack(out, axis=1)
+
+
+def test_greedy_in_graph_equals_a_python_loop(seq2seq):
+    source = _source_ids(seed=4)
+    decode = tf.function(lambda ids: greedy_decode(seq2seq, ids, 6, START, END))
+    ours = decode(tf.constant(source)).numpy()
+    expected = _python_greedy(seq2seq, source, 6)
+    np.testing.assert_array_equal(ours, expected)
+    assert ours.shape[1] <= 6
+
+
+def test_greedy_stops_when_every_row_ends():
+    keras.utils.set_random_seed(0)
+    model = AttentionSeq2Seq(SOURCE_V, TARGET_V, embedding_dim=4, units=4)
+    source = _source_ids()
+    model([source, np.full((3, 2), START, "int32")])
+    bias = model.output_layer.bias.numpy()
+    bias[END] = 100.0  # END always wins
+    model.output_layer.bias.assign(bias)
+    out = greedy_decode(model, tf.constant(source), 8, START, END).numpy()
+    np.testing.assert_array_equal(out, np.full((3, 1), END))
+
+
+def test_string_translator_runs_in_one_graph_and_saves(seq2seq, tmp_path):
+    source_tokens = ("<pad>", "<unk>", *"abcdefghij")  # 12 = SOURCE_V
+    target_tokens = ("<pad>", "<unk>", "<s>", "</s>", *"vwxyz")  # 9 = TARGET_V
+    translator = StringTranslator(seq2seq, source_tokens, target_tokens, 7, 6, START, END)
+    translate = translator.translate
+    texts = tf.constant(["abc", "jihgfedcba", "aé"])  # too long; an unknown character
+    result = translate(texts).numpy()
+    ids = np.array([[2, 3, 4, 0, 0, 0, 0], [11, 10, 9, 8, 7, 6, 5], [2, 1, 0, 0, 0, 0, 0]], "int32")
+    expected_ids = _python_greedy(seq2seq, ids, 6)
+    expected = ["".join(target_tokens[i] for i in row if i > 3) for row in expected_ids]
+    assert [r.decode() for r in result] == expected
+    tf.saved_model.save(translator, str(tmp_path / "sm"), signatures={"serving_default": translate})
+    restored = tf.saved_model.load(str(tmp_path / "sm"))
+    served = restored.signatures["serving_default"](texts=texts)
+    assert [r.decode() for r in list(served.values())[0].numpy()] == expected
+
+
+def test_seq2seq_saves_and_loads(seq2seq, tmp_path):
+    source, decoder_in = _source_ids(), np.full((3, 4), START, "int32")
+    path = tmp_path / "s2s.keras"
+    seq2seq.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded([source, decoder_in]), seq2seq([source, decoder_in]), atol=1e-6)
