@@ -1,9 +1,11 @@
+import itertools
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps.translation.decode import StringTranslator, greedy_decode
+from apps.translation.decode import StringTranslator, beam_search, greedy_decode, length_penalty
 from apps.translation.model import AttentionSeq2Seq, CourseDecoder, build_date_model
 from layers import GRUCell, LSTMCell
 
@@ -94,7 +96,8 @@ def _python_greedy(model, source, max_length):
     finished = np.zeros(source.shape[0], bool)
     out = []
     for _ in range(max_length):
-        tokens = np.argmax(np.asarray(model([source, prefix]))[:, -1], axis=-1).astype("int32")
+        logits = np.asarray(model([source, prefix]))[:, -1]
+        tokens = (1 + np.argmax(logits[:, 1:], axis=-1)).astype("int32")  # never PAD
         tokens = np.where(finished, 0, tokens)
         finished |= tokens == END
         out.append(tokens)
@@ -148,3 +151,65 @@ def test_seq2seq_saves_and_loads(seq2seq, tmp_path):
     seq2seq.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(loaded([source, decoder_in]), seq2seq([source, decoder_in]), atol=1e-6)
+
+
+def test_beam_of_width_one_is_greedy(seq2seq):
+    source = tf.constant(_source_ids(seed=5))
+    greedy = greedy_decode(seq2seq, source, 6, START, END).numpy()
+    beams, _ = beam_search(seq2seq, source, 6, START, END, beam_width=1)
+    beams = beams.numpy()[:, 0]
+    np.testing.assert_array_equal(beams[:, : greedy.shape[1]], greedy)
+    assert np.all(beams[:, greedy.shape[1] :] == 0)
+
+
+@pytest.fixture
+def end_made_unlikely(seq2seq):
+    """END's logit lowered by 2, so that longer sequences compete (restored afterwards)."""
+    bias = seq2seq.output_layer.bias.numpy()
+    lowered = bias.copy()
+    lowered[END] -= 2.0
+    seq2seq.output_layer.bias.assign(lowered)
+    yield seq2seq
+    seq2seq.output_layer.bias.assign(bias)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+def test_an_exhaustive_beam_finds_the_best_normalised_sequence(end_made_unlikely, alpha):
+    model = end_made_unlikely
+    # Tokens 1..8 (never PAD), at most 3: 1 + 7 + 49 * 8 = 400 sequences, all kept by k=400.
+    max_length, allowed = 3, range(1, TARGET_V)
+    sequences = [(END,)] + [(a, END) for a in allowed if a != END]
+    sequences += [
+        (a, b, c) for a, b in itertools.product(allowed, allowed) if END not in (a, b) for c in allowed
+    ]
+    assert len(sequences) == 400
+    source = _source_ids(seed=6)[:2]
+    decoder_in = np.zeros((len(sequences), max_length), "int32")
+    for i, seq in enumerate(sequences):
+        decoder_in[i, : len(seq)] = (START,) + seq[:-1]
+    lengths = np.array([len(seq) for seq in sequences])
+    expected = []
+    for row in range(2):
+        logits = np.asarray(
+            model([np.repeat(source[row : row + 1], len(sequences), 0), decoder_in]), "float64"
+        )
+        logits[:, :, 0] = -np.inf
+        shifted = logits - logits.max(-1, keepdims=True)
+        log_probs = shifted - np.log(np.sum(np.exp(shifted), -1, keepdims=True))  # log-softmax
+        totals = np.array(
+            [sum(log_probs[i, t, tok] for t, tok in enumerate(seq)) for i, seq in enumerate(sequences)]
+        )
+        normalised = totals / ((5.0 + lengths) / 6.0) ** alpha
+        expected.append((sequences[int(np.argmax(normalised))], float(np.max(normalised))))
+    beams, scores = beam_search(
+        model, tf.constant(source), max_length, START, END, beam_width=400, alpha=alpha
+    )
+    for row, (best, best_score) in enumerate(expected):
+        assert tuple(int(t) for t in beams.numpy()[row, 0] if t != 0) == best
+        assert abs(float(scores[row, 0]) - best_score) < 1e-4
+    # Narrower beams score no better, and greedy (width 1) worse on some row here.
+    _, narrow = beam_search(model, tf.constant(source), max_length, START, END, beam_width=2, alpha=alpha)
+    _, greedy = beam_search(model, tf.constant(source), max_length, START, END, beam_width=1, alpha=alpha)
+    assert np.all(narrow.numpy()[:, 0] <= scores.numpy()[:, 0] + 1e-5)
+    assert np.any(greedy.numpy()[:, 0] < scores.numpy()[:, 0] - 1e-4)
+    np.testing.assert_allclose(length_penalty(np.array([1, 3]), alpha), ((5 + np.array([1, 3])) / 6) ** alpha)
