@@ -1,4 +1,4 @@
-"""Decoding `AttentionSeq2Seq` in the graph (tf.while_loops): greedy, beam search, strings.
+"""Decoding `AttentionSeq2Seq` in the graph (tf.while_loops): greedy and beam search.
 
 Neither ever emits PAD_ID as a token (the loss never trains it: it marks padding); a row
 that has emitted `end_id` is padded with PAD_ID from then on.
@@ -6,7 +6,7 @@ that has emitted `end_id` is padded with PAD_ID from then on.
 
 import tensorflow as tf
 
-from apps.translation.vocabulary import PAD_ID, UNKNOWN_ID
+from apps.translation.vocabulary import PAD_ID
 
 
 def _without_pad(scores):
@@ -112,35 +112,3 @@ def beam_search(model, source_ids, max_length, start_id, end_id, beam_width=4, a
     normalised = scores / length_penalty(lengths, alpha)
     order = tf.argsort(normalised, axis=-1, direction="DESCENDING", stable=True)
     return tf.gather(sequences, order, batch_dims=1), tf.gather(normalised, order, batch_dims=1)
-
-
-class StringTranslator(tf.Module):
-    """Strings (batch,) -> translated strings (batch,), greedy, all in one graph.
-
-    source_tokens / target_tokens: the character of each id (vocabulary.tokens); ids 0 and
-    1 are PAD and UNKNOWN. Unknown source characters map to UNKNOWN_ID; longer inputs are
-    cut to `source_length` characters; special tokens (ids <= 1, start, end) write nothing.
-    A tf.Module, so that the model and the lookup table are tracked when saved.
-    """
-
-    def __init__(self, model, source_tokens, target_tokens, source_length, max_length, start_id, end_id):
-        super().__init__()
-        self.model = model
-        self.source_length, self.max_length = source_length, max_length
-        self.start_id, self.end_id = start_id, end_id
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(list(source_tokens[UNKNOWN_ID + 1 :])),
-                tf.range(UNKNOWN_ID + 1, len(source_tokens), dtype=tf.int32),
-            ),
-            default_value=UNKNOWN_ID,
-        )
-        silent = {PAD_ID, UNKNOWN_ID, start_id, end_id}
-        self.characters = tf.constant([("" if i in silent else t) for i, t in enumerate(target_tokens)])
-        self.translate = tf.function(self._translate, input_signature=[tf.TensorSpec([None], tf.string)])
-
-    def _translate(self, texts):
-        chars = tf.strings.unicode_split(texts, "UTF-8")[:, : self.source_length]  # ragged (batch, <= Tx)
-        ids = self.table.lookup(chars).to_tensor(default_value=PAD_ID, shape=[None, self.source_length])
-        out = greedy_decode(self.model, ids, self.max_length, self.start_id, self.end_id)
-        return tf.strings.reduce_join(tf.gather(self.characters, out), axis=-1)

@@ -195,3 +195,29 @@ class AttentionSeq2Seq(keras.Model):
             "cell": self.cell,
             "score": self.score,
         }
+
+
+def build_model(config, source_vocabulary_size, target_vocabulary_size):
+    """The model `config.model` names, sized by the config and the two vocabularies."""
+    if config.model == "course":
+        return build_date_model(
+            source_vocabulary_size,
+            target_vocabulary_size,
+            source_length=config.source_length,
+            target_length=config.target_length,
+            embedding_dim=config.embedding_dim,
+            encoder_units=config.encoder_units,
+            decoder_units=config.decoder_units,
+            attention_units=config.attention_units,
+            cell=config.cell,
+        )
+    if config.model == "seq2seq":
+        return AttentionSeq2Seq(
+            source_vocabulary_size,
+            target_vocabulary_size,
+            embedding_dim=config.embedding_dim,
+            units=config.decoder_units,
+            cell=config.cell,
+            score=config.score,
+        )
+    raise ValueError(f"`model` must be 'course' or 'seq2seq', received: {config.model!r}")

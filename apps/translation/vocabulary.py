@@ -5,8 +5,8 @@ import dataclasses
 
 import numpy as np
 
-PAD, UNKNOWN = "<pad>", "<unk>"
-PAD_ID, UNKNOWN_ID = 0, 1
+PAD, UNKNOWN, START, END = "<pad>", "<unk>", "<s>", "</s>"
+PAD_ID, UNKNOWN_ID, START_ID, END_ID = 0, 1, 2, 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,10 +29,16 @@ class CharVocabulary:
     tokens: tuple
 
     @classmethod
-    def from_texts(cls, texts, min_count=1):
-        """The characters of `texts` seen at least `min_count` times, sorted."""
+    def from_texts(cls, texts, min_count=1, boundaries=False):
+        """The characters of `texts` seen at least `min_count` times, sorted; with
+        `boundaries`, START and END take ids 2 and 3 (a decoder's target side)."""
         counts = collections.Counter(ch for text in texts for ch in text)
-        return cls((PAD, UNKNOWN, *sorted(ch for ch, c in counts.items() if c >= min_count)))
+        specials = (PAD, UNKNOWN, START, END) if boundaries else (PAD, UNKNOWN)
+        return cls((*specials, *sorted(ch for ch, c in counts.items() if c >= min_count)))
+
+    @property
+    def first_character_id(self):
+        return 4 if self.tokens[2:4] == (START, END) else 2
 
     @property
     def size(self):
@@ -40,7 +46,7 @@ class CharVocabulary:
 
     def encode(self, texts, length):
         """Texts -> `Encoded` ids, post-padded with PAD_ID or cut to `length` characters."""
-        index = {ch: i for i, ch in enumerate(self.tokens) if i > UNKNOWN_ID}
+        index = {ch: i for i, ch in enumerate(self.tokens) if i >= self.first_character_id}
         ids = np.full((len(texts), length), PAD_ID, dtype="int32")
         unknown = collections.Counter()
         truncated = 0
@@ -54,12 +60,15 @@ class CharVocabulary:
         return Encoded(ids, lengths, unknown, truncated)
 
     def decode(self, ids):
-        """Ids -> text up to the first PAD_ID; UNKNOWN_ID becomes '?'."""
+        """Ids -> text up to the first PAD_ID or END; UNKNOWN_ID becomes '?', START nothing."""
         chars = []
         for i in ids:
-            if i == PAD_ID:
+            if i == PAD_ID or (i == END_ID and self.first_character_id == 4):
                 break
-            chars.append("?" if i == UNKNOWN_ID else self.tokens[i])
+            if i == UNKNOWN_ID:
+                chars.append("?")
+            elif i >= self.first_character_id:
+                chars.append(self.tokens[i])
         return "".join(chars)
 
 

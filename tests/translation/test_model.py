@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps.translation.decode import StringTranslator, beam_search, greedy_decode, length_penalty
-from apps.translation.model import AttentionSeq2Seq, CourseDecoder, build_date_model
+from apps.translation.config import Config
+from apps.translation.decode import beam_search, greedy_decode, length_penalty
+from apps.translation.model import AttentionSeq2Seq, CourseDecoder, build_date_model, build_model
+from apps.translation.serving import export_module
+from apps.translation.vocabulary import CharVocabulary
 from layers import GRUCell, LSTMCell
 
 START, END = 2, 3
@@ -70,13 +73,17 @@ def test_course_decoder_steps_equal_a_numpy_loop_of_its_parts():
 # --- the teacher-forced text model and its decoding ------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["lstm", "gru"])
-def seq2seq(request):
+def _seq2seq(cell):
     keras.utils.set_random_seed(0)
-    model = AttentionSeq2Seq(SOURCE_V, TARGET_V, embedding_dim=6, units=8, cell=request.param)
+    model = AttentionSeq2Seq(SOURCE_V, TARGET_V, embedding_dim=6, units=8, cell=cell)
     model([_source_ids(), np.full((3, 5), START, "int32")])
     _perturb(model)
     return model
+
+
+@pytest.fixture(scope="module", params=["lstm", "gru"])
+def seq2seq(request):
+    return _seq2seq(request.param)
 
 
 def test_teacher_forced_logits_equal_step_by_step_decoding(seq2seq):
@@ -128,21 +135,45 @@ def test_greedy_stops_when_every_row_ends():
     np.testing.assert_array_equal(out, np.full((3, 1), END))
 
 
-def test_string_translator_runs_in_one_graph_and_saves(seq2seq, tmp_path):
-    source_tokens = ("<pad>", "<unk>", *"abcdefghij")  # 12 = SOURCE_V
-    target_tokens = ("<pad>", "<unk>", "<s>", "</s>", *"vwxyz")  # 9 = TARGET_V
-    translator = StringTranslator(seq2seq, source_tokens, target_tokens, 7, 6, START, END)
-    translate = translator.translate
-    texts = tf.constant(["abc", "jihgfedcba", "aé"])  # too long; an unknown character
-    result = translate(texts).numpy()
-    ids = np.array([[2, 3, 4, 0, 0, 0, 0], [11, 10, 9, 8, 7, 6, 5], [2, 1, 0, 0, 0, 0, 0]], "int32")
-    expected_ids = _python_greedy(seq2seq, ids, 6)
-    expected = ["".join(target_tokens[i] for i in row if i > 3) for row in expected_ids]
-    assert [r.decode() for r in result] == expected
-    tf.saved_model.save(translator, str(tmp_path / "sm"), signatures={"serving_default": translate})
+@pytest.mark.slow
+def test_served_strings_equal_the_python_path_and_survive_saving(tmp_path):
+    seq2seq = _seq2seq("lstm")
+    config = Config(data="tsv:x", model="seq2seq", source_length=7, target_length=5, beam_width=3)
+    source = CharVocabulary(("<pad>", "<unk>", *"abcdefghij"))  # 12 = SOURCE_V
+    target = CharVocabulary(("<pad>", "<unk>", "<s>", "</s>", *"vwxyz"))  # 9 = TARGET_V
+    module, signatures = export_module(seq2seq, config, source, target)
+    texts = ["abc", "jihgfedcba", "aé"]  # too long; an unknown character
+    ids = source.encode(texts, 7).ids
+    assert ids[2, 1] == 1  # <unk>
+    expected = [target.decode(row) for row in _python_greedy(seq2seq, ids, 6)]
+    assert [
+        t.decode() for t in signatures["serving_default"](tf.constant(texts))["translation"].numpy()
+    ] == expected
+    beams = signatures["beam"](tf.constant(texts))
+    assert beams["translations"].shape == (3, 3) and beams["scores"].shape == (3, 3)
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures=signatures)
     restored = tf.saved_model.load(str(tmp_path / "sm"))
-    served = restored.signatures["serving_default"](texts=texts)
-    assert [r.decode() for r in list(served.values())[0].numpy()] == expected
+    served = restored.signatures["serving_default"](texts=tf.constant(texts))["translation"].numpy()
+    assert [t.decode() for t in served] == expected
+    again = restored.signatures["beam"](texts=tf.constant(texts))
+    np.testing.assert_array_equal(again["translations"].numpy(), beams["translations"].numpy())
+
+
+def test_served_dates_are_normalised_like_the_training_data(tmp_path):
+    keras.utils.set_random_seed(0)
+    config = Config(source_length=30)
+    source = CharVocabulary.from_texts(["tuesday 9 october 1993 31/12/17"])
+    target = CharVocabulary.from_texts(["0123456789-"], boundaries=True)
+    model = build_model(config, source.size, target.size)
+    _perturb(model)
+    module, signatures = export_module(model, config, source, target)
+    served = signatures["serving_default"](tf.constant(["Tuesday, 9 October 1993", "31/12/17"]))[
+        "translation"
+    ]
+    ids = source.encode(["tuesday 9 october 1993", "31/12/17"], 30).ids
+    expected = [target.decode(row) for row in np.argmax(np.asarray(model(ids)), axis=-1)]
+    assert [t.decode() for t in served.numpy()] == expected
+    assert "beam" not in signatures
 
 
 def test_seq2seq_saves_and_loads(seq2seq, tmp_path):
