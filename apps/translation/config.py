@@ -41,8 +41,8 @@ class Config(TrainConfig):
 
 
 PRESETS = {
-    # The course's date translator: 99.2 % exact match on held-out date strings after 10
-    # epochs (92 s on 2 CPU cores; /tmp measurement reported to the lead).
+    # The course's date translator: 99.85 % exact match on the 2,004 held-out date strings
+    # (chrF 99.93) after 10 epochs, 120 s of training on the shared 2-core machine.
     "default": {},
     "gru": dict(cell="gru"),
     # English -> Spanish verses, character level.
@@ -59,8 +59,9 @@ PRESETS = {
         val_fraction=0.05,
         test_fraction=0.05,
     ),
-    # The tour: the course's model on fewer dates, fewer epochs (about a minute).
-    "tour": dict(dates_samples=8000, epochs=6),
+    # The tour: half the epochs, 71 s of training, 99.2 % exact match (8,000 dates x 6
+    # epochs gave 3.6 %: the model needs ~800 steps).
+    "tour": dict(epochs=5),
     # Seconds, for tests.
     "tiny": dict(
         dates_samples=300,
