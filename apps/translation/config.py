@@ -45,7 +45,9 @@ PRESETS = {
     # (chrF 99.93) after 10 epochs, 120 s of training on the shared 2-core machine.
     "default": {},
     "gru": dict(cell="gru"),
-    # English -> Spanish verses, character level.
+    # English -> Spanish verses, character level. Not trained yet: 14 min an epoch (410 steps)
+    # on the shared 2-core CPU; 160 characters cut 29 % of the English training verses
+    # (median 125, p90 215) and 22 % of the Spanish ones.
     "bible": dict(
         data="bible",
         model="seq2seq",
