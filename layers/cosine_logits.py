@@ -29,9 +29,8 @@ class CosineLogits(keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(
-            name="kernel", shape=(int(input_shape[-1]), self.units), initializer=self.kernel_initializer
-        )
+        self.kernel = self.add_weight(name="kernel", shape=(int(input_shape[-1]), self.units),
+                                      initializer=self.kernel_initializer)
 
     def call(self, inputs):
         from keras import ops
@@ -44,9 +43,6 @@ class CosineLogits(keras.layers.Layer):
         return (*input_shape[:-1], self.units)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "units": self.units,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "epsilon": self.epsilon,
-        }
+        return {**super().get_config(), "units": self.units,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "epsilon": self.epsilon}

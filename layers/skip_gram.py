@@ -82,17 +82,12 @@ class SkipGramNegativeSampling(keras.layers.Layer):
         super().__init__(**kwargs)
         self.vocab_size = _check_positive_int("vocab_size", vocab_size)
         if self.vocab_size < 2:
-            raise ValueError(
-                f"`vocab_size` must be at least 2 (a negative must differ from the "
-                f"positive), received: {vocab_size!r}"
-            )
+            raise ValueError(f"`vocab_size` must be at least 2 (a negative must differ from the "
+                             f"positive), received: {vocab_size!r}")
         self.embedding_dim = _check_positive_int("embedding_dim", embedding_dim)
         self.num_negatives = _check_positive_int("num_negatives", num_negatives)
-        if (
-            isinstance(ns_exponent, bool)
-            or not isinstance(ns_exponent, (int, float))
-            or not np.isfinite(ns_exponent)
-        ):
+        if isinstance(ns_exponent, bool) or not isinstance(ns_exponent, (int, float)) \
+                or not np.isfinite(ns_exponent):
             raise ValueError(f"`ns_exponent` must be a finite number, received: {ns_exponent!r}")
         self.ns_exponent = float(ns_exponent)
         if unigram_counts is not None:
@@ -111,51 +106,37 @@ class SkipGramNegativeSampling(keras.layers.Layer):
     def _check_counts(self, counts):
         counts = np.asarray(counts, dtype=np.float64)
         if counts.shape != (self.vocab_size,):
-            raise ValueError(
-                f"`unigram_counts` must have shape ({self.vocab_size},) (one count per "
-                f"word), received shape {counts.shape}"
-            )
+            raise ValueError(f"`unigram_counts` must have shape ({self.vocab_size},) (one count per "
+                             f"word), received shape {counts.shape}")
         if not np.all(np.isfinite(counts)) or np.any(counts < 0):
-            raise ValueError(f"`unigram_counts` must be finite and non-negative, received min {counts.min()}")
+            raise ValueError("`unigram_counts` must be finite and non-negative, received min "
+                             f"{counts.min()}")
         if np.count_nonzero(counts) < 2:
-            raise ValueError(
-                "`unigram_counts` needs at least two words with a positive count "
-                f"(a negative must differ from the positive), received {counts.tolist()[:8]}"
-            )
+            raise ValueError("`unigram_counts` needs at least two words with a positive count "
+                             f"(a negative must differ from the positive), received {counts.tolist()[:8]}")
         return counts
 
     def build(self, input_shape=None):
         self.target_embeddings = self.add_weight(
-            shape=(self.vocab_size, self.embedding_dim),
-            initializer=self.embeddings_initializer,
+            shape=(self.vocab_size, self.embedding_dim), initializer=self.embeddings_initializer,
             name="target_embeddings",
         )
         self.context_embeddings = self.add_weight(
-            shape=(self.vocab_size, self.embedding_dim),
-            initializer=self.context_initializer,
+            shape=(self.vocab_size, self.embedding_dim), initializer=self.context_initializer,
             name="context_embeddings",
         )
         counts = self._initial_counts if self._initial_counts is not None else np.ones(self.vocab_size)
         self.unigram_counts = self.add_weight(
-            shape=(self.vocab_size,),
-            initializer=keras.initializers.Constant(counts),
-            trainable=False,
-            dtype="float64",
-            name="unigram_counts",
+            shape=(self.vocab_size,), initializer=keras.initializers.Constant(counts),
+            trainable=False, dtype="float64", name="unigram_counts",
         )
         # Derived from the counts; weights too, so a loaded layer needs no recomputation.
         self.alias_probability = self.add_weight(
-            shape=(self.vocab_size,),
-            initializer="ones",
-            trainable=False,
-            dtype="float64",
+            shape=(self.vocab_size,), initializer="ones", trainable=False, dtype="float64",
             name="alias_probability",
         )
         self.alias_index = self.add_weight(
-            shape=(self.vocab_size,),
-            initializer="zeros",
-            trainable=False,
-            dtype="int32",
+            shape=(self.vocab_size,), initializer="zeros", trainable=False, dtype="int32",
             name="alias_index",
         )
         self._set_tables(counts)
@@ -226,8 +207,7 @@ class SkipGramNegativeSampling(keras.layers.Layer):
         def draw(count, round_index):
             round_seed = seed + tf.stack([tf.constant(0, tf.int64), tf.cast(round_index, tf.int64)])
             column = tf.random.stateless_uniform(
-                [count], round_seed, minval=0, maxval=self.vocab_size, dtype=tf.int32
-            )
+                [count], round_seed, minval=0, maxval=self.vocab_size, dtype=tf.int32)
             u = tf.random.stateless_uniform([count], round_seed + 1, dtype=tf.float64)
             return tf.where(u < tf.gather(probability, column), column, tf.gather(alias, column))
 
@@ -240,16 +220,14 @@ class SkipGramNegativeSampling(keras.layers.Layer):
             return round_index + 1, tf.tensor_scatter_nd_update(negatives, where, fresh)
 
         _, negatives = tf.while_loop(
-            unfinished, redraw, (tf.constant(1, tf.int64), draw(tf.size(expected), 0))
-        )
+            unfinished, redraw, (tf.constant(1, tf.int64), draw(tf.size(expected), 0)))
         return tf.reshape(negatives, [-1, self.num_negatives])
 
     def _split(self, inputs):
         if isinstance(inputs, (list, tuple)):
             if len(inputs) != 2:
-                raise ValueError(
-                    f"SkipGramNegativeSampling expects (targets, contexts), received {len(inputs)} inputs"
-                )
+                raise ValueError(f"SkipGramNegativeSampling expects (targets, contexts), received "
+                                 f"{len(inputs)} inputs")
             targets, contexts = inputs
         else:
             targets, contexts = inputs[..., 0], inputs[..., 1]

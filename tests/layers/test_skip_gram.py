@@ -24,11 +24,7 @@ def _as_ids(xs):
 
 def test_shared_layer_checks(tmp_path):
     result = check_layer(
-        _layer,
-        [(None,), (None,)],
-        (None, 6),
-        tmp_path=tmp_path,
-        batch_size=16,
+        _layer, [(None,), (None,)], (None, 6), tmp_path=tmp_path, batch_size=16,
         call_fn=lambda layer, xs, training: layer(_as_ids(xs), training=training),
     )
     # The counts are a non-trainable weight: they survive the round trips with the tables.
@@ -73,7 +69,7 @@ def _chi_square_p(draws, probabilities):
 def test_one_million_negatives_follow_unigram_to_the_075_and_never_equal_the_positive():
     layer = _layer()
     layer.build()
-    noise = COUNTS**0.75 / np.sum(COUNTS**0.75)
+    noise = COUNTS ** 0.75 / np.sum(COUNTS ** 0.75)
     np.testing.assert_allclose(layer.noise_distribution(), noise, rtol=1e-12)
     # Random positives drawn from the noise distribution itself, 200,000 x 5 = 1e6 draws.
     rng = np.random.default_rng(0)
@@ -115,18 +111,15 @@ def test_serialized_counts_restore_the_noise_distribution(tmp_path):
     np.testing.assert_allclose(loaded(ids), model(ids), atol=1e-7)
 
 
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        (dict(vocab_size=1, embedding_dim=4), "vocab_size"),
-        (dict(vocab_size=4, embedding_dim=0), "embedding_dim"),
-        (dict(vocab_size=4, embedding_dim=4, num_negatives=0), "num_negatives"),
-        (dict(vocab_size=4, embedding_dim=4, unigram_counts=[1, 2]), r"shape \(4,\)"),
-        (dict(vocab_size=4, embedding_dim=4, unigram_counts=[1, 0, 0, 0]), "at least two"),
-        (dict(vocab_size=4, embedding_dim=4, unigram_counts=[1, -1, 2, 2]), "non-negative"),
-        (dict(vocab_size=4, embedding_dim=4, ns_exponent="x"), "ns_exponent"),
-    ],
-)
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(vocab_size=1, embedding_dim=4), "vocab_size"),
+    (dict(vocab_size=4, embedding_dim=0), "embedding_dim"),
+    (dict(vocab_size=4, embedding_dim=4, num_negatives=0), "num_negatives"),
+    (dict(vocab_size=4, embedding_dim=4, unigram_counts=[1, 2]), r"shape \(4,\)"),
+    (dict(vocab_size=4, embedding_dim=4, unigram_counts=[1, 0, 0, 0]), "at least two"),
+    (dict(vocab_size=4, embedding_dim=4, unigram_counts=[1, -1, 2, 2]), "non-negative"),
+    (dict(vocab_size=4, embedding_dim=4, ns_exponent="x"), "ns_exponent"),
+])
 def test_bad_arguments_name_the_argument(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SkipGramNegativeSampling(**kwargs)
