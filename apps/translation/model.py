@@ -1,0 +1,223 @@
+"""Encoder-decoder models with attention over the project's LSTM/GRU cells. Logits out.
+
+Dates (the course's model): characters -> Embedding(mask_zero) -> bidirectional RNN -> a
+fixed number of decoder steps, each `BahdanauAttention` over the encoder states, then a
+post-attention LSTM step and a softmax layer (logits here). Outputs are not fed back:
+greedy decoding is the argmax of every step.
+
+Text (`AttentionSeq2Seq`): teacher-forced decoder RNN over the previous target tokens,
+started from the encoder's final states, then Luong's global attention on each decoder
+output and the attentional layer tanh(W [context; h]) before the logits (Luong et al.,
+2015, without input feeding). Decoding is then a loop of `decode_step`, which
+`greedy_decode` runs as a tf.while_loop inside the graph.
+"""
+
+import keras
+from keras import ops
+
+from apps.translation.vocabulary import PAD_ID
+from layers import BahdanauAttention, GRUCell, LSTMCell, LuongAttention
+
+CELLS = {"lstm": LSTMCell, "gru": GRUCell}
+
+
+def _cell(kind, units):
+    if kind not in CELLS:
+        raise ValueError(f"`cell` must be one of {sorted(CELLS)}, received: {kind!r}")
+    return CELLS[kind](units)
+
+
+def _bidirectional(kind, units, return_state=False):
+    return keras.layers.Bidirectional(
+        keras.layers.RNN(_cell(kind, units), return_sequences=True, return_state=return_state),
+        name="encoder",
+    )
+
+
+@keras.saving.register_keras_serializable(package="classics")
+class CourseDecoder(keras.layers.Layer):
+    """The course's post-attention decoder: `steps` times attention + LSTM step + Dense.
+
+    Call: values (batch, Tx, d) with their mask (Keras masking or `values_mask`) ->
+    logits (batch, steps, vocabulary_size). `attention_weights` gives (batch, steps, Tx).
+    """
+
+    def __init__(self, steps, units, vocabulary_size, attention_units=10, score_activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.steps, self.units, self.vocabulary_size = steps, units, vocabulary_size
+        self.attention_units, self.score_activation = attention_units, score_activation
+        self.attention = BahdanauAttention(
+            attention_units, score_activation=score_activation, name="attention"
+        )
+        self.cell = LSTMCell(units, name="post_attention_lstm")
+        self.output_layer = keras.layers.Dense(vocabulary_size, name="logits")
+
+    def build(self, values_shape):
+        self.attention.build((values_shape[0], self.units), values_shape)
+        self.cell.build((values_shape[0], values_shape[-1]))
+        self.output_layer.build((values_shape[0], self.units))
+
+    def _run(self, values, values_mask):
+        batch = ops.shape(values)[0]
+        state = [ops.zeros((batch, self.units), dtype=values.dtype) for _ in range(2)]  # s<0>, c<0>
+        projected = self.attention.project_values(values)  # once, not per step
+        logits, alphas = [], []
+        for _ in range(self.steps):
+            context, alpha = self.attention(
+                state[0], values, values_mask=values_mask, projected_values=projected
+            )
+            output, state = self.cell(context, state)
+            logits.append(self.output_layer(output))
+            alphas.append(alpha)
+        return ops.stack(logits, axis=1), ops.stack(alphas, axis=1)
+
+    def call(self, values, values_mask=None):
+        return self._run(values, values_mask)[0]
+
+    def attention_weights(self, values, values_mask=None):
+        return self._run(values, values_mask)[1]
+
+    def compute_output_shape(self, values_shape):
+        return (values_shape[0], self.steps, self.vocabulary_size)
+
+    def compute_mask(self, values, previous_mask=None):
+        return None  # the mask is consumed: the outputs are decoder steps, not source positions
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "steps": self.steps,
+            "units": self.units,
+            "vocabulary_size": self.vocabulary_size,
+            "attention_units": self.attention_units,
+            "score_activation": self.score_activation,
+        }
+
+
+def build_date_model(
+    source_vocabulary_size,
+    target_vocabulary_size,
+    source_length=30,
+    target_length=10,
+    embedding_dim=16,
+    encoder_units=32,
+    decoder_units=64,
+    attention_units=10,
+    cell="lstm",
+):
+    """The course's date translator (Tx=30, Ty=10, n_a=32, n_s=64): ids -> logits (batch, Ty, V)."""
+    ids = keras.Input((source_length,), dtype="int32", name="source_ids")
+    embedded = keras.layers.Embedding(
+        source_vocabulary_size, embedding_dim, mask_zero=True, name="embedding"
+    )(ids)
+    encoded = _bidirectional(cell, encoder_units)(embedded)  # (batch, Tx, 2 n_a), mask kept
+    logits = CourseDecoder(
+        target_length, decoder_units, target_vocabulary_size, attention_units, name="decoder"
+    )(encoded)
+    return keras.Model(ids, logits, name="date_translator")
+
+
+@keras.saving.register_keras_serializable(package="classics")
+class AttentionSeq2Seq(keras.Model):
+    """Bidirectional encoder, teacher-forced decoder with Luong attention. Logits out.
+
+    Call: [source ids (batch, Tx), decoder input ids (batch, Ty)] (0 pads both; the decoder
+    input is <s> + target) -> logits (batch, Ty, target_vocabulary_size).
+    """
+
+    def __init__(
+        self,
+        source_vocabulary_size,
+        target_vocabulary_size,
+        embedding_dim=64,
+        units=128,
+        cell="lstm",
+        score="general",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.source_vocabulary_size = source_vocabulary_size
+        self.target_vocabulary_size = target_vocabulary_size
+        self.embedding_dim, self.units, self.cell, self.score = embedding_dim, units, cell, score
+        self.source_embedding = keras.layers.Embedding(
+            source_vocabulary_size, embedding_dim, name="source_embedding"
+        )
+        self.target_embedding = keras.layers.Embedding(
+            target_vocabulary_size, embedding_dim, name="target_embedding"
+        )
+        self.encoder = _bidirectional(cell, units // 2, return_state=True)
+        self.decoder = keras.layers.RNN(_cell(cell, units), return_sequences=True, name="decoder")
+        # One bridge per state tensor (h, and c for an LSTM): [forward; backward] -> decoder.
+        self.bridges = [
+            keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}")
+            for i in range(2 if cell == "lstm" else 1)
+        ]
+        self.attention = LuongAttention(score, name="attention")
+        self.combine = keras.layers.Dense(units, activation="tanh", name="attentional")
+        self.output_layer = keras.layers.Dense(target_vocabulary_size, name="logits")
+
+    def encode(self, source_ids):
+        """-> encoder states (batch, Tx, units), mask (batch, Tx), decoder initial states."""
+        mask = ops.not_equal(source_ids, PAD_ID)
+        results = self.encoder(self.source_embedding(source_ids), mask=mask)
+        values, states = results[0], results[1:]
+        half = len(states) // 2  # forward states, then backward states
+        initial = [
+            bridge(ops.concatenate([states[i], states[half + i]], axis=-1))
+            for i, bridge in enumerate(self.bridges)
+        ]
+        return values, mask, initial
+
+    def _logits(self, decoder_outputs, values, mask):
+        context, _ = self.attention(decoder_outputs, values, values_mask=mask)
+        return self.output_layer(self.combine(ops.concatenate([context, decoder_outputs], axis=-1)))
+
+    def call(self, inputs):
+        source_ids, decoder_ids = inputs
+        values, mask, initial = self.encode(source_ids)
+        outputs = self.decoder(
+            self.target_embedding(decoder_ids), initial_state=initial, mask=ops.not_equal(decoder_ids, PAD_ID)
+        )
+        return self._logits(outputs, values, mask)
+
+    def decode_step(self, tokens, states, values, mask):
+        """One decoder step: tokens (batch,) -> logits (batch, V), new states."""
+        output, states = self.decoder.cell(self.target_embedding(tokens), states)
+        return self._logits(output, values, mask), states
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "source_vocabulary_size": self.source_vocabulary_size,
+            "target_vocabulary_size": self.target_vocabulary_size,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "cell": self.cell,
+            "score": self.score,
+        }
+
+
+def build_model(config, source_vocabulary_size, target_vocabulary_size):
+    """The model `config.model` names, sized by the config and the two vocabularies."""
+    if config.model == "course":
+        return build_date_model(
+            source_vocabulary_size,
+            target_vocabulary_size,
+            source_length=config.source_length,
+            target_length=config.target_length,
+            embedding_dim=config.embedding_dim,
+            encoder_units=config.encoder_units,
+            decoder_units=config.decoder_units,
+            attention_units=config.attention_units,
+            cell=config.cell,
+        )
+    if config.model == "seq2seq":
+        return AttentionSeq2Seq(
+            source_vocabulary_size,
+            target_vocabulary_size,
+            embedding_dim=config.embedding_dim,
+            units=config.decoder_units,
+            cell=config.cell,
+            score=config.score,
+        )
+    raise ValueError(f"`model` must be 'course' or 'seq2seq', received: {config.model!r}")

@@ -1,0 +1,246 @@
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps.translation.config import Config
+from apps.translation.decode import beam_search, greedy_decode, length_penalty
+from apps.translation.model import AttentionSeq2Seq, CourseDecoder, build_date_model, build_model
+from apps.translation.serving import export_module
+from apps.translation.vocabulary import CharVocabulary
+from layers import GRUCell, LSTMCell
+
+START, END = 2, 3
+SOURCE_V, TARGET_V = 12, 9
+
+
+def _source_ids(seed=0, batch=3, length=7):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(2, SOURCE_V, size=(batch, length)).astype("int32")
+    lengths = np.array([length, 4, 2])[:batch]
+    ids[np.arange(length)[None, :] >= lengths[:, None]] = 0  # post-padded
+    return ids
+
+
+def _perturb(model, seed=1):
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.uniform(-0.3, 0.3, size=w.shape).astype(w.dtype) for w in model.get_weights()])
+
+
+# --- the course's date model ---------------------------------------------------------------
+
+
+def test_date_model_shapes_masking_and_saving(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_date_model(SOURCE_V, 11, source_length=7, target_length=10, cell="gru")
+    ids = _source_ids()
+    logits = model(ids)
+    assert logits.shape == (3, 10, 11)
+    assert isinstance(model.get_layer("encoder").forward_layer.cell, GRUCell)
+    assert isinstance(model.get_layer("decoder").cell, LSTMCell)
+    # The decoder's attention gives padded characters no weight.
+    encoder = keras.Model(model.inputs, model.get_layer("encoder").output)
+    values = encoder(ids)
+    alphas = np.asarray(model.get_layer("decoder").attention_weights(values, values_mask=ids != 0))
+    assert alphas.shape == (3, 10, 7)
+    assert np.all(alphas[np.broadcast_to((ids == 0)[:, None, :], alphas.shape)] == 0.0)
+    np.testing.assert_allclose(alphas.sum(-1), 1.0, atol=1e-5)
+    # The functional model passes the same mask by itself: same logits as the explicit one.
+    decoder = model.get_layer("decoder")
+    np.testing.assert_allclose(decoder(values, values_mask=ids != 0), logits, atol=1e-5)
+    unmasked = decoder(np.asarray(values))  # a NumPy copy carries no Keras mask
+    assert np.max(np.abs(np.asarray(unmasked) - np.asarray(logits))) > 1e-4  # the mask mattered
+    path = tmp_path / "dates.keras"
+    model.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path)(ids), logits, atol=1e-6)
+
+
+def test_course_decoder_steps_equal_a_numpy_loop_of_its_parts():
+    keras.utils.set_random_seed(0)
+    decoder = CourseDecoder(4, 5, 6, attention_units=3)
+    values = np.random.default_rng(0).standard_normal((2, 7, 4)).astype("float32")
+    mask = np.arange(7)[None, :] < np.array([[7], [3]])
+    logits = np.asarray(decoder(values, values_mask=mask))
+    state = [np.zeros((2, 5), "float32")] * 2
+    for t in range(4):  # no feedback of outputs: each step sees only the previous state
+        context, _ = decoder.attention(state[0], values, values_mask=mask)
+        output, state = decoder.cell(context, state)
+        np.testing.assert_allclose(logits[:, t], decoder.output_layer(output), atol=1e-5)
+
+
+# --- the teacher-forced text model and its decoding ------------------------------------------
+
+
+def _seq2seq(cell):
+    keras.utils.set_random_seed(0)
+    model = AttentionSeq2Seq(SOURCE_V, TARGET_V, embedding_dim=6, units=8, cell=cell)
+    model([_source_ids(), np.full((3, 5), START, "int32")])
+    _perturb(model)
+    return model
+
+
+@pytest.fixture(scope="module", params=["lstm", "gru"])
+def seq2seq(request):
+    return _seq2seq(request.param)
+
+
+def test_teacher_forced_logits_equal_step_by_step_decoding(seq2seq):
+    source = _source_ids()
+    targets = np.random.default_rng(3).integers(4, TARGET_V, size=(3, 5)).astype("int32")
+    targets[:, 0] = START
+    logits = np.asarray(seq2seq([source, targets]))
+    values, mask, states = seq2seq.encode(source)
+    for t in range(5):
+        step_logits, states = seq2seq.decode_step(targets[:, t], states, values, mask)
+        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
+
+
+def _python_greedy(model, source, max_length):
+    """The reference: re-run the whole teacher-forced model on the growing prefix."""
+    prefix = np.full((source.shape[0], 1), START, "int32")
+    finished = np.zeros(source.shape[0], bool)
+    out = []
+    for _ in range(max_length):
+        logits = np.asarray(model([source, prefix]))[:, -1]
+        tokens = (1 + np.argmax(logits[:, 1:], axis=-1)).astype("int32")  # never PAD
+        tokens = np.where(finished, 0, tokens)
+        finished |= tokens == END
+        out.append(tokens)
+        prefix = np.concatenate([prefix, tokens[:, None]], axis=1)
+        if finished.all():
+            break
+    return np.stack(out, axis=1)
+
+
+def test_greedy_in_graph_equals_a_python_loop(seq2seq):
+    source = _source_ids(seed=4)
+    decode = tf.function(lambda ids: greedy_decode(seq2seq, ids, 6, START, END))
+    ours = decode(tf.constant(source)).numpy()
+    expected = _python_greedy(seq2seq, source, 6)
+    np.testing.assert_array_equal(ours, expected)
+    assert ours.shape[1] <= 6
+
+
+def test_greedy_stops_when_every_row_ends():
+    keras.utils.set_random_seed(0)
+    model = AttentionSeq2Seq(SOURCE_V, TARGET_V, embedding_dim=4, units=4)
+    source = _source_ids()
+    model([source, np.full((3, 2), START, "int32")])
+    bias = model.output_layer.bias.numpy()
+    bias[END] = 100.0  # END always wins
+    model.output_layer.bias.assign(bias)
+    out = greedy_decode(model, tf.constant(source), 8, START, END).numpy()
+    np.testing.assert_array_equal(out, np.full((3, 1), END))
+
+
+@pytest.mark.slow
+def test_served_strings_equal_the_python_path_and_survive_saving(tmp_path):
+    seq2seq = _seq2seq("lstm")
+    config = Config(data="tsv:x", model="seq2seq", source_length=7, target_length=5, beam_width=3)
+    source = CharVocabulary(("<pad>", "<unk>", *"abcdefghij"))  # 12 = SOURCE_V
+    target = CharVocabulary(("<pad>", "<unk>", "<s>", "</s>", *"vwxyz"))  # 9 = TARGET_V
+    module, signatures = export_module(seq2seq, config, source, target)
+    texts = ["abc", "jihgfedcba", "aé"]  # too long; an unknown character
+    ids = source.encode(texts, 7).ids
+    assert ids[2, 1] == 1  # <unk>
+    expected = [target.decode(row) for row in _python_greedy(seq2seq, ids, 6)]
+    assert [
+        t.decode() for t in signatures["serving_default"](tf.constant(texts))["translation"].numpy()
+    ] == expected
+    beams = signatures["beam"](tf.constant(texts))
+    assert beams["translations"].shape == (3, 3) and beams["scores"].shape == (3, 3)
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures=signatures)
+    restored = tf.saved_model.load(str(tmp_path / "sm"))
+    served = restored.signatures["serving_default"](texts=tf.constant(texts))["translation"].numpy()
+    assert [t.decode() for t in served] == expected
+    again = restored.signatures["beam"](texts=tf.constant(texts))
+    np.testing.assert_array_equal(again["translations"].numpy(), beams["translations"].numpy())
+
+
+def test_served_dates_are_normalised_like_the_training_data(tmp_path):
+    keras.utils.set_random_seed(0)
+    config = Config(source_length=30)
+    source = CharVocabulary.from_texts(["tuesday 9 october 1993 31/12/17"])
+    target = CharVocabulary.from_texts(["0123456789-"], boundaries=True)
+    model = build_model(config, source.size, target.size)
+    _perturb(model)
+    module, signatures = export_module(model, config, source, target)
+    served = signatures["serving_default"](tf.constant(["Tuesday, 9 October 1993", "31/12/17"]))[
+        "translation"
+    ]
+    ids = source.encode(["tuesday 9 october 1993", "31/12/17"], 30).ids
+    expected = [target.decode(row) for row in np.argmax(np.asarray(model(ids)), axis=-1)]
+    assert [t.decode() for t in served.numpy()] == expected
+    assert "beam" not in signatures
+
+
+def test_seq2seq_saves_and_loads(seq2seq, tmp_path):
+    source, decoder_in = _source_ids(), np.full((3, 4), START, "int32")
+    path = tmp_path / "s2s.keras"
+    seq2seq.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded([source, decoder_in]), seq2seq([source, decoder_in]), atol=1e-6)
+
+
+def test_beam_of_width_one_is_greedy(seq2seq):
+    source = tf.constant(_source_ids(seed=5))
+    greedy = greedy_decode(seq2seq, source, 6, START, END).numpy()
+    beams, _ = beam_search(seq2seq, source, 6, START, END, beam_width=1)
+    beams = beams.numpy()[:, 0]
+    np.testing.assert_array_equal(beams[:, : greedy.shape[1]], greedy)
+    assert np.all(beams[:, greedy.shape[1] :] == 0)
+
+
+@pytest.fixture
+def end_made_unlikely(seq2seq):
+    """END's logit lowered by 2, so that longer sequences compete (restored afterwards)."""
+    bias = seq2seq.output_layer.bias.numpy()
+    lowered = bias.copy()
+    lowered[END] -= 2.0
+    seq2seq.output_layer.bias.assign(lowered)
+    yield seq2seq
+    seq2seq.output_layer.bias.assign(bias)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+def test_an_exhaustive_beam_finds_the_best_normalised_sequence(end_made_unlikely, alpha):
+    model = end_made_unlikely
+    # Tokens 1..8 (never PAD), at most 3: 1 + 7 + 49 * 8 = 400 sequences, all kept by k=400.
+    max_length, allowed = 3, range(1, TARGET_V)
+    sequences = [(END,)] + [(a, END) for a in allowed if a != END]
+    sequences += [
+        (a, b, c) for a, b in itertools.product(allowed, allowed) if END not in (a, b) for c in allowed
+    ]
+    assert len(sequences) == 400
+    source = _source_ids(seed=6)[:2]
+    decoder_in = np.zeros((len(sequences), max_length), "int32")
+    for i, seq in enumerate(sequences):
+        decoder_in[i, : len(seq)] = (START,) + seq[:-1]
+    lengths = np.array([len(seq) for seq in sequences])
+    expected = []
+    for row in range(2):
+        logits = np.asarray(
+            model([np.repeat(source[row : row + 1], len(sequences), 0), decoder_in]), "float64"
+        )
+        logits[:, :, 0] = -np.inf
+        shifted = logits - logits.max(-1, keepdims=True)
+        log_probs = shifted - np.log(np.sum(np.exp(shifted), -1, keepdims=True))  # log-softmax
+        totals = np.array(
+            [sum(log_probs[i, t, tok] for t, tok in enumerate(seq)) for i, seq in enumerate(sequences)]
+        )
+        normalised = totals / ((5.0 + lengths) / 6.0) ** alpha
+        expected.append((sequences[int(np.argmax(normalised))], float(np.max(normalised))))
+    beams, scores = beam_search(
+        model, tf.constant(source), max_length, START, END, beam_width=400, alpha=alpha
+    )
+    for row, (best, best_score) in enumerate(expected):
+        assert tuple(int(t) for t in beams.numpy()[row, 0] if t != 0) == best
+        assert abs(float(scores[row, 0]) - best_score) < 1e-4
+    # Narrower beams score no better, and greedy (width 1) worse on some row here.
+    _, narrow = beam_search(model, tf.constant(source), max_length, START, END, beam_width=2, alpha=alpha)
+    _, greedy = beam_search(model, tf.constant(source), max_length, START, END, beam_width=1, alpha=alpha)
+    assert np.all(narrow.numpy()[:, 0] <= scores.numpy()[:, 0] + 1e-5)
+    assert np.any(greedy.numpy()[:, 0] < scores.numpy()[:, 0] - 1e-4)
+    np.testing.assert_allclose(length_penalty(np.array([1, 3]), alpha), ((5 + np.array([1, 3])) / 6) ** alpha)
