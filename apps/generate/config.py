@@ -1,0 +1,44 @@
+"""The generate config and its presets (variants are data, not files)."""
+
+import dataclasses
+
+from apps.common.config import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(TrainConfig):
+    # Corpus (apps/generate/corpora.py): names | latin | oneills | airds | text:<file>, several
+    # joined by "+". One item (a name, a whole tune) is one sequence.
+    data: str = "names"
+    val_fraction: float = 0.1  # fixed-seed split by item
+    test_fraction: float = 0.1
+    max_item_length: int = 2000  # longer items are dropped (counted), so batches stay bounded
+    # Model: character embedding -> stacked RNN over layers.GRUCell / layers.LSTMCell -> logits.
+    cell: str = "lstm"  # "lstm" | "gru"
+    units: int = 128
+    rnn_layers: int = 2
+    embedding_dim: int = 32
+    dropout: float = 0.1  # the cells' input dropout (variational) and between the RNN and logits
+    recurrent_dropout: float = 0.0
+    # Gradient clipping, as the course fixes exploding gradients (0: off; at most one of the
+    # two). clipvalue clips each element to [-v, v] (the course's np.clip(g, -5, 5));
+    # clipnorm rescales each variable's gradient to norm <= clipnorm.
+    clipvalue: float = 5.0
+    clipnorm: float = 0.0
+    lr_schedule: str = "constant"
+    learning_rate: float = 3e-3
+    epochs: int = 30
+    batch_size: int = 32
+    # Sampling defaults (serving signature arguments).
+    temperature: float = 1.0
+    top_k: int = 0  # 0: all tokens
+    max_sample_length: int = 40  # characters generated after the prefix, at most
+
+
+PRESETS = {
+    "default": {},
+    # Aird's + O'Neill's tunes: longer items, a larger model, longer samples.
+    "tunes": dict(data="oneills+airds", units=256, batch_size=16, max_sample_length=600),
+    "tour": dict(units=64, rnn_layers=1, epochs=3),
+    "tiny": dict(units=8, rnn_layers=1, embedding_dim=4, epochs=1, batch_size=8, dropout=0.0),
+}
