@@ -18,11 +18,12 @@ FIRST_CHAR = 3
 
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:
-    chars: tuple  # id FIRST_CHAR + i is chars[i]
+    chars: tuple  # id FIRST_CHAR + i is chars[i]: characters, or note tokens (chorales.py)
 
     @classmethod
     def from_items(cls, items) -> Vocabulary:
-        return cls(chars=tuple(sorted(set("".join(items)))))
+        """Sorted symbols of the items (strings, or sequences of token strings)."""
+        return cls(chars=tuple(sorted(set().union(*map(set, items)))))
 
     @property
     def size(self) -> int:
@@ -32,8 +33,12 @@ class Vocabulary:
         index = {c: FIRST_CHAR + i for i, c in enumerate(self.chars)}
         return [index.get(c, UNK) for c in text]
 
+    def symbols(self, ids) -> list:
+        """The characters (or tokens) of ids; PAD, UNK and EOS dropped."""
+        return [self.chars[i - FIRST_CHAR] for i in ids if i >= FIRST_CHAR]
+
     def decode(self, ids) -> str:
-        return "".join(self.chars[i - FIRST_CHAR] for i in ids if i >= FIRST_CHAR)
+        return "".join(self.symbols(ids))
 
 
 @dataclasses.dataclass(frozen=True)

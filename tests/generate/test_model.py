@@ -67,6 +67,7 @@ def test_bits_per_char_matches_numpy_softmax_of_the_model():
     assert bits_per_char(model, ds) == pytest.approx(total / count, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_training_with_clipping_lowers_bits_per_char():
     vocab = Vocabulary.from_items(ITEMS)
     config = _config(clipnorm=0.5, clipvalue=0.0, learning_rate=0.05, units=16)
