@@ -8,6 +8,9 @@ Sources (joined by "+", e.g. "oneills+airds"):
     latin    Webster's 2nd (miscfiles' web2), its capitalised Latin-like words: see `is_latin_like`.
     oneills  O'Neill's Music of Ireland (1850 melodies, music21's corpus), one tune per number.
     airds    Aird's Airs, books 1-6 (music21's corpus).
+    ryans    Ryan's Mammoth Collection (1883), one file per tune (1,059 files): read from the
+             installed music21 package (an install requirement), as embedding 1,059 single
+             files through the package cache would list every file name here.
     text:<file>  any UTF-8 file, one item per line (blank lines skipped).
 """
 
@@ -23,7 +26,7 @@ import numpy as np
 from apps.common.errors import DataError
 from apps.common.packages import EMBEDDED, ONEILLS_FILES, fetch_package_file
 
-SOURCES = ("names", "latin", "oneills", "airds")
+SOURCES = ("names", "latin", "oneills", "airds", "ryans")
 
 # Latin noun endings (1st/2nd declension nominatives -a, -us, -um, and the plural -ae of the
 # zoological and botanical families, -idae, -inae, -aceae): Acacia, Corylus, Verbascum, Belgae.
@@ -153,6 +156,23 @@ def _airds() -> tuple:
     return tunes, dropped
 
 
+def _ryans() -> tuple:
+    """Ryan's Mammoth tunes from music21's installed corpus (found without importing music21)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("music21")
+    folder = Path(spec.submodule_search_locations[0]) / "corpus" / "ryansMammoth" if spec else None
+    if folder is None or not folder.is_dir():
+        raise DataError("corpus 'ryans' reads music21's installed corpus: pip install music21==10.5.1")
+    tunes, dropped = [], {}
+    for path in sorted(folder.glob("*.abc")):
+        found, file_dropped = abc_tunes(path.read_text(encoding="utf-8"), f"ryans/{path.stem}")
+        tunes += [tune for _, tune in found]
+        for reason, count in file_dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+    return tunes, dropped
+
+
 def _text_file(path: str) -> list:
     file = Path(path).expanduser()
     try:
@@ -179,6 +199,8 @@ def _source(name: str) -> tuple:
         return _oneills()
     if name == "airds":
         return _airds()
+    if name == "ryans":
+        return _ryans()
     raise DataError(f"corpus {name!r}: expected one of {', '.join(SOURCES)} or text:<file>, "
                     "several joined by '+'")
 

@@ -81,7 +81,7 @@ def test_text_source_one_item_per_line_deduplicated(tmp_path):
         load_corpus(f"text:{tmp_path / 'bad.txt'}")
     with pytest.raises(DataError, match="no such file"):
         load_corpus(f"text:{tmp_path / 'missing.txt'}")
-    with pytest.raises(DataError, match="expected one of names, latin, oneills, airds"):
+    with pytest.raises(DataError, match="expected one of names, latin, oneills, airds, ryans"):
         load_corpus("names+jazz")
 
 
@@ -105,3 +105,8 @@ def test_embedded_tunes_one_per_number_and_dedup_reported():
     assert oneills.items[0].startswith("M:2/4\nL:1/16\nK:Gm\nG3-A (Bcd=e) |")
     airds = load_corpus("airds")
     assert len(airds.items) == 1177 and dict(airds.dropped) == {"several voices": 3}
+    ryans = load_corpus("ryans")  # 1,059 files, one tune each, 14 of them repeats
+    assert len(ryans.items) == 1045 and dict(ryans.dropped) == {"duplicate": 14}
+    assert ryans.items[0].startswith("M:C\nL:1/8\nK:Am\n")
+    every = load_corpus("oneills+airds+ryans")  # no tune text shared between the books
+    assert len(every.items) == 1837 + 1177 + 1045
