@@ -1,7 +1,8 @@
 """The baseline: an add-k smoothed character n-gram language model, scored in bits per character.
 
-Each item is read as `BOS * (n - 1) + item + EOS`; the model predicts every character and the
-end of the item from the n - 1 before it:
+Each item (a string, or a sequence of tokens such as chorales.py's notes) is read as
+`BOS * (n - 1) + item + EOS`; the model predicts every symbol and the end of the item from the
+n - 1 before it:
 
     P(c | h) = (count(h, c) + k) / (count(h) + k |V|)
 
@@ -26,19 +27,21 @@ class NgramModel:
     n: int
     k: float
     vocabulary: frozenset  # characters predicted: training characters + EOS + UNK
-    counts: Counter  # (context, char) -> count
-    context_counts: Counter  # context -> count
+    counts: Counter  # (context tuple, symbol) -> count
+    context_counts: Counter  # context tuple -> count
 
-    def log2_prob(self, context: str, char: str) -> float:
+    def log2_prob(self, context, char) -> float:
+        """log2 P(char | context), the context a string or tuple of the n - 1 symbols before."""
+        context = tuple(context)
         char = char if char in self.vocabulary else UNK
         top = self.counts.get((context, char), 0) + self.k
         bottom = self.context_counts.get(context, 0) + self.k * len(self.vocabulary)
         return math.log2(top / bottom)
 
 
-def _events(item: str, n: int):
-    """(context, char) pairs of one item, EOS last."""
-    padded = BOS * (n - 1) + item + EOS
+def _events(item, n: int):
+    """(context tuple, symbol) pairs of one item, EOS last."""
+    padded = (BOS,) * (n - 1) + tuple(item) + (EOS,)
     for i in range(n - 1, len(padded)):
         yield padded[i - n + 1:i], padded[i]
 

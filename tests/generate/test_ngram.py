@@ -40,5 +40,8 @@ def test_choose_k_minimises_validation_bits_and_probabilities_sum_to_one():
     for context in ("\x02", "a", "b", "q"):
         total = sum(2 ** model.log2_prob(context, c) for c in model.vocabulary)
         assert total == pytest.approx(1.0, abs=1e-12)
+    tokens = fit_ngram([("60:1", "62:1"), ("62:1",)], n=2, k=1.0)  # token sequences read alike
+    assert bits_per_char(tokens, [("62:1", "60:1")]) == pytest.approx(
+        bits_per_char(fit_ngram(TRAIN, n=2, k=1.0), ["ba"]))
     with pytest.raises(ValueError, match="`n` must be an int in 1..5"):
         fit_ngram(train, n=6, k=1.0)
