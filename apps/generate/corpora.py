@@ -11,6 +11,8 @@ Sources (joined by "+", e.g. "oneills+airds"):
     ryans    Ryan's Mammoth Collection (1883), one file per tune (1,059 files): read from the
              installed music21 package (an install requirement), as embedding 1,059 single
              files through the package cache would list every file name here.
+    chorales Bach's four-part chorales' soprano lines as note tokens (apps/generate/chorales.py;
+             needs music21 installed, ~1-2 minutes to parse); items are tuples of tokens.
     text:<file>  any UTF-8 file, one item per line (blank lines skipped).
 """
 
@@ -26,7 +28,7 @@ import numpy as np
 from apps.common.errors import DataError
 from apps.common.packages import EMBEDDED, ONEILLS_FILES, fetch_package_file
 
-SOURCES = ("names", "latin", "oneills", "airds", "ryans")
+SOURCES = ("names", "latin", "oneills", "airds", "ryans", "chorales")
 
 # Latin noun endings (1st/2nd declension nominatives -a, -us, -um, and the plural -ae of the
 # zoological and botanical families, -idae, -inae, -aceae): Acacia, Corylus, Verbascum, Belgae.
@@ -201,6 +203,11 @@ def _source(name: str) -> tuple:
         return _airds()
     if name == "ryans":
         return _ryans()
+    if name == "chorales":
+        from apps.generate.chorales import load_chorales  # imports music21: only when asked
+
+        chorales, skipped = load_chorales()
+        return [c.tokens for c in chorales], {"not four-part": skipped}
     raise DataError(f"corpus {name!r}: expected one of {', '.join(SOURCES)} or text:<file>, "
                     "several joined by '+'")
 
@@ -211,6 +218,8 @@ def load_corpus(spec: str) -> Corpus:
     if not spec or any(not p for p in parts):
         raise DataError(f"corpus {spec!r}: expected one of {', '.join(SOURCES)} or text:<file>, "
                         "several joined by '+'")
+    if "chorales" in parts and len(parts) > 1:
+        raise DataError(f"corpus {spec!r}: chorales (note tokens) cannot be joined with text sources")
     items, dropped, seen = [], {}, set()
     for part in parts:
         found, part_dropped = _source(part)

@@ -2,7 +2,8 @@
 
 Token ids: 0 padding, 1 UNK (a character not seen in training), 2 EOS (the item boundary: the
 first input and the last target of every item), 3... the training characters, sorted. An item
-"Ada" trains as inputs [EOS, A, d, a] -> targets [A, d, a, EOS].
+"Ada" trains as inputs [EOS, A, d, a] -> targets [A, d, a, EOS]. Items that are sequences of
+tokens (the chorales' notes) work alike; as text their tokens are joined by a space.
 """
 
 from __future__ import annotations
@@ -19,26 +20,33 @@ FIRST_CHAR = 3
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:
     chars: tuple  # id FIRST_CHAR + i is chars[i]: characters, or note tokens (chorales.py)
+    separator: str = ""  # "" for characters; " " for tokens: a text is its tokens joined by it
 
     @classmethod
-    def from_items(cls, items) -> Vocabulary:
+    def from_items(cls, items, separator: str = "") -> Vocabulary:
         """Sorted symbols of the items (strings, or sequences of token strings)."""
-        return cls(chars=tuple(sorted(set().union(*map(set, items)))))
+        return cls(chars=tuple(sorted(set().union(*map(set, items)))), separator=separator)
 
     @property
     def size(self) -> int:
         return FIRST_CHAR + len(self.chars)
 
-    def encode(self, text: str) -> list:
+    def split(self, text) -> list:
+        """The symbols of a text (or of an item that is already a sequence of tokens)."""
+        if not isinstance(text, str):
+            return list(text)
+        return [t for t in text.split(self.separator) if t] if self.separator else list(text)
+
+    def encode(self, text) -> list:
         index = {c: FIRST_CHAR + i for i, c in enumerate(self.chars)}
-        return [index.get(c, UNK) for c in text]
+        return [index.get(c, UNK) for c in self.split(text)]
 
     def symbols(self, ids) -> list:
         """The characters (or tokens) of ids; PAD, UNK and EOS dropped."""
         return [self.chars[i - FIRST_CHAR] for i in ids if i >= FIRST_CHAR]
 
     def decode(self, ids) -> str:
-        return "".join(self.symbols(ids))
+        return self.separator.join(self.symbols(ids))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +68,8 @@ def load_data(config) -> Data:
     splits = split_items(items, config.seed, config.val_fraction, config.test_fraction)
     if not splits.train:
         raise DataError(f"data {config.data!r}: no training items")
-    return Data(vocabulary=Vocabulary.from_items(splits.train), train=splits.train,
+    separator = "" if isinstance(items[0], str) else " "  # token items: chorales
+    return Data(vocabulary=Vocabulary.from_items(splits.train, separator), train=splits.train,
                 val=splits.val, test=splits.test, dropped=tuple(sorted(dropped.items())))
 
 

@@ -23,7 +23,8 @@ def _rnn_cells(model):
 
 def make_sampler(model, vocabulary):
     """A tf.Module whose `sample(prefix, temperature, top_k, max_length, seed)` returns
-    {"text": prefix + continuation, "ended": whether EOS ended it}."""
+    {"text": prefix + continuation, "ended": whether EOS ended it}. With token vocabularies
+    (a separator), the prefix is tokens joined by it and so is the text."""
     import tensorflow as tf
 
     embedding, dense = model.get_layer("embedding"), model.get_layer("logits")
@@ -68,7 +69,12 @@ def make_sampler(model, vocabulary):
             tf.TensorSpec((), tf.int64, name="seed"),
         ])
         def sample(self, prefix, temperature, top_k, max_length, seed):
-            prefix_ids = self.table.lookup(tf.strings.unicode_split(prefix, "UTF-8"))
+            if vocabulary.separator:  # tokens: the prefix's pieces between separators
+                pieces = tf.strings.split(prefix, sep=vocabulary.separator)
+                pieces = tf.boolean_mask(pieces, tf.strings.length(pieces) > 0)
+            else:
+                pieces = tf.strings.unicode_split(prefix, "UTF-8")
+            prefix_ids = self.table.lookup(pieces)
             inputs = tf.concat([[EOS], prefix_ids], axis=0)  # (1 + prefix length,)
 
             def feed(i, logits, states):
@@ -101,8 +107,9 @@ def make_sampler(model, vocabulary):
                 lambda t, logits, states, out, ended: (t < max_length) & ~ended, generate,
                 (tf.constant(0), logits, states, tf.TensorArray(tf.int32, 0, dynamic_size=True),
                  tf.constant(False)))
-            continuation = tf.strings.reduce_join(tf.gather(id_to_char, out.stack()))
-            return {"text": prefix + continuation, "ended": ended}
+            symbols = tf.concat([pieces, tf.gather(id_to_char, out.stack())], axis=0)
+            text = tf.strings.reduce_join(symbols, separator=vocabulary.separator)
+            return {"text": text, "ended": ended}
 
     return Sampler()
 
@@ -136,4 +143,4 @@ def greedy_reference(model, vocabulary, prefix: str, max_length: int) -> str:
             break
         out.append(token)
         logits = logits_after(token)
-    return prefix + vocabulary.decode(out)
+    return vocabulary.separator.join(vocabulary.split(prefix) + vocabulary.symbols(out))

@@ -25,6 +25,10 @@ def test_vocabulary_and_batches():
     vocab = Vocabulary.from_items(ITEMS)
     assert vocab.chars == ("A", "B", "C", "a", "b", "d", "o", "y") and vocab.size == 11
     assert vocab.encode("Ada!") == [3, 8, 6, UNK] and vocab.decode([3, 8, 6, UNK, EOS]) == "Ada"
+    notes = Vocabulary.from_items([("60:1", "rest:0.5"), ("62:2",)], separator=" ")
+    assert notes.chars == ("60:1", "62:2", "rest:0.5")
+    assert notes.encode("60:1 62:2  x") == notes.encode(("60:1", "62:2", "x")) == [3, 4, UNK]
+    assert notes.decode([EOS, 5, 3]) == "rest:0.5 60:1"
     inputs, targets, weights = next(iter(make_dataset(["Ada", "Bo"], vocab, batch_size=2)))
     assert inputs.numpy().tolist() == [[EOS, 3, 8, 6], [EOS, 4, 9, PAD]]
     assert targets.numpy().tolist() == [[3, 8, 6, EOS], [4, 9, EOS, PAD]]

@@ -92,3 +92,18 @@ def test_same_seed_same_sample_and_the_end_symbol_stops():
         result = sampler.sample("", 1.0, 0, 30, seed)
         text = result["text"].numpy().decode()
         assert len(text) <= 30 and (bool(result["ended"]) or len(text) == 30)
+
+
+def test_token_vocabulary_samples_tokens_joined_by_spaces():
+    tokens = Vocabulary.from_items([("60:1", "62:1", "rest:0.5"), ("64:2",)], separator=" ")
+    keras.utils.set_random_seed(2)
+    config = dataclasses.replace(Config(), **{**PRESETS["tiny"], "units": 8})
+    model = build_model(config, tokens.size)
+    sampler = make_sampler(model, tokens)
+    for prefix in ("", "60:1", "60:1  99:1 rest:0.5"):  # "99:1" is UNK; runs of spaces split once
+        expected = greedy_reference(model, tokens, prefix, max_length=6)
+        got = sampler.sample(prefix, 0.0, 0, 6, 0)["text"].numpy().decode()
+        assert got == expected
+        assert got.split()[:len(prefix.split())] == prefix.split()
+    sampled = sampler.sample("60:1", 1.0, 0, 20, 4)["text"].numpy().decode().split()
+    assert set(sampled) <= set(tokens.chars)
