@@ -49,3 +49,23 @@ def test_check_abc_counts_bars_and_refuses_what_is_not_a_tune():
     assert check_abc("M:6/8\nL:1/8\nK:Am\n|]]x((9/0").valid is False  # parses to no notes
     missing_key = check_abc("M:6/8\nL:1/8\nABc|")
     assert not missing_key.valid and "K:" in missing_key.error
+
+
+def test_chorales_corpus_runs_through_load_data(monkeypatch):
+    import dataclasses
+
+    from apps.generate import chorales as chorales_module
+    from apps.generate.config import Config
+    from apps.generate.corpora import load_corpus
+    from apps.generate.data import load_data
+
+    monkeypatch.setattr(chorales_module, "chorale_paths", lambda: chorale_paths()[:4])
+    corpus = load_corpus("chorales")
+    assert len(corpus.items) == 3 and dict(corpus.dropped) == {"not four-part": 1}
+    assert corpus.items[0][:2] == ("74:2", "77:2")
+    data = load_data(dataclasses.replace(Config(), data="chorales", val_fraction=0.0,
+                                         test_fraction=0.34))
+    assert (len(data.train), len(data.test)) == (2, 1) and data.vocabulary.separator == " "
+    assert data.vocabulary.decode(data.vocabulary.encode(data.train[0])) == " ".join(data.train[0])
+    with pytest.raises(DataError, match="cannot be joined"):
+        load_corpus("names+chorales")
