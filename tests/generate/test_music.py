@@ -4,7 +4,7 @@ import music21
 import pytest
 
 from apps.common.errors import DataError
-from apps.generate.abc_check import check_abc
+from apps.generate.abc_check import check_abc, check_rate
 from apps.generate.chorales import chorale_paths, load_chorales, soprano_tokens
 from apps.generate.data import Vocabulary
 
@@ -46,9 +46,26 @@ def test_real_chorales_by_file():
 def test_check_abc_counts_bars_and_refuses_what_is_not_a_tune():
     check = check_abc(TUNE)
     assert (check.valid, check.bars, check.notes) == (True, 9, 47)  # a pickup bar + 8 bars
-    assert check_abc("M:6/8\nL:1/8\nK:Am\n|]]x((9/0").valid is False  # parses to no notes
+    assert check_abc(TUNE.replace("K:Am", "K:A Mixolydian")).valid
+    assert check_abc("M:6/8\nL:1/8\nK:Am\n|]]x((9/0").error == "no notes"  # music21 parses it
+    assert check_abc("M:6/8\nL:1/8\nK:Em\nAB \"c|d|e|]").error == "no bars"  # open quote
+    # music21 would read these keys as C major without a word
+    assert check_abc(TUNE.replace("K:Am", "K:.GEiB")).error == "K:.GEiB is not a key"
+    assert check_abc(TUNE.replace("K:Am", "K:K:GG")).error == "K:K:GG is not a key"
+    assert check_abc(TUNE.replace("M:6/8", "M:6/")).error == "M:6/ is not a meter"
     missing_key = check_abc("M:6/8\nL:1/8\nABc|")
     assert not missing_key.valid and "K:" in missing_key.error
+    assert check_rate([TUNE, "M:6/8\nL:1/8\nABc|", TUNE]) == (pytest.approx(2 / 3), 9.0)
+
+
+@pytest.mark.slow
+def test_every_corpus_tune_passes_the_check():
+    from apps.generate.corpora import load_corpus
+
+    tunes = load_corpus("oneills").items[::20]  # 92 tunes, every 20th
+    checks = [check_abc(t) for t in tunes]
+    assert [c.error for c in checks if not c.valid] == []
+    assert min(c.bars for c in checks) >= 8
 
 
 def test_chorales_corpus_runs_through_load_data(monkeypatch):
