@@ -88,3 +88,12 @@ def test_training_with_clipping_lowers_bits_per_char():
         compile_model(model, _config(clipnorm=-1.0), 3)
     with pytest.raises(ConfigError, match="set at most one"):
         compile_model(model, _config(clipnorm=1.0, clipvalue=5.0), 3)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_presets_are_config_fields_and_build(preset):
+    config = dataclasses.replace(Config(), **PRESETS[preset])
+    model = build_model(config, vocabulary_size=11)
+    assert model.get_layer("logits").units == 11
+    assert len([layer for layer in model.layers if layer.name.startswith("rnn_")]) == config.rnn_layers
+    assert {"default", "tour", "tiny"} <= set(PRESETS)
