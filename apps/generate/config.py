@@ -15,10 +15,12 @@ class Config(TrainConfig):
     max_item_length: int = 2000  # longer items are dropped (counted), so batches stay bounded
     # Model: character embedding -> stacked RNN over layers.GRUCell / layers.LSTMCell -> logits.
     cell: str = "lstm"  # "lstm" | "gru"
+    # One LSTM layer of 128 with dropout 0.2 held names at 3.26 bits/char (test, best of 20
+    # epochs by validation); two layers (dropout 0.3) 3.32, a GRU (dropout 0.4) 3.30.
     units: int = 128
-    rnn_layers: int = 2
+    rnn_layers: int = 1
     embedding_dim: int = 32
-    dropout: float = 0.1  # the cells' input dropout (variational) and between the RNN and logits
+    dropout: float = 0.2  # the cells' input dropout (variational) and between the RNN and logits
     recurrent_dropout: float = 0.0
     # Gradient clipping, as the course fixes exploding gradients (0: off; at most one of the
     # two). clipvalue clips each element to [-v, v] (the course's np.clip(g, -5, 5));
@@ -39,6 +41,6 @@ PRESETS = {
     "default": {},
     # Aird's + O'Neill's tunes: longer items, a larger model, longer samples.
     "tunes": dict(data="oneills+airds", units=256, batch_size=16, max_sample_length=600),
-    "tour": dict(units=64, rnn_layers=1, epochs=3),
+    "tour": dict(units=64, epochs=3),
     "tiny": dict(units=8, rnn_layers=1, embedding_dim=4, epochs=1, batch_size=8, dropout=0.0),
 }
