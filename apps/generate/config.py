@@ -39,8 +39,10 @@ class Config(TrainConfig):
 
 PRESETS = {
     "default": {},
-    # Aird's + O'Neill's tunes: longer items, a larger model, longer samples.
-    "tunes": dict(data="oneills+airds", units=256, batch_size=16, max_sample_length=600),
+    # Folk tunes: longer items, a larger model, longer samples. On O'Neill's alone, 4 epochs
+    # (9 minutes on a busy 2-core CPU) held out 2.21 bits/char (the 4-gram: 2.70), and 97 % of
+    # samples at temperature 0.6 passed check_abc (80 % at 1.0).
+    "tunes": dict(data="oneills+airds+ryans", units=256, batch_size=16, max_sample_length=800),
     "tour": dict(units=64, epochs=3),
     "tiny": dict(units=8, rnn_layers=1, embedding_dim=4, epochs=1, batch_size=8, dropout=0.0),
 }
