@@ -252,6 +252,9 @@ def split_items(items, seed: int, val_fraction: float = 0.1, test_fraction: floa
     order = np.random.default_rng(seed).permutation(len(items))
     n_test = int(round(test_fraction * len(items)))
     n_val = int(round(val_fraction * len(items)))
-    pick = lambda idx: tuple(items[i] for i in sorted(idx))  # noqa: E731 (source order kept)
+
+    def pick(indices):  # in source order
+        return tuple(items[i] for i in sorted(indices))
+
     return Splits(train=pick(order[n_test + n_val:]), val=pick(order[n_test:n_test + n_val]),
                   test=pick(order[:n_test]))
