@@ -121,6 +121,16 @@ _SKIMAGE_PHOTOS = (
     "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
     "motorcycle_left.png", "retina.jpg", "rocket.jpg",
 )
+#: music21/corpus/oneills1850/<stem>.abc: the files of O'Neill's 1850 (ranges of tune numbers).
+ONEILLS_FILES = (
+    "0001-0050", "0051-0100", "0101-0200", "0201-0300", "0301-0350", "0351-0400", "0401-0486",
+    "0487-0500", "0501-0550", "0550-0625", "0626-0635", "0626-0700", "0701-0720", "0721-0730",
+    "0731-0731", "0732-0758_bs", "0732-0758_mh", "0759-0810", "0811-0899", "0900-0950", "0951-0981",
+    "0981-1000", "1001-1031", "1031-1115", "1116-1135_mh", "1116-1135_ml", "1136-1175", "1176-1275",
+    "1276-1375", "1376-1475", "1476-1555", "1556-1576", "1556-1624", "1577-1624", "1625-1700",
+    "1701-1780", "1710-1750", "1781-1800", "1801-1850",
+)
+
 _FOOLBOX_IMAGENET_LABELS = (243, 559, 438, 990, 949, 853, 609, 609, 915, 455, 541, 630, 741,
                             471, 129, 99, 251, 22, 317, 305)
 
@@ -226,6 +236,20 @@ EMBEDDED = MappingProxyType({
     **_debian("libsword-dev", "1.9.0+dfsg-4+b4", "pool/main/s/sword/libsword-dev_1.9.0+dfsg-4+b4_amd64.deb",
               725_764, "f8ffa638bde5d3f9c934e8de3a8498bbfdfbd56d09f8b6ecd8c59669d84a2bb9",
               {"sword-canon": "usr/include/sword/canon.h"}),
+    # --- generate app ---
+    # Names: 1,516 first names (gzip, one a line) and Webster's 2nd International word list
+    # (234,937 words, one a line; its capitalised Latin-like words are a second name corpus).
+    **_debian("miscfiles", "1.5+dfsg-4", "pool/main/m/miscfiles/miscfiles_1.5+dfsg-4_all.deb",
+              1_305_404, "b29fdc907760ded52adbc1b4322da22b94108cd124caf0b23da8c23cc3578a28",
+              {"miscfiles-propernames": "usr/share/dict/propernames.gz",
+               "miscfiles-web2": "usr/share/dict/web2"}),
+    # Folk tunes in ABC from music21's corpus (pure-python wheel, BSD-3; these books are public
+    # domain): O'Neill's Music of Ireland (1850 melodies; some numbers in two transcriptions)
+    # and Aird's Airs (6 books, 1,180 tunes). Never the Essen collection (non-commercial).
+    **_archive("music21", "10.5.1", "music21-10.5.1-py3-none-any.whl", 20_118_992,
+               "dc3309498c4c95cebdf8d4f20c868deb6b63bce1d929cad4f51a7ccc982987b1",
+               {**{f"oneills-{stem}": f"music21/corpus/oneills1850/{stem}.abc" for stem in ONEILLS_FILES},
+                **{f"airds-book{i}": f"music21/corpus/airdsAirs/book{i}.abc" for i in range(1, 7)}}),
 })
 
 

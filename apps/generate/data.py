@@ -1,0 +1,94 @@
+"""Characters <-> token ids, the splits of a config, and tf.data batches for training.
+
+Token ids: 0 padding, 1 UNK (a character not seen in training), 2 EOS (the item boundary: the
+first input and the last target of every item), 3... the training characters, sorted. An item
+"Ada" trains as inputs [EOS, A, d, a] -> targets [A, d, a, EOS]. Items that are sequences of
+tokens (the chorales' notes) work alike; as text their tokens are joined by a space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from apps.common.errors import DataError
+from apps.generate.corpora import load_corpus, split_items
+
+PAD, UNK, EOS = 0, 1, 2
+FIRST_CHAR = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    chars: tuple  # id FIRST_CHAR + i is chars[i]: characters, or note tokens (chorales.py)
+    separator: str = ""  # "" for characters; " " for tokens: a text is its tokens joined by it
+
+    @classmethod
+    def from_items(cls, items, separator: str = "") -> Vocabulary:
+        """Sorted symbols of the items (strings, or sequences of token strings)."""
+        return cls(chars=tuple(sorted(set().union(*map(set, items)))), separator=separator)
+
+    @property
+    def size(self) -> int:
+        return FIRST_CHAR + len(self.chars)
+
+    def split(self, text) -> list:
+        """The symbols of a text (or of an item that is already a sequence of tokens)."""
+        if not isinstance(text, str):
+            return list(text)
+        return [t for t in text.split(self.separator) if t] if self.separator else list(text)
+
+    def encode(self, text) -> list:
+        index = {c: FIRST_CHAR + i for i, c in enumerate(self.chars)}
+        return [index.get(c, UNK) for c in self.split(text)]
+
+    def symbols(self, ids) -> list:
+        """The characters (or tokens) of ids; PAD, UNK and EOS dropped."""
+        return [self.chars[i - FIRST_CHAR] for i in ids if i >= FIRST_CHAR]
+
+    def decode(self, ids) -> str:
+        return self.separator.join(self.symbols(ids))
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    vocabulary: Vocabulary
+    train: tuple
+    val: tuple
+    test: tuple
+    dropped: tuple  # ((reason, count), ...) from the corpus and the length limit
+
+
+def load_data(config) -> Data:
+    """The corpus of `config.data`, split by item with `config.seed`; vocabulary from train."""
+    corpus = load_corpus(config.data)
+    items = [item for item in corpus.items if len(item) <= config.max_item_length]
+    dropped = dict(corpus.dropped)
+    if len(items) < len(corpus.items):
+        dropped[f"longer than {config.max_item_length}"] = len(corpus.items) - len(items)
+    splits = split_items(items, config.seed, config.val_fraction, config.test_fraction)
+    if not splits.train:
+        raise DataError(f"data {config.data!r}: no training items")
+    separator = "" if isinstance(items[0], str) else " "  # token items: chorales
+    return Data(vocabulary=Vocabulary.from_items(splits.train, separator), train=splits.train,
+                val=splits.val, test=splits.test, dropped=tuple(sorted(dropped.items())))
+
+
+def make_dataset(items, vocabulary: Vocabulary, batch_size: int, shuffle: bool = False,
+                 seed: int = 0):
+    """Batches of (inputs, targets, weights), each (batch, time) padded to the batch's longest;
+    weights are 1 on real targets (every character and the EOS) and 0 on padding."""
+    import tensorflow as tf
+
+    encoded = [vocabulary.encode(item) for item in items]
+
+    def pairs():
+        for ids in encoded:
+            yield [EOS] + ids, ids + [EOS]
+
+    spec = tf.TensorSpec((None,), tf.int32)
+    ds = tf.data.Dataset.from_generator(pairs, output_signature=(spec, spec))
+    if shuffle:
+        ds = ds.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.padded_batch(batch_size, padding_values=PAD)
+    ds = ds.map(lambda x, y: (x, y, tf.cast(tf.not_equal(y, PAD), tf.float32)))
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,147 @@
+"""Sampling in the graph: prefix, temperature, top_k, max_length, seed -> text.
+
+The trained model's own layers run one character at a time inside a `tf.while_loop` that
+carries every RNN layer's state: the prefix is fed (after the EOS that starts every item), then
+each sampled character is fed back until EOS or `max_length` characters. A draw is
+`tf.random.stateless_categorical` seeded with (seed, step), so one seed gives one sample.
+Padding and UNK are never emitted. Temperature 0 is argmax decoding; top_k > 0 keeps the k
+largest logits (ties at the k-th may keep a few more).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from apps.generate.data import EOS, FIRST_CHAR, PAD, UNK
+
+
+def _rnn_cells(model):
+    cells, i = [], 0
+    while any(layer.name == f"rnn_{i}" for layer in model.layers):
+        cells.append(model.get_layer(f"rnn_{i}").cell)
+        i += 1
+    return cells
+
+
+def make_sampler(model, vocabulary):
+    """A tf.Module whose `sample(prefix, temperature, top_k, max_length, seed)` returns
+    {"text": prefix + continuation, "ended": whether EOS ended it}. With token vocabularies
+    (a separator), the prefix is tokens joined by it and so is the text."""
+    import tensorflow as tf
+
+    embedding, dense = model.get_layer("embedding"), model.get_layer("logits")
+    cells = _rnn_cells(model)
+    size = vocabulary.size
+    banned = tf.constant([i in (PAD, UNK) for i in range(size)])  # (vocabulary,)
+    id_to_char = tf.constant(["", "", ""] + list(vocabulary.chars))
+
+    def step(token, states):
+        """One character: token (1,) int32, states a flat tuple -> logits (1, vocab), states."""
+        x = tf.gather(embedding.embeddings, token)  # (1, embedding_dim); no mask to carry
+        new_states, at = [], 0
+        for cell in cells:
+            n = len(cell.state_size) if isinstance(cell.state_size, (list, tuple)) else 1
+            x, cell_states = cell(x, list(states[at:at + n]), training=False)
+            new_states += list(cell_states)
+            at += n
+        logits = tf.cast(dense(x), tf.float32)  # (1, vocabulary)
+        return tf.where(banned[None, :], tf.constant(-1e9), logits), tuple(new_states)
+
+    def initial_states():
+        states = []
+        for cell in cells:
+            sizes = cell.state_size if isinstance(cell.state_size, (list, tuple)) else [cell.state_size]
+            states += [tf.zeros((1, s)) for s in sizes]
+        return tuple(states)
+
+    class Sampler(tf.Module):
+        def __init__(self):
+            super().__init__(name="sampler")
+            self.model = model  # tracked: the weights travel with the module
+            self.table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(list(vocabulary.chars), tf.string),
+                    tf.range(FIRST_CHAR, size, dtype=tf.int32)), default_value=UNK)
+
+        @tf.function(input_signature=[
+            tf.TensorSpec((), tf.string, name="prefix"),
+            tf.TensorSpec((), tf.float32, name="temperature"),
+            tf.TensorSpec((), tf.int32, name="top_k"),
+            tf.TensorSpec((), tf.int32, name="max_length"),
+            tf.TensorSpec((), tf.int64, name="seed"),
+        ])
+        def sample(self, prefix, temperature, top_k, max_length, seed):
+            if vocabulary.separator:  # tokens: the prefix's pieces between separators
+                pieces = tf.strings.split(prefix, sep=vocabulary.separator)
+                pieces = tf.boolean_mask(pieces, tf.strings.length(pieces) > 0)
+            else:
+                pieces = tf.strings.unicode_split(prefix, "UTF-8")
+            prefix_ids = self.table.lookup(pieces)
+            inputs = tf.concat([[EOS], prefix_ids], axis=0)  # (1 + prefix length,)
+
+            def feed(i, logits, states):
+                logits, states = step(inputs[i][None], states)
+                return i + 1, logits, states
+
+            _, logits, states = tf.while_loop(
+                lambda i, *_: i < tf.shape(inputs)[0], feed,
+                (tf.constant(0), tf.zeros((1, size)), initial_states()))
+
+            def choose(logits, t):
+                """Next id from (1, vocab) logits."""
+                k = tf.minimum(top_k, size)
+                kth = tf.math.top_k(logits, tf.maximum(k, 1)).values[:, -1:]
+                logits = tf.where((k > 0) & (logits < kth), tf.constant(-1e9), logits)
+                greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+                drawn = tf.random.stateless_categorical(
+                    logits / tf.maximum(temperature, 1e-6), 1,
+                    seed=tf.stack([seed, tf.cast(t, tf.int64)]), dtype=tf.int32)[:, 0]
+                return tf.cond(temperature > 0.0, lambda: drawn, lambda: greedy)[0]
+
+            def generate(t, logits, states, out, ended):
+                token = choose(logits, t)
+                ended = tf.equal(token, EOS)
+                out = tf.cond(ended, lambda: out, lambda: out.write(out.size(), token))
+                logits, states = step(token[None], states)
+                return t + 1, logits, states, out, ended
+
+            _, _, _, out, ended = tf.while_loop(
+                lambda t, logits, states, out, ended: (t < max_length) & ~ended, generate,
+                (tf.constant(0), logits, states, tf.TensorArray(tf.int32, 0, dynamic_size=True),
+                 tf.constant(False)))
+            symbols = tf.concat([pieces, tf.gather(id_to_char, out.stack())], axis=0)
+            text = tf.strings.reduce_join(symbols, separator=vocabulary.separator)
+            return {"text": text, "ended": ended}
+
+    return Sampler()
+
+
+def greedy_reference(model, vocabulary, prefix: str, max_length: int) -> str:
+    """Argmax decoding one eager step at a time in Python (the test oracle of `sample` at
+    temperature 0): the same cells, states carried in a Python loop."""
+
+    embedding, dense = model.get_layer("embedding"), model.get_layer("logits")
+    cells = _rnn_cells(model)
+    states = [[np.zeros((1, s), "float32") for s in (
+        c.state_size if isinstance(c.state_size, (list, tuple)) else [c.state_size])] for c in cells]
+
+    def logits_after(token):
+        x = np.array(embedding.embeddings)[[token]]  # (1, embedding_dim)
+        for i, cell in enumerate(cells):
+            x, new = cell(x, states[i], training=False)
+            states[i] = list(new)
+        logits = np.array(dense(x))[0]
+        logits[[PAD, UNK]] = -np.inf
+        return logits
+
+    logits = None
+    for token in [EOS] + vocabulary.encode(prefix):
+        logits = logits_after(token)
+    out = []
+    while len(out) < max_length:
+        token = int(np.argmax(logits))
+        if token == EOS:
+            break
+        out.append(token)
+        logits = logits_after(token)
+    return vocabulary.separator.join(vocabulary.split(prefix) + vocabulary.symbols(out))

@@ -1,0 +1,109 @@
+"""In-graph sampling against the model's own distribution and a step-by-step Python loop."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+from scipy import stats
+
+from apps.generate.config import PRESETS, Config
+from apps.generate.data import EOS, FIRST_CHAR, Vocabulary
+from apps.generate.model import build_model
+from apps.generate.sampling import greedy_reference, make_sampler
+
+VOCAB = Vocabulary.from_items(["Ada", "Bob", "Cyd"])  # 7 characters + EOS can be emitted
+
+
+def _sampler(cell="lstm", rnn_layers=2, scale=4.0, seed=0):
+    """A tiny random model whose logits are spread out (scaled output kernel)."""
+    keras.utils.set_random_seed(seed)
+    config = dataclasses.replace(Config(), **{**PRESETS["tiny"], "cell": cell,
+                                              "rnn_layers": rnn_layers, "units": 8})
+    model = build_model(config, VOCAB.size)
+    dense = model.get_layer("logits")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * scale, bias + np.linspace(-2, 2, VOCAB.size)])
+    return model, make_sampler(model, VOCAB)
+
+
+def _first_char_probs(model, prefix, temperature=1.0):
+    """The model's distribution of the character after `prefix`, PAD/UNK excluded."""
+    ids = np.array([[EOS] + VOCAB.encode(prefix)], "int32")
+    logits = np.array(model(ids), np.float64)[0, -1] / temperature
+    allowed = np.r_[EOS, np.arange(FIRST_CHAR, VOCAB.size)]
+    p = np.exp(logits[allowed] - logits[allowed].max())
+    return allowed, p / p.sum()
+
+
+def _first_draws(sampler, prefix, n, temperature=1.0, top_k=0):
+    """Ids of n one-character samples (EOS when the sample ended at once)."""
+    out = []
+    for seed in range(n):
+        result = sampler.sample(prefix, temperature, top_k, 1, seed)
+        text = result["text"].numpy().decode()[len(prefix):]
+        out.append(EOS if bool(result["ended"]) else VOCAB.encode(text)[0])
+    return np.array(out)
+
+
+@pytest.mark.slow
+def test_temperature_one_draws_follow_the_model_distribution():
+    model, sampler = _sampler()
+    allowed, probs = _first_char_probs(model, "A")
+    assert probs.max() > 0.3 and probs.min() < 0.05  # far from uniform: the test has power
+    draws = _first_draws(sampler, "A", 3000)
+    observed = np.array([(draws == i).sum() for i in allowed])
+    assert observed.sum() == 3000
+    assert stats.chisquare(observed, probs * 3000).pvalue > 0.01
+    assert stats.chisquare(observed, np.full(len(allowed), 3000 / len(allowed))).pvalue < 1e-6
+    # temperature 2 flattens it: the draws follow softmax(logits / 2), not softmax(logits)
+    _, flat = _first_char_probs(model, "A", temperature=2.0)
+    hot = _first_draws(sampler, "A", 2000, temperature=2.0)
+    observed = np.array([(hot == i).sum() for i in allowed])
+    assert stats.chisquare(observed, flat * 2000).pvalue > 0.01
+    assert stats.chisquare(observed, probs * 2000).pvalue < 1e-6
+
+
+def test_top_k_never_leaves_the_k_best():
+    model, sampler = _sampler(seed=1)
+    allowed, probs = _first_char_probs(model, "B")
+    best = set(allowed[np.argsort(probs)[-3:]].tolist())
+    draws = _first_draws(sampler, "B", 300, temperature=3.0, top_k=3)
+    assert set(draws.tolist()) == best  # all three appear, nothing else does
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_temperature_zero_equals_a_python_argmax_loop(cell):
+    model, sampler = _sampler(cell=cell, scale=1.0)
+    for prefix in ("", "A", "Cy", "Zed"):  # "Z", "e" are unknown characters (UNK)
+        expected = greedy_reference(model, VOCAB, prefix, max_length=12)
+        got = sampler.sample(prefix, 0.0, 0, 12, 5)["text"].numpy().decode()
+        assert got == expected
+        near_zero = sampler.sample(prefix, 1e-4, 0, 12, 6)["text"].numpy().decode()
+        assert near_zero == expected
+
+
+def test_same_seed_same_sample_and_the_end_symbol_stops():
+    _, sampler = _sampler(scale=1.0)
+    samples = [sampler.sample("A", 1.0, 0, 30, seed)["text"].numpy() for seed in range(8)]
+    assert sampler.sample("A", 1.0, 0, 30, 3)["text"].numpy() == samples[3]
+    assert len(set(samples)) > 4
+    for seed in range(8):
+        result = sampler.sample("", 1.0, 0, 30, seed)
+        text = result["text"].numpy().decode()
+        assert len(text) <= 30 and (bool(result["ended"]) or len(text) == 30)
+
+
+def test_token_vocabulary_samples_tokens_joined_by_spaces():
+    tokens = Vocabulary.from_items([("60:1", "62:1", "rest:0.5"), ("64:2",)], separator=" ")
+    keras.utils.set_random_seed(2)
+    config = dataclasses.replace(Config(), **{**PRESETS["tiny"], "units": 8})
+    model = build_model(config, tokens.size)
+    sampler = make_sampler(model, tokens)
+    for prefix in ("", "60:1", "60:1  99:1 rest:0.5"):  # "99:1" is UNK; runs of spaces split once
+        expected = greedy_reference(model, tokens, prefix, max_length=6)
+        got = sampler.sample(prefix, 0.0, 0, 6, 0)["text"].numpy().decode()
+        assert got == expected
+        assert got.split()[:len(prefix.split())] == prefix.split()
+    sampled = sampler.sample("60:1", 1.0, 0, 20, 4)["text"].numpy().decode().split()
+    assert set(sampled) <= set(tokens.chars)
