@@ -10,6 +10,7 @@ APPS = {
     "detection": "apps.detection.task",
     "faces": "apps.faces.task",
     "sentiment": "apps.sentiment.task",
+    "translation": "apps.translation.task",
 }
 
 

@@ -1,8 +1,11 @@
 """The translation config and its presets (variants are data, not files)."""
 
 import dataclasses
+from typing import Annotated
 
-from apps.common.config import TrainConfig
+from apps.common.config import (
+    AtLeast, Each, Fraction, NonNegative, OneOf, PositiveFloat, PositiveInt, TrainConfig, preset,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -12,67 +15,49 @@ class Config(TrainConfig):
     # (source<TAB>target lines, split at random by distinct source).
     data: str = "dates"
     # dates: how many samples, in which locales (Babel/CLDR names), split by distinct text.
-    dates_samples: int = 20000
-    locales: tuple = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES")
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
+    dates_samples: Annotated[int, AtLeast(10)] = 20000
+    locales: Annotated[tuple, Each(OneOf("en_US", "en_GB", "fr_FR", "de_DE", "es_ES"), nonempty=True)] = (
+        "en_US", "en_GB", "fr_FR", "de_DE", "es_ES")
+    val_fraction: Fraction = 0.1
+    test_fraction: Fraction = 0.1
     # Characters kept per source text (longer ones are cut, and counted). The course's 30 cuts
     # Spanish full dates ("miércoles 31 de diciembre de 2025" is 33): 36 keeps them all.
-    source_length: int = 36
+    source_length: PositiveInt = 36
     # Characters per target, without <s>/</s>: ISO dates are 10; verses need more.
-    target_length: int = 10
+    target_length: PositiveInt = 10
     # Model. "course": Ty steps of BahdanauAttention + post-attention LSTM, no feedback (dates);
     # "seq2seq": teacher-forced decoder with Luong attention (any text).
-    model: str = "course"
-    cell: str = "lstm"  # encoder cell: "lstm" | "gru" (layers.LSTMCell / layers.GRUCell)
-    embedding_dim: int = 16
-    encoder_units: int = 32  # per direction (course: n_a = 32); seq2seq: units // 2
-    decoder_units: int = 64  # course: n_s = 64; seq2seq: the decoder and attention width
-    attention_units: int = 10  # the course's tanh layer (model=course)
-    score: str = "general"  # Luong score for model=seq2seq: "dot" | "general"
+    model: Annotated[str, OneOf("course", "seq2seq")] = "course"
+    cell: Annotated[str, OneOf("lstm", "gru")] = "lstm"  # encoder cell: layers.LSTMCell / layers.GRUCell
+    embedding_dim: PositiveInt = 16
+    encoder_units: PositiveInt = 32  # per direction (course: n_a = 32); seq2seq: units // 2
+    decoder_units: PositiveInt = 64  # course: n_s = 64; seq2seq: the decoder and attention width
+    attention_units: PositiveInt = 10  # the course's tanh layer (model=course)
+    score: Annotated[str, OneOf("dot", "general")] = "general"  # Luong score for model=seq2seq
     # Decoding (model=seq2seq): beam_width 1 is greedy; alpha of the length penalty.
-    beam_width: int = 4
-    length_alpha: float = 0.6
+    beam_width: PositiveInt = 4
+    length_alpha: NonNegative = 0.6
     # Training
-    epochs: int = 10
-    batch_size: int = 100
-    learning_rate: float = 5e-3
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 100
+    learning_rate: PositiveFloat = 5e-3
     lr_schedule: str = "constant"
 
 
 PRESETS = {
-    # The course's date translator: 99.85 % exact match on the 2,004 held-out date strings
-    # (chrF 99.93) after 10 epochs, 120 s of training on the shared 2-core machine.
-    "default": {},
-    "gru": dict(cell="gru"),
-    # English -> Spanish verses, character level. Not trained yet: 14 min an epoch (410 steps)
-    # on the shared 2-core CPU; 160 characters cut 29 % of the English training verses
-    # (median 125, p90 215) and 22 % of the Spanish ones.
-    "bible": dict(
-        data="bible",
-        model="seq2seq",
-        source_length=160,
-        target_length=160,
-        embedding_dim=64,
-        decoder_units=256,
-        batch_size=64,
-        learning_rate=1e-3,
-        epochs=20,
-        val_fraction=0.05,
-        test_fraction=0.05,
-    ),
-    # The tour: half the epochs, 71 s of training, 99.2 % exact match (8,000 dates x 6
-    # epochs gave 3.6 %: the model needs ~800 steps).
-    "tour": dict(epochs=5),
-    # Seconds, for tests.
-    "tiny": dict(
-        dates_samples=300,
-        epochs=1,
-        encoder_units=4,
-        decoder_units=8,
-        embedding_dim=4,
-        attention_units=3,
-        batch_size=32,
-        early_stopping_patience=0,
-    ),
+    # 99.85 % exact match on the 2,004 held-out date strings (chrF 99.93) after 10 epochs, 120 s
+    # of training on the shared 2-core machine.
+    "default": preset("the course's date translator (Bahdanau attention, post-attention LSTM), 5 locales"),
+    "gru": preset("the date translator with GRU encoder cells", cell="gru"),
+    # Not trained yet: 14 min an epoch (410 steps) on the shared 2-core CPU; 160 characters cut
+    # 29 % of the English training verses (median 125, p90 215) and 22 % of the Spanish ones.
+    "bible": preset("KJV English -> Reina-Valera 1909 Spanish verses, character seq2seq with Luong attention",
+                    data="bible", model="seq2seq", source_length=160, target_length=160, embedding_dim=64,
+                    decoder_units=256, batch_size=64, learning_rate=1e-3, epochs=20, val_fraction=0.05,
+                    test_fraction=0.05),
+    # 71 s of training, 99.2 % exact match (8,000 dates x 6 epochs gave 3.6 %: it needs ~800 steps).
+    "tour": preset("the date translator, 5 epochs (the tour)", epochs=5),
+    "tiny": preset("a tiny date translator on 300 dates, 1 epoch: seconds, for tests",
+                   dates_samples=300, epochs=1, encoder_units=4, decoder_units=8, embedding_dim=4,
+                   attention_units=3, batch_size=32, early_stopping_patience=0),
 }
