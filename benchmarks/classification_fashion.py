@@ -1,15 +1,15 @@
 """Fashion-MNIST accuracy of `classics classification train --preset fashion`, end to end.
 
-Trains through the app's own `commands.train` (the real path: data loading, tf.data
-augmentation, validation, checkpoints) into a fresh run directory under /tmp, then
-`commands.evaluate` on the 10k test images.
+Trains through the classification Task's own `train` (the real path: data loading, tf.data
+augmentation, validation, checkpoints) into a fresh run directory under /tmp, then the
+Task's `evaluate` on the 10k test images.
 
 Rows:
 - test accuracy; same-run reference: a linear softmax classifier (multinomial logistic
   regression, Keras Dense(10) on the scaled pixels, Adam) trained on the same training
   split. The published ResNet-18 result (94.9 %) is not measured here: it only appears
   in the target text.
-- training images/s over the whole run (wall time of `commands.train`, i.e. including
+- training images/s over the whole run (wall time of `task.train`, i.e. including
   data loading, augmentation, validation and checkpointing); same-run reference: the
   steady-state `train_on_batch` throughput of the same network on in-memory batches,
   measured just before and just after the training (their mean). Information only: over
@@ -24,7 +24,6 @@ evaluates on the full 10k test set: a smoke test, its accuracy says nothing (its
 temporary directory is removed afterwards; a full run's directory is kept and printed).
 """
 
-import csv
 import dataclasses
 import gzip
 import pathlib
@@ -37,7 +36,6 @@ import numpy as np
 from benchmarks.common import (
     LoadSampler,
     Row,
-    compile_like_app,
     load_average,
     log,
     median,
@@ -52,10 +50,10 @@ QUICK_TRAIN_IMAGES = 6000
 
 
 def _config(quick, runs_dir, data=None):
-    from apps import classification
-    from apps.common import config as config_lib
+    from apps.classification.config import PRESETS, Config
+    from apps.common.config import preset_config
 
-    config = config_lib.resolve(classification.Config, classification.PRESETS, preset="fashion")
+    config = preset_config(Config, PRESETS, "fashion")
     overrides = {"runs_dir": str(runs_dir)}
     if quick:
         overrides.update(epochs=1, data=data)
@@ -113,25 +111,18 @@ def linear_baseline(splits, epochs, seed):
     return float(accuracy), seconds
 
 
-def steady_state_throughput(config, input_shape, num_classes, steps):
-    """Images/s of `train_on_batch` on one in-memory batch of the preset's batch size."""
+def steady_state_throughput(task, config, splits, steps):
+    """Images/s of `train_on_batch` on one in-memory batch of the preset's batch size, the
+    network built and compiled by the Task as its `train` does."""
     import keras
 
-    from apps.classification.model import build_model
-
-    model = compile_like_app(build_model(config, num_classes, input_shape), config)
-    times = time_train_steps(model, *random_batch(config.batch_size, input_shape, num_classes), steps=steps)
+    model = task.build_model(config, splits)
+    task.compile(model, config, splits)
+    batch = random_batch(config.batch_size, splits.input_shape, len(splits.class_names))
+    times = time_train_steps(model, *batch, steps=steps)
     del model
     keras.backend.clear_session()
     return config.batch_size / median(times)
-
-
-def read_log(run_dir):
-    path = pathlib.Path(run_dir) / "log.csv"
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def format_curve(rows):
@@ -145,23 +136,22 @@ def format_curve(rows):
 
 
 def run(quick: bool):
-    from apps.classification import commands
-    from apps.classification.data import load_data
+    from apps import get_task
 
+    task = get_task("classification")
     if not FASHION_DIR.is_dir():
         raise FileNotFoundError(f"{FASHION_DIR}: install it with `apt-get install -y dataset-fashion-mnist`")
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="classics-bench-fashion-"))
     data = f"idx:{_quick_subset(tmp)}" if quick else None
     config = _config(quick, tmp / "runs", data)
-    splits = load_data(config)
-    num_classes = len(splits.class_names)
+    splits = task.load_data(config)
     print(f"config: preset={config.preset} data={config.data} epochs={config.epochs} "
           f"batch_size={config.batch_size} augment={','.join(config.augment)}")
     print(f"splits: {len(splits.y_train)} train, {len(splits.y_val)} validation, {len(splits.y_test)} test")
 
     log("fashion: steady-state throughput of the network (reference for the whole-run rate)")
     steady_steps = 5 if quick else 20
-    steady_before = steady_state_throughput(config, splits.input_shape, num_classes, steady_steps)
+    steady_before = steady_state_throughput(task, config, splits, steady_steps)
     print(f"steady-state train_on_batch before the run: {steady_before:.0f} images/s (load {load_average()})")
 
     baseline_epochs = 1 if quick else 5
@@ -170,24 +160,24 @@ def run(quick: bool):
     print(f"linear softmax (Keras Dense(10) on pixels/255, Adam 1e-3, batch 128, {baseline_epochs} epochs): "
           f"test accuracy {baseline_accuracy:.4f} in {baseline_seconds:.0f} s")
 
-    log(f"fashion: training {config.epochs} epochs through commands.train (load {load_average()})")
+    log(f"fashion: training {config.epochs} epochs through the Task's train (load {load_average()})")
     start = time.perf_counter()
     with LoadSampler() as load:
-        run_dir = commands.train(config, fresh=True, verbose=0)
+        run = task.train(config, fresh=True, verbose=0)
     train_seconds = time.perf_counter() - start
     print(f"during training: {load.summary()}")
     log(f"fashion: trained in {train_seconds:.0f} s; evaluating")
     load_after = load_average()
-    steady_after = steady_state_throughput(config, splits.input_shape, num_classes, steady_steps)
+    steady_after = steady_state_throughput(task, config, splits, steady_steps)
     steady = (steady_before + steady_after) / 2
     print(f"steady-state train_on_batch after the run: {steady_after:.0f} images/s (load {load_after})")
-    result = commands.evaluate([run_dir])
+    result = task.evaluate(run)
     accuracy = float(result["accuracy"])
-    curve = read_log(run_dir)
+    curve = run.log_rows()
     epochs_run = len(curve)
     throughput = epochs_run * len(splits.y_train) / train_seconds
-    print(f"run dir: {run_dir}")
-    print(f"per-epoch curve (from {run_dir}/log.csv):")
+    print(f"run dir: {run.path}")
+    print(f"per-epoch curve (from {run.path}/log.csv):")
     print(format_curve(curve))
     print(f"test accuracy (best.keras by val_accuracy, 10k test images): {accuracy:.4f}")
     print(f"training: {epochs_run} epochs x {len(splits.y_train)} images in {train_seconds:.0f} s "
@@ -211,7 +201,7 @@ def run(quick: bool):
             f"fashion training throughput, whole run ({tag})", throughput, "img/s",
             steady, "img/s steady",
             target="info",
-            note="ours: epochs x training images / wall time of commands.train (data, augmentation, "
+            note="ours: epochs x training images / wall time of the Task's train (data, augmentation, "
                  "validation, checkpoints); reference: median train_on_batch rate of the same network, "
                  f"mean of {steady_before:.0f} before and {steady_after:.0f} after the run",
         ),

@@ -5,10 +5,11 @@ Rows (all references measured in this run):
   measured before, between and after the model sections: the machine's practical peak.
   Each GFLOP/s fraction divides by the mean of the matmul rates measured just before and
   just after its own section, since the load of a shared machine drifts.
-- "<preset> net": steady-state training images/s of `build_model(config, 10, (28, 28, 1))`
-  compiled like the app, on random uint8-valued batches of the preset's batch size
-  (median `train_on_batch` time); and its achieved GFLOP/s = 3 x forward FLOPs per image x
-  images/s, as a fraction of the matmul GFLOP/s.
+- "<preset> net": steady-state training images/s of the classification Task's
+  `build_model(config, data)` for 10 classes of 28x28x1 images, compiled by the Task's
+  `compile` (steps per epoch: 100, for the schedule), on random uint8-valued batches of
+  the preset's batch size (median `train_on_batch` time); and its achieved GFLOP/s =
+  3 x forward FLOPs per image x images/s, as a fraction of the matmul GFLOP/s.
 - ResNet50: the same fraction for `keras.applications.ResNet50(weights=None)`, a
   well-tuned stock Keras model, so the app's fraction can be judged.
 - residual blocks vs plain Keras: the same network written with plain Conv2D /
@@ -24,7 +25,6 @@ import keras
 from benchmarks.common import (
     Row,
     at_most,
-    compile_like_app,
     forward_flops,
     interleaved_train_steps,
     log,
@@ -42,10 +42,23 @@ TARGET_OVERHEAD = 1.05  # ours / plain step time
 
 
 def preset_config(preset):
-    from apps import classification
-    from apps.common import config as config_lib
+    from apps.classification.config import PRESETS, Config
+    from apps.common.config import preset_config as resolve_preset
 
-    return config_lib.resolve(classification.Config, classification.PRESETS, preset=preset)
+    return resolve_preset(Config, PRESETS, preset)
+
+
+def stand_in_data(config, steps_per_epoch=100):
+    """What the Task builds and compiles a model from (class names, input shape, training
+    size for the schedule's steps per epoch), without reading a dataset: zero images."""
+    import numpy as np
+
+    from apps.classification.data import Splits
+
+    n = steps_per_epoch * config.batch_size
+    x, y = np.zeros((n, *INPUT_SHAPE), np.uint8), np.zeros(n, np.int64)
+    return Splits(x_train=x, y_train=y, x_val=x[:0], y_val=y[:0], x_test=x[:0], y_test=y[:0],
+                  class_names=tuple(str(i) for i in range(NUM_CLASSES)))
 
 
 # ---------------------------------------------------------------- the plain-Keras twin
@@ -132,12 +145,16 @@ def check_same_architecture(ours, plain):
 
 # ---------------------------------------------------------------- benchmark
 def _preset_rows(preset, rounds, steps_per_round):
-    from apps.classification.model import build_model
+    from apps import get_task
 
+    task = get_task("classification")
     config = preset_config(preset)
+    data = stand_in_data(config)
     keras.utils.set_random_seed(config.seed)
-    ours = compile_like_app(build_model(config, NUM_CLASSES, INPUT_SHAPE), config)
-    plain = compile_like_app(build_plain_model(config, NUM_CLASSES, INPUT_SHAPE), config)
+    ours = task.build_model(config, data)
+    plain = build_plain_model(config, NUM_CLASSES, INPUT_SHAPE)
+    for model in (ours, plain):
+        task.compile(model, config, data)
     trainable, frozen = check_same_architecture(ours, plain)
     flops = forward_flops(ours, INPUT_SHAPE)
     plain_flops = forward_flops(plain, INPUT_SHAPE)

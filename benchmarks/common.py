@@ -247,22 +247,6 @@ def forward_flops(model, input_shape) -> dict:
     return counted
 
 
-def compile_like_app(model, config, steps_per_epoch=100):
-    """Compile exactly as `apps.classification.commands._compile` does (Adam with the
-    config's schedule, CategoricalCrossentropy(from_logits=True, label smoothing),
-    accuracy metric), without importing the private helper."""
-    import keras
-
-    from apps.common import train as train_lib
-
-    model.compile(
-        optimizer=train_lib.make_optimizer(config, steps_per_epoch),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
-    )
-    return model
-
-
 def random_batch(batch_size, input_shape, num_classes=10, seed=0):
     """Random uint8-valued images (as float32 tensors, like the app's pipeline) and one-hot labels."""
     import numpy as np

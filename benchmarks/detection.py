@@ -1,7 +1,7 @@
 """Detection: held-out mAP of the default preset, and the cost of in-graph post-processing.
 
 Trains `classics detection train` (default preset; `--quick`: the tiny preset) through the
-app's own `commands.train` into a fresh run directory under /tmp, then evaluates it on
+detection Task's own `train` into a fresh run directory under /tmp, then evaluates it on
 held-out composed scenes (digits never seen in training). CLASSICS_BENCH_DETECTION_RUN=<dir>
 evaluates a finished run of the same config instead of training one (its training time is
 read from its files).
@@ -128,76 +128,81 @@ def _postprocess_rows(model, config, images, quick):
     ]
 
 
-def _evaluate_draws(run_dir, splits, draws, config_seed):
-    """[(seed, result)] for the standard test draw (seed None) and `draws - 1` more draws of
-    held-out scenes (the same never-seen test digits pasted on new photo crops)."""
-    from apps.detection import commands
+def _evaluate(module, run, test):
+    """The Task's evaluation (mAP@0.5, COCO mAP, per-class table) of the run's exported graph
+    on the scenes `test`: `TASK.evaluate` reads the run's own test split, a draw is another."""
+    from apps.detection import metrics as metrics_lib
+    from apps.detection.serving import detect_arrays
 
-    results = [(None, commands.evaluate(run_dir, splits=splits))]
+    detections = detect_arrays(module, test.images)
+    truth = [metrics_lib.ImageBoxes.make(b, c) for b, c in zip(test.boxes, test.classes)]
+    result = metrics_lib.evaluate(truth, detections, len(run.labels), class_names=run.labels,
+                                  score_threshold=run.config.report_threshold)
+    return result, truth, detections
+
+
+def _more_draws(module, run, splits, draws, config_seed):
+    """[(seed, result)] for `draws - 1` more draws of held-out scenes besides the standard test
+    draw (the same never-seen test digits pasted on new photo crops)."""
+    results = []
     for d in range(1, draws):
         seed = DRAW_SEED * d + config_seed
-        test = splits.compose_test(len(splits.test), seed)
-        results.append((seed, commands.evaluate(run_dir, splits=dataclasses.replace(splits, test=test))))
+        results.append((seed, _evaluate(module, run, splits.compose_test(len(splits.test), seed))[0]))
     return results
 
 
-def _reused_run(config):
-    """(run dir, training seconds) of a finished run named by CLASSICS_BENCH_DETECTION_RUN,
+def _reused_run(task, config):
+    """(run, training seconds) of a finished run named by CLASSICS_BENCH_DETECTION_RUN,
     checked to be `config` (up to runs_dir and the fitted anchors), or None."""
-    from apps.common.config import load_config
-    from apps.detection.config import Config
+    from apps.common.run import Run
 
     name = os.environ.get("CLASSICS_BENCH_DETECTION_RUN")
     if not name:
         return None
-    run_dir = pathlib.Path(name)
-    saved = load_config(Config, run_dir / "config.json")
-    same = dataclasses.replace(saved, runs_dir=config.runs_dir, anchors=config.anchors)
-    if same != config or not (run_dir / "DONE").exists():
-        raise RuntimeError(f"{run_dir}: not a finished run of this preset's config")
-    log_csv = run_dir / "log.csv"
-    seconds = log_csv.stat().st_mtime - (run_dir / "config.json").stat().st_mtime
-    return run_dir, seconds
+    run = Run.open(task.name, task.Config, pathlib.Path(name))
+    same = dataclasses.replace(run.config, runs_dir=config.runs_dir, anchors=config.anchors)
+    if same != config:
+        raise RuntimeError(f"{run.path}: not a finished run of this preset's config")
+    seconds = run.file("log.csv").stat().st_mtime - run.file("config.json").stat().st_mtime
+    return run, seconds
 
 
 def run(quick: bool) -> list:
-    from apps import detection
-    from apps.common import config as config_lib
-    from apps.detection import commands
+    from apps import get_task
+    from apps.common.config import preset_config
     from apps.detection import metrics as metrics_lib
-    from apps.detection.data import load_data
 
+    task = get_task("detection")
     runs = tempfile.mkdtemp(prefix="bench-detection-")
     preset = "tiny" if quick else "default"
-    config = config_lib.resolve(detection.Config, detection.PRESETS, preset=preset)
-    config = dataclasses.replace(config, runs_dir=runs)
-    splits = load_data(config)
-    reused = None if quick else _reused_run(config)
+    config = dataclasses.replace(preset_config(task.Config, task.presets, preset), runs_dir=runs)
+    splits = task.load_data(config)
+    reused = None if quick else _reused_run(task, config)
     if reused:
-        run_dir, train_s = reused
-        log(f"detection: evaluating the finished run {run_dir} (CLASSICS_BENCH_DETECTION_RUN)")
+        run, train_s = reused
+        log(f"detection: evaluating the finished run {run.path} (CLASSICS_BENCH_DETECTION_RUN)")
     else:
         log(f"detection: training the {preset!r} preset into {runs}")
         started = time.perf_counter()
-        run_dir = commands.train(config, fresh=True, verbose=2, splits=splits)
+        run = task.train(config, fresh=True, verbose=2)
         train_s = time.perf_counter() - started
 
-    draws = _evaluate_draws(run_dir, splits, 2 if quick else DRAWS, config.seed)
+    # The export's graph (model + decoding + NMS), as the Task's evaluate and export use it.
+    module, _, _ = task.serving(run)
+    standard, truth, detections = _evaluate(module, run, splits.test)
+    draws = [(None, standard), *_more_draws(module, run, splits, 2 if quick else DRAWS, config.seed)]
     for seed, result in draws:
         print(f"-- held-out draw {'standard' if seed is None else f'seed {seed}'}", flush=True)
         print(metrics_lib.format_table(result), flush=True)
     worst_seed, worst = min(draws, key=lambda d: d[1]["map50"])
 
-    cfg, labels, model = commands.load_run(run_dir)
-    module, _ = commands.detector_module(model, cfg.anchors, labels, cfg)
-    detections = commands.detect_arrays(module, splits.test.images)
-    truth = [metrics_lib.ImageBoxes.make(b, c) for b, c in zip(splits.test.boxes, splits.test.classes)]
+    cfg, labels, model = run.config, run.labels, task.load_model(run)
     ref_map, ref_map50 = _pycocotools(truth, detections, len(labels))
-    result = draws[0][1]
+    result = standard
     rows = [
         Row(f"mAP@0.5, {result['images']} held-out scenes, standard draw", result["map50"], "",
             ref_map50, "", note=f"preset {preset!r}; reference: pycocotools AP50 on the same "
-                                f"detections; run {run_dir}"),
+                                f"detections; run {run.path}"),
         Row("COCO mAP@[.5:.95], standard draw", result["map"], "", ref_map, "",
             note="reference: pycocotools AP on the same detections"),
     ]

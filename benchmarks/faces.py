@@ -88,14 +88,13 @@ def imagenet_check() -> int:
 
 
 def run(quick: bool) -> list[Row]:
-    from apps.common import config as config_lib
-    from apps.faces import training
-    from apps.faces.config import PRESETS, Config
-    from apps.faces.data import load_data
+    from apps import get_task
+    from apps.common.config import preset_config
 
+    task = get_task("faces")
     faces = att_faces()
     preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", "att-mobilenet-wccn")
-    config = config_lib.apply_overrides(Config(), {**PRESETS[preset], "preset": preset}, preset)
+    config = preset_config(task.Config, task.presets, preset)
     runs = ROOT / "runs" / "bench-faces"
     config = dataclasses.replace(config, data=f"folder:{faces}", runs_dir=str(runs))
     if quick and config.epochs > 0:  # a fitted head (epochs 0) is already quick
@@ -121,12 +120,12 @@ def run(quick: bool) -> list[Row]:
     log(f"eigenfaces ({base['components']} components): AUC {base['roc_auc']:.4f} EER {base['eer']:.4f}")
 
     started = time.monotonic()
-    run_dir = training.train(config, fresh=True, verbose=2)
+    run = task.train(config, fresh=True, verbose=2)
     minutes = (time.monotonic() - started) / 60
-    ours = training.evaluate(run_dir)
-    splits = load_data(config)
+    ours = task.evaluate(run)
+    splits = task.load_data(config)
     assert ours["people"] == [f"s{i}" for i in range(31, 41)], ours["people"]
-    log(training.format_result(ours))
+    log(task.format_evaluation(ours))
 
     first = len(rows)
     for key, name, better in (("roc_auc", "ROC AUC", "max"), ("eer", "EER", "min"),

@@ -20,7 +20,7 @@ Rows (each reference measured in this run):
   network with keras.layers.GRU(reset_after=False)/LSTM at equal weights, on real batches.
 
 Word vectors: the app's own pretraining (apps/sentiment/pretrain.py): our word2vec
-(apps/embeddings, skip-gram) on unlabelled text only: the corpus's 1,097 `plot` rows, the
+(apps/common/word2vec, skip-gram) on unlabelled text only: the corpus's 1,097 `plot` rows, the
 training and validation snippets (never the test snippets, and no labels), and gensim's
 embedded Wikipedia + Lee text; cached by a hash of corpus + settings (the row says when the
 vectors came from the cache).
@@ -44,7 +44,7 @@ WORKDIR = pathlib.Path(tempfile.gettempdir()) / "classics-bench-sentiment"
 
 
 def _config(**overrides):
-    from apps.sentiment import Config
+    from apps.sentiment.config import Config
 
     return dataclasses.replace(Config(), runs_dir=str(WORKDIR / "runs"), **overrides)
 
@@ -66,13 +66,14 @@ def pretrain_vectors(splits, quick: bool) -> tuple[pathlib.Path, float, bool]:
 
 
 def train_and_test(config) -> dict:
-    from apps.sentiment import commands
+    from apps import get_task
 
+    task = get_task("sentiment")
     started = time.monotonic()
-    run_dir = commands.train(config, fresh=True, verbose=0)
+    run = task.train(config, fresh=True, verbose=0)
     seconds = time.monotonic() - started
-    result = commands.evaluate(run_dir)
-    epochs = sum(1 for _ in open(run_dir / "log.csv")) - 1
+    result = task.evaluate(run)
+    epochs = len(run.log_rows())
     return {"accuracy": result["accuracy"], "f1": result["f1"], "roc_auc": result["roc_auc"],
             "seconds": seconds, "epochs": epochs}
 
@@ -119,11 +120,11 @@ def _speed_pair(kind, config, vocabulary_size):
 def speed_rows(splits, quick: bool) -> list[Row]:
     import tensorflow as tf
 
-    from apps.sentiment.model import build_model, build_vocabulary
+    from apps.sentiment.model import build_model, build_vocabulary, vectorizer
 
     config = _config()
     vocabulary = build_vocabulary(splits.x_train, config)
-    vectorize = build_model(config, 2, vocabulary).get_layer("vectorize")
+    vectorize = vectorizer(build_model(config, 2, vocabulary))
     texts = [str(t) for t in splits.x_train[:config.batch_size]]
     batch = (vectorize(tf.constant(texts)), splits.y_train[:config.batch_size].astype("float32")[:, None])
     rounds, steps = (2, 3) if quick else (6, 10)
@@ -155,11 +156,11 @@ def _describe(config) -> str:
 
 
 def run(quick: bool) -> list[Row]:
-    from apps.sentiment.data import load_data
+    from apps import get_task
 
     if WORKDIR.exists():
         shutil.rmtree(WORKDIR)
-    splits = load_data(_config())
+    splits = get_task("sentiment").load_data(_config())
     rows = []
     log("sentiment: linear baselines")
     baselines = linear_baselines(splits)
@@ -210,9 +211,9 @@ def run(quick: bool) -> list[Row]:
 
 
 def _average():
-    from apps.sentiment import PRESETS
+    from apps.sentiment.config import PRESETS
 
-    return dict(PRESETS["average"], model="average")
+    return dict(PRESETS["average"].values, model="average")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """`classics serve` on loopback: overhead over the in-process call, and a bounded load test.
 
 Setup: the classification app's `tiny` network (random weights: serving cost does not depend
-on them) exported with the app's own `export_module` + the shared `write_saved_model`, served
-by `python -m apps serve --port 0` in a subprocess (one uvicorn worker, 2 shared cores).
+on them) exported with the app's own `serving.export_module` + the shared `write_saved_model`,
+served by `python -m apps serve --port 0` in a subprocess (one uvicorn worker, 2 shared cores).
 
 Rows (all references measured in this run):
 - in-process: p50 of the export's `predict_images` concrete function called in this process
@@ -40,13 +40,13 @@ TARGET_OVERHEAD_MS = 2.0
 
 
 def export_tiny(root):
-    from apps import classification
-    from apps.classification.commands import export_module
+    from apps.classification.config import PRESETS, Config
     from apps.classification.model import build_model
-    from apps.common import config as config_lib
+    from apps.classification.serving import export_module
     from apps.common import export
+    from apps.common.config import preset_config
 
-    config = config_lib.resolve(classification.Config, classification.PRESETS, preset="tiny")
+    config = preset_config(Config, PRESETS, "tiny")
     model = build_model(config, 10, (28, 28, 1))
     module, signatures = export_module(model, [str(i) for i in range(10)], False)
     return export.write_saved_model("classification", module, signatures, root=root)

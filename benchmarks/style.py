@@ -29,10 +29,10 @@ def _config(**overrides):
 
 
 def _problem(vgg, config):
-    from apps.style import data, optimize
+    from apps.style import optimize
     from apps.style import vgg as vgg_lib
 
-    content, styles = data.load_images(config)
+    content, styles = optimize.load_images(config)
     extractor = vgg_lib.build_extractor(vgg, [*config.style_layers, config.content_layer])
     problem = optimize.StyleProblem(
         extractor, config, vgg_lib.preprocess(content), [vgg_lib.preprocess(s) for s in styles], [1.0]
@@ -238,9 +238,11 @@ def _loss_vs_time(vgg, size, adam_steps, lbfgs_max, png):
         ends[name] = (t_end if j_end <= adam_j else None, len(curves[name]), t_end, j_end)
         log(f"  {name}: {len(curves[name])} iterations, J {j_end:.4g} in {t_end:.1f} s")
 
-    from apps.common.report import _figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    fig = _figure(6, 3.5)
+    fig = Figure(figsize=(6, 3.5), dpi=100)  # matplotlib's object API: no pyplot state
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for name, pts in curves.items():
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{name} ({len(pts)} iterations)")
@@ -265,7 +267,7 @@ def _peak_rss_run(size, iterations):
     """Peak RSS (GiB) of `classics style run` at `size` px in a child process."""
     scratch = tempfile.TemporaryDirectory(prefix="classics-style-bench-")
     cmd = [
-        sys.executable, "-m", "apps.style", "run", "--image-size", str(size),
+        sys.executable, "-m", "apps", "style", "run", "--image-size", str(size),
         "--iterations", str(iterations), "--print-every", "1",
         "--set", f"runs_dir={scratch.name}/runs", "-o", f"{scratch.name}/style-{size}.png",
     ]

@@ -48,11 +48,11 @@ def _colour_folder(root: pathlib.Path) -> str:
 
 
 def _base(data):
-    from apps import classification
+    from apps.classification.config import PRESETS, Config
     from apps.common import config as config_lib
 
     return config_lib.resolve(
-        classification.Config, classification.PRESETS, preset="tiny", data=data,
+        Config, PRESETS, preset="tiny", data=data,
         sets=["test_holdout=12", "val_fraction=0.25", "early_stopping_patience=0"])
 
 
@@ -110,18 +110,19 @@ def _in_process_main(n, workdir, data):
     import keras
     import keras_tuner
 
-    from apps import classification
+    from apps import get_task
     from apps.common import config as config_lib
     from tuning import spaces
 
     base = dataclasses.replace(_base(data), epochs=1)
     hp, _ = spaces.declare("classification", base, HP)
+    task = get_task("classification")
     samples = []
     for i in range(n):
         values = {p.name: p.random_sample(seed=i) for p in hp.space}
         config = config_lib.apply_overrides(
             base, spaces.overrides_for("classification", base, values, HP), "trial")
-        classification.train(config, run_dir=pathlib.Path(workdir) / f"inproc_{i}", verbose=0)
+        task.train(config, run_dir=pathlib.Path(workdir) / f"inproc_{i}", verbose=0)
         keras.backend.clear_session()
         samples.append(_rss_mib())
     del keras_tuner

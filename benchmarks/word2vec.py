@@ -46,36 +46,40 @@ def corpus_spec(quick: bool) -> str:
     return f"text:{path}"
 
 
-def _scores(wv):
-    from apps.embeddings import commands
+RESTRICT_VOCAB = 300000  # gensim's default for analogies (and the embeddings Config's)
 
-    result = commands.evaluate(wv, 300000)
+
+def _scores(result):
     return {k: result[k] for k in ("analogy_accuracy", "analogy_questions", "wordsim353_spearman",
                                    "simlex999_spearman", "vocabulary")}
 
 
 def side_ours(spec, epochs):
+    from apps import get_task
     from apps.common import config as config_lib
-    from apps.embeddings import PRESETS, Config, commands
+    from apps.common.word2vec.train import STATS_FILE
 
+    task = get_task("embeddings")
     with tempfile.TemporaryDirectory(prefix="w2v-bench-") as runs:
-        sets = [f"data={spec}", f"epochs={epochs}", f"runs_dir={runs}", "workers=2"]
-        config = config_lib.resolve(Config, PRESETS, preset="benchmark", sets=sets)
+        sets = [f"data={spec}", f"epochs={epochs}", f"runs_dir={runs}", "workers=2",
+                f"restrict_vocab={RESTRICT_VOCAB}"]
+        config = config_lib.resolve(task.Config, task.presets, preset="benchmark", sets=sets)
         started = time.monotonic()
-        run_dir = commands.train(config, fresh=True, verbose=2)
+        run = task.train(config, fresh=True, verbose=2)
         total = time.monotonic() - started
-        stats = json.loads((run_dir / "train_stats.json").read_text())
-        wv = commands.load_run_vectors(run_dir)
+        stats = run.read_json(STATS_FILE)
+        scores = _scores(task.evaluate(run))
     return {"words": stats["words"], "train_seconds": stats["train_seconds"],
-            "prepare_seconds": total - stats["train_seconds"], **_scores(wv)}
+            "prepare_seconds": total - stats["train_seconds"], **scores}
 
 
 def side_gensim(spec, epochs):
     from gensim.models import Word2Vec
 
     from apps.common.word2vec import corpus as data
-    from apps.embeddings.config import Config
     from apps.common.word2vec.vectors import WordVectors
+    from apps.embeddings import metrics
+    from apps.embeddings.config import Config
 
     config = Config(data=spec)
 
@@ -91,7 +95,7 @@ def side_gensim(spec, epochs):
     trained = time.monotonic()
     wv = WordVectors(tuple(model.wv.index_to_key), model.wv.vectors)
     return {"words": model.corpus_total_words, "train_seconds": trained - prepared,
-            "prepare_seconds": prepared - started, **_scores(wv)}
+            "prepare_seconds": prepared - started, **_scores(metrics.evaluate(wv, RESTRICT_VOCAB))}
 
 
 def _run_side(side, spec, epochs):

@@ -1,10 +1,12 @@
 """Word embeddings on the app contract: word2vec trained through the shared loop (resumable by
 epoch), analogy/similarity evaluation, the lookup export with its vector files, tour."""
 
+import argparse
 import pathlib
 
 from apps.common.files import write_json
 from apps.common.task import Task
+from apps.common.word2vec.corpus import ERRORS, build_vocabulary
 from apps.common.word2vec.train import STATS_FILE, run_vectors, train_vectors
 from apps.embeddings import commands, debias
 from apps.embeddings.config import PRESETS, Config
@@ -23,19 +25,27 @@ class EmbeddingsTask(Task):
     tour_seconds = 15.0
 
     def load_data(self, config):
-        return None  # the corpus is streamed by the training loop
+        # The vocabulary, counted before the run is claimed: an empty, unreadable or too small
+        # corpus is one error line and leaves no run directory. The corpus itself is streamed
+        # by the training loop.
+        return build_vocabulary(config)
 
     def labels(self, data):
         return None
 
     def fit(self, run, config, data, verbose=None):
-        train_vectors(run, config, verbose)
+        train_vectors(run, config, verbose, vocab=data)
 
     def open(self, options):
         """--vectors FILE reads a word2vec/GloVe file instead of a run."""
         return None if getattr(options, "vectors", None) else super().open(options)
 
     def add_arguments(self, command, parser):
+        if command == "train":
+            # The corpus reader's error message and the README name this flag.
+            parser.add_argument("--errors", choices=ERRORS, action=_SetErrors,
+                                help="invalid UTF-8 in the corpus: stop (strict) or read it as U+FFFD "
+                                     "(replace); the same as --set errors=...")
         if command in ("evaluate", "export"):
             parser.add_argument("--vectors", metavar="FILE",
                                 help="a word2vec (text/binary, header detected) or GloVe file instead of a run")
@@ -99,6 +109,13 @@ class EmbeddingsTask(Task):
             notes=f"{config.epochs} epochs over the 60k-word Lee news corpus from gensim's wheel (too small "
                   "for good analogies: the benchmark uses an 11M-word corpus). Vectors exported as word2vec "
                   "text/binary, projector TSVs and a SavedModel lookup.")
+
+
+class _SetErrors(argparse.Action):
+    """`--errors X` is `--set errors=X`, in command-line order with the other --set flags."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.set = [*(getattr(namespace, "set", None) or []), f"errors={values}"]
 
 
 TASK = EmbeddingsTask()

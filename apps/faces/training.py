@@ -6,8 +6,11 @@ import numpy as np
 
 from apps.common.errors import ConfigError
 from apps.common.run import load_model_file
-from apps.faces import losses  # noqa: F401 - registers the losses and the metric of saved models
-from apps.faces import metrics, projection
+from apps.faces import (
+    losses,  # noqa: F401 - registers the losses and the metric of saved models
+    metrics,
+    projection,
+)
 from apps.faces.data import all_pairs
 from apps.faces.model import encoder_of, head_features, single_view
 

@@ -1,43 +1,44 @@
 """The app end to end on the tiny preset: train, evaluate, predict, export, CLI errors."""
 
 import json
+import types
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from apps import detection
-from apps.common import cli
+from apps import cli
 from apps.common import config as config_lib
-from apps.detection import commands
+from apps.detection.config import PRESETS, Config
+from apps.detection.task import TASK
 
 
 @pytest.fixture(scope="session")
 def tiny_detector(tmp_path_factory):
     """A 1-epoch tiny detector on a few composed scenes, evaluated and exported once."""
     root = tmp_path_factory.mktemp("detection")
-    config = config_lib.resolve(detection.Config, detection.PRESETS, preset="tiny",
+    config = config_lib.resolve(Config, PRESETS, preset="tiny",
                                 # A low threshold so the barely trained model yields detections.
                                 sets=[f"runs_dir={root / 'runs'}", "score_threshold=0.001"])
-    run_dir = commands.train(config, verbose=0)
-    result = commands.evaluate(run_dir)
-    version = commands.export(run_dir, root=str(root / "saved_models"))
-    return run_dir, result, version, root
+    run = TASK.train(config, verbose=0)
+    result = TASK.evaluate(run)
+    version = TASK.export(run, root=str(root / "saved_models"))
+    return run, result, version, root
 
 
 def test_train_evaluate_reports_every_class(tiny_detector):
-    run_dir, result, _, _ = tiny_detector
+    run, result, _, _ = tiny_detector
     assert set(result["per_class"]) == {str(i) for i in range(10)}
     assert 0.0 <= result["map"] <= result["map50"] <= 1.0
-    saved = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    saved = json.loads((run.path / "eval" / "metrics.json").read_text())
     assert saved["objects"] == result["objects"] > 0
-    config = config_lib.load_config(detection.Config, run_dir / "config.json")
+    config = config_lib.load_config(Config, run.path / "config.json")
     assert len(config.anchors) == 2 * config.num_anchors  # k-means anchors were recorded
 
 
 def test_export_serves_what_predict_returns(tiny_detector, tmp_path):
-    run_dir, _, version, _ = tiny_detector
+    run, _, version, _ = tiny_detector
     rng = np.random.default_rng(0)
     paths = []
     for i, (h, w) in enumerate([(64, 64), (80, 120)]):
@@ -46,7 +47,7 @@ def test_export_serves_what_predict_returns(tiny_detector, tmp_path):
         path = tmp_path / f"{i}.png"
         Image.fromarray(pixels).save(path)
         paths.append(path)
-    predicted = commands.predict(paths, run_dir, out_dir=tmp_path / "png")
+    predicted = TASK.predict(run, paths, types.SimpleNamespace(out_dir=tmp_path / "png"))
     served = tf.saved_model.load(str(version)).signatures["serving_default"]
     total = 0
     for path, entry in zip(paths, predicted):
@@ -77,7 +78,7 @@ def pathlib_exists(path):
 
 
 def test_cli_bad_inputs_exit_2(tiny_detector, tmp_path, capsys):
-    run_dir, _, _, _ = tiny_detector
+    run, _, _, _ = tiny_detector
     (tmp_path / "images").mkdir()
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "images" / "a.png")
     (tmp_path / "labels").mkdir()
@@ -88,7 +89,7 @@ def test_cli_bad_inputs_exit_2(tiny_detector, tmp_path, capsys):
     code = cli.main(["detection", "anchors", "--preset", "tiny", "--data", "nowhere"])
     assert code == 2 and "unknown detection dataset 'nowhere'" in capsys.readouterr().err
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    code = cli.main(["detection", "predict", str(tmp_path / "bad.png"), "--run", str(run_dir)])
+    code = cli.main(["detection", "predict", str(tmp_path / "bad.png"), "--run", str(run.path)])
     assert code == 2 and "bad.png" in capsys.readouterr().err
 
 

@@ -78,7 +78,7 @@ def test_overfeat_dense_head_equals_conv_head_and_gives_a_dense_map():
 
 def test_model_head_shape_and_objectness_prior():
     from apps.common import config as config_lib
-    from apps.detection import PRESETS, Config
+    from apps.detection.config import PRESETS, Config
     from apps.detection.model import build_model
 
     config = config_lib.resolve(Config, PRESETS, preset="tiny")
@@ -136,7 +136,7 @@ def test_yolo_malformed_lines_name_file_and_line(tmp_path, text, message):
 
 def test_unknown_source_and_offline_tfds_are_clear_errors():
     from apps.common import config as config_lib
-    from apps.detection import PRESETS, Config
+    from apps.detection.config import PRESETS, Config
 
     config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=["data=pascal"])
     with pytest.raises(DataError, match="unknown detection dataset 'pascal'"):

@@ -1,17 +1,23 @@
 import bz2
 import dataclasses
 import gzip
+import re
 
 import numpy as np
 import pytest
 from gensim import models as gensim_models  # the [test] extra installs gensim (the reference)
 from scipy import stats
 
+from apps.cli import main
 from apps.common import config as config_lib
-from apps.common.cli import main
-from apps.common.errors import DataError
-from apps.embeddings import PRESETS, Config, commands, data, debias, metrics
+from apps.common.errors import ConfigError, DataError
+from apps.common.word2vec import corpus as data
+from apps.common.word2vec.train import run_vectors
 from apps.common.word2vec.vectors import WordVectors, load_vectors, save_projector, save_word2vec
+from apps.embeddings import debias, metrics
+from apps.embeddings.config import PRESETS, Config
+from apps.embeddings.serving import export
+from apps.embeddings.task import TASK
 
 
 def _config(**sets):
@@ -22,8 +28,8 @@ def _config(**sets):
 def tiny_vectors(tmp_path_factory):
     """Vectors of a 2-epoch run on the Lee corpus (trained once per session)."""
     runs = tmp_path_factory.mktemp("runs")
-    run_dir = commands.train(_config(runs_dir=runs), verbose=0)
-    return run_dir, commands.load_run_vectors(run_dir)
+    run = TASK.train(_config(runs_dir=runs), verbose=0)
+    return run.path, run_vectors(run)
 
 
 @pytest.fixture()
@@ -142,7 +148,7 @@ def test_empty_or_too_small_corpus_exits_2(tmp_path, capsys, content, message):
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
-    assert __import__("re").search(message, err)
+    assert re.search(message, err)
 
 
 def test_missing_corpus_file_exits_2(tmp_path, capsys):
@@ -171,7 +177,7 @@ def test_training_learns_related_words(tiny_vectors, tmp_path):
     path = tmp_path / "topics.txt"
     path.write_text("\n".join(lines) + "\n")
     config = _config(data=f"text:{path}", min_count=1, sample=0, epochs=3, runs_dir=tmp_path)
-    topics = commands.load_run_vectors(commands.train(config, verbose=0))
+    topics = run_vectors(TASK.train(config, verbose=0))
     sim = metrics.Similarity(topics)
     a = [i for i, w in enumerate(topics.words) if w.startswith("a")]
     b = [i for i, w in enumerate(topics.words) if w.startswith("b")]
@@ -192,7 +198,7 @@ def test_exported_vectors_load_in_gensim_with_the_same_neighbours(tiny_vectors, 
     from gensim.models import KeyedVectors
 
     _, wv = tiny_vectors
-    paths = commands.export(wv, tmp_path / "out", root=tmp_path / "models")
+    paths = export(wv, tmp_path / "out", root=tmp_path / "models")
     sim = metrics.Similarity(wv)
     for binary, key in ((False, "word2vec_text"), (True, "word2vec_binary")):
         kv = KeyedVectors.load_word2vec_format(paths[key], binary=binary)
@@ -220,7 +226,7 @@ def test_saved_model_lookup_signature(tiny_vectors, tmp_path):
     import tensorflow as tf
 
     _, wv = tiny_vectors
-    paths = commands.export(wv, tmp_path / "out", root=tmp_path / "models")
+    paths = export(wv, tmp_path / "out", root=tmp_path / "models")
     served = tf.saved_model.load(paths["saved_model"]).signatures["serving_default"]
     out = served(words=tf.constant(["fire", "qwertyuiop", wv.words[7]]))
     np.testing.assert_array_equal(out["found"].numpy(), [True, False, True])
@@ -255,7 +261,7 @@ def test_evaluation_matches_gensim(tiny_vectors):
 
     _, wv = tiny_vectors
     kv = _keyed_vectors(wv)
-    ours = commands.evaluate(wv)
+    ours = metrics.evaluate(wv)
     score, sections = kv.evaluate_word_analogies(datapath("questions-words.txt"))
     assert ours["analogy_accuracy"] == pytest.approx(score)
     total = [s for s in sections if s["section"] == "Total accuracy"][0]
@@ -323,7 +329,21 @@ def test_debias_command_and_plot(tiny_vectors, tmp_path, capsys):
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
 
 
-def test_presets_resolve():
-    for preset in PRESETS:
-        config = config_lib.resolve(Config, PRESETS, preset=preset)
-        assert dataclasses.is_dataclass(config) and config.negative >= 1
+def test_presets_resolve_to_checked_configs():
+    for name, preset in PRESETS.items():
+        config = config_lib.resolve(Config, PRESETS, preset=name)
+        assert config.preset == name and preset.description
+        assert {k: getattr(config, k) for k in preset.values} == preset.values
+    assert config_lib.resolve(Config, PRESETS) == Config()  # the default preset: the dataclass's values
+    tiny = config_lib.preset_config(Config, PRESETS, "tiny")
+    assert (tiny.data, tiny.epochs, tiny.min_count, tiny.vector_size, tiny.window, tiny.negative) == (
+        "lee", 2, 3, 16, 3, 5)
+    # Bad values are refused when the config is made, naming the key and the value.
+    with pytest.raises(ConfigError, match=re.escape("negative=0: expected >= 1")):
+        dataclasses.replace(tiny, negative=0)
+    with pytest.raises(ConfigError, match=re.escape("sample=1.5: expected in [0, 1]")):
+        _config(sample=1.5)
+    with pytest.raises(ConfigError, match=re.escape("min_alpha=0.5: expected <= alpha (0.025)")):
+        _config(min_alpha=0.5)
+    with pytest.raises(ConfigError, match="unknown config key 'batch_size'"):
+        _config(batch_size=32)

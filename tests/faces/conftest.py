@@ -12,23 +12,23 @@ def faces_config(tmp_path_factory):
     from apps.common import config as config_lib
     from apps.faces.config import PRESETS, Config
 
-    config = config_lib.apply_overrides(Config(), {**PRESETS["tiny"], "preset": "tiny"}, "tiny")
+    config = config_lib.preset_config(Config, PRESETS, "tiny")
     return dataclasses.replace(config, runs_dir=str(tmp_path_factory.mktemp("faces_runs")))
 
 
 @pytest.fixture(scope="session")
 def faces_run(faces_config):
-    from apps.faces import training
+    from apps.faces.task import TASK
 
-    return training.train(faces_config, fresh=True, verbose=0)
+    return TASK.train(faces_config, fresh=True, verbose=0)
 
 
 @pytest.fixture(scope="session")
 def faces_export(faces_run, tmp_path_factory):
-    from apps.faces.commands import export
+    from apps.faces.task import TASK
 
     root = tmp_path_factory.mktemp("saved_models")
-    return export(faces_run, root=root), root
+    return TASK.export(faces_run, root=root), root
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from apps.faces.config import PRESETS, Config
 
 
 def _preset(name, **kw):
-    config = config_lib.apply_overrides(Config(), {**PRESETS[name], "preset": name}, name)
+    config = config_lib.preset_config(Config, PRESETS, name)
     return dataclasses.replace(config, **kw)
 
 

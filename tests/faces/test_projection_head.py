@@ -91,7 +91,7 @@ def test_flip_tta_encoder_is_the_unit_mean_of_the_image_and_its_mirror():
     from apps.faces.model import build_model, head_features, single_view
 
     name = "att-mobilenet-wccn"
-    config = config_lib.apply_overrides(Config(), {**PRESETS[name], "preset": name}, name)
+    config = config_lib.preset_config(Config, PRESETS, name)
     config = dataclasses.replace(config, image_size=32, embedding_dim=16)
     encoder = build_model(config, (32, 32, 3), weights_path="")
     single = single_view(encoder)
@@ -109,20 +109,21 @@ def test_flip_tta_encoder_is_the_unit_mean_of_the_image_and_its_mirror():
     np.testing.assert_allclose(np.asarray(encoder(x)), want, atol=1e-5)
     # A mirrored image has the same embedding.
     np.testing.assert_allclose(np.asarray(encoder(x[:, :, ::-1])), want, atol=1e-5)
-    with pytest.raises(ConfigError, match="feature_block"):
+    # Configs are range-checked when made: the bad value is refused before a model is built.
+    with pytest.raises(ConfigError, match="feature_block=19: expected"):
         build_model(dataclasses.replace(config, feature_block=19), (32, 32, 3), weights_path="")
-    with pytest.raises(ConfigError, match="head: expected"):
+    with pytest.raises(ConfigError, match="head='lda2': expected one of"):
         build_model(dataclasses.replace(config, head="lda2"), (32, 32, 3), weights_path="")
     assert isinstance(encoder.get_layer("mirror"), keras.layers.Layer)
 
 
 @pytest.fixture(scope="session")
 def fitted_run(faces_config, tmp_path_factory):
-    from apps.faces import training
+    from apps.faces.task import TASK
 
     config = dataclasses.replace(faces_config, head="wccn", flip_tta=True, epochs=0,
                                  embedding_dim=12, runs_dir=str(tmp_path_factory.mktemp("fitted")))
-    return config, training.train(config, fresh=True, verbose=0)
+    return config, TASK.train(config, fresh=True, verbose=0)
 
 
 def test_a_fitted_head_run_saves_the_projection_of_its_training_features(fitted_run):
@@ -131,13 +132,15 @@ def test_a_fitted_head_run_saves_the_projection_of_its_training_features(fitted_
     from apps.faces import training
     from apps.faces.data import load_data
     from apps.faces.model import head_features, single_view
+    from apps.faces.task import TASK
 
-    config, run_dir = fitted_run
-    head = json.loads((run_dir / training.HEAD).read_text())
+    config, run = fitted_run
+    head = json.loads((run.path / training.HEAD).read_text())
     assert head["head"] == "wccn" and head["dims"] == 12
     splits = load_data(config)
     assert head["fitted_on"] == splits.people(splits.y_train) and head["images"] == 2 * len(splits.y_train)
-    _, calibration, encoder = training.load_run(run_dir)  # saved, reloaded (the mirror layer too)
+    calibration = run.read_json(training.CALIBRATION)
+    encoder = TASK.load_model(run)  # saved, reloaded (the mirror layer too)
     x = splits.x_train
     f = np.concatenate([training.embed(head_features(encoder), x),
                         training.embed(head_features(encoder), x[:, :, ::-1])])
@@ -148,24 +151,23 @@ def test_a_fitted_head_run_saves_the_projection_of_its_training_features(fitted_
     np.testing.assert_allclose(got[1], bias, atol=1e-4)
     # Calibrated like any run; the fitted head separates unseen digits better than chance.
     assert 0 < calibration["threshold"] < 4
-    result = training.evaluate(run_dir)
+    result = TASK.evaluate(run)
     assert result["roc_auc"] > 0.6
 
 
 def test_the_flip_tta_export_serves_the_same_embeddings(fitted_run, tmp_path):
     import tensorflow as tf
 
-    from apps.faces import training
-    from apps.faces.commands import export
     from apps.faces.data import load_data
+    from apps.faces.task import TASK
 
-    config, run_dir = fitted_run
-    version_dir = export(run_dir, root=tmp_path)
+    config, run = fitted_run
+    version_dir = TASK.export(run, root=tmp_path)
     served = tf.saved_model.load(str(version_dir)).signatures["embed_images"]
     x = load_data(config).x_val[:5]
     (name,) = served.structured_input_signature[1]
     (got,) = served(**{name: tf.constant(x)}).values()
-    want = training.load_run(run_dir)[2](x.astype(np.float32))
+    want = TASK.load_model(run)(x.astype(np.float32))
     np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-5)
 
 
@@ -175,7 +177,7 @@ def test_att_wccn_preset_builds_on_the_vgg16_hed_trunk_block_4():
     from apps.faces.model import build_model, head_features
 
     name = "att-wccn"
-    config = config_lib.apply_overrides(Config(), {**PRESETS[name], "preset": name}, name)
+    config = config_lib.preset_config(Config, PRESETS, name)
     assert (config.backbone, config.vgg_block, config.head, config.flip_tta) == ("vgg16-hed", 4, "wccn", True)
     encoder = build_model(dataclasses.replace(config, image_size=32), (32, 32, 3))
     assert head_features(encoder).output_shape == (None, 512)  # block 4's pooled channels
@@ -197,7 +199,7 @@ def test_triplet_preset_trains_only_the_fitted_projection_and_lowers_the_triplet
     from apps.faces.model import build_model, single_view, training_model
 
     name = "att-mobilenet-triplet"
-    config = config_lib.apply_overrides(Config(), {**PRESETS[name], "preset": name}, name)
+    config = config_lib.preset_config(Config, PRESETS, name)
     recipe = (config.head, config.loss, config.mining, config.embedding_dim)
     assert recipe == ("wccn", "triplet", "semi_hard", 128)
     assert config.epochs > 0 and config.trainable_from_block == 19 and config.flip_tta

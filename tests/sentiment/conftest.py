@@ -29,7 +29,7 @@ def small_csv(tmp_path_factory, snippets):
 @pytest.fixture(scope="session")
 def tiny_config(tmp_path_factory, small_csv):
     from apps.common import config as config_lib
-    from apps.sentiment import PRESETS, Config
+    from apps.sentiment.config import PRESETS, Config
 
     runs = tmp_path_factory.mktemp("runs")
     return config_lib.resolve(Config, PRESETS, preset="tiny", sets=[
@@ -40,6 +40,6 @@ def tiny_config(tmp_path_factory, small_csv):
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_config):
-    from apps.sentiment import train
+    from apps.sentiment.task import TASK
 
-    return train(tiny_config, verbose=0)
+    return TASK.train(tiny_config, verbose=0)

@@ -10,26 +10,27 @@ import pytest
 import tensorflow as tf
 from sentiment_helpers import write_csv
 
-from apps.common.cli import main
+from apps.cli import main
 from apps.common.errors import DataError
-from apps.sentiment import commands
 from apps.sentiment.data import load_data
+from apps.sentiment.serving import probabilities
+from apps.sentiment.task import TASK
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_run):
-    return commands.load_run_model(tiny_run)
+    return tiny_run.load_model()
 
 
 def test_evaluate_reports_consistent_numbers(tiny_run, tiny_config, tiny_model):
-    result = commands.evaluate(tiny_run)
+    result = TASK.evaluate(tiny_run)
     splits = load_data(tiny_config)
     cm = np.array(result["confusion_matrix"])
     assert cm.sum() == result["count"] == len(splits.y_test) == 30
     assert cm.sum(axis=1).tolist() == np.bincount(splits.y_test, minlength=2).tolist()
     assert result["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
     assert result["f1"] == result["per_class"]["fresh"]["f1"]
-    probs = commands.probabilities(tiny_model, splits.x_test)
+    probs = probabilities(tiny_model, splits.x_test)
     from apps.sentiment.metrics import roc_auc
 
     assert result["roc_auc"] == pytest.approx(roc_auc(splits.y_test, probs))
@@ -37,19 +38,22 @@ def test_evaluate_reports_consistent_numbers(tiny_run, tiny_config, tiny_model):
     assert len(wrong) == min(10, int(cm.sum() - np.trace(cm)))
     assert all(m["true"] != m["predicted"] for m in wrong)
     assert [m["probability"] for m in wrong] == sorted((m["probability"] for m in wrong), reverse=True)
-    saved = json.loads((tiny_run / "eval" / "metrics.json").read_text(encoding="utf-8"))
+    saved = json.loads((tiny_run.path / "eval" / "metrics.json").read_text(encoding="utf-8"))
     assert saved["accuracy"] == result["accuracy"]
 
 
 def test_predict_probabilities_sum_to_one_and_match_the_model(tiny_run, tiny_model):
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "x" * 10]
-    results = commands.predict(texts, tiny_run)
-    probs = commands.probabilities(tiny_model, texts)
-    for (_, ranked), row in zip(results, probs):
+    results = TASK.predict(tiny_run, texts)
+    probs = probabilities(tiny_model, texts)
+    assert [entry["text"] for entry in results] == texts
+    for entry, row in zip(results, probs):
+        ranked = [(p["label"], p["probability"]) for p in entry["predictions"]]
         assert sum(p for _, p in ranked) == pytest.approx(1.0, abs=1e-6)
         assert dict(ranked) == pytest.approx({"rotten": row[0], "fresh": row[1]})
+        assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)  # most probable first
     with pytest.raises(DataError, match="text 2: empty or whitespace only"):
-        commands.predict(["fine", " \t "], tiny_run)
+        TASK.predict(tiny_run, ["fine", " \t "])
 
 
 def _cli(argv, capsys, stdin=None, monkeypatch=None):
@@ -61,7 +65,7 @@ def _cli(argv, capsys, stdin=None, monkeypatch=None):
 
 
 def test_cli_predict_arguments_stdin_and_bad_input(tiny_run, capsys, monkeypatch):
-    run = ["--run", str(tiny_run)]
+    run = ["--run", str(tiny_run.path)]
     code, out, _ = _cli(["sentiment", "predict", "great fun", "--json", *run], capsys)
     assert code == 0 and json.loads(out)["text"] == "great fun"
     code, out, _ = _cli(["sentiment", "predict", *run], capsys, b"great fun\n\n  \nawful mess\n", monkeypatch)
@@ -96,30 +100,30 @@ def test_cli_train_refuses_bad_csv_with_exit_2(tmp_path, capsys):
 def test_multiclass_head_on_ratings(tmp_path, snippets):
     """Five classes: one logit per class, softmax probabilities, one-hot targets."""
     from apps.common import config as config_lib
-    from apps.sentiment import PRESETS, Config, train
+    from apps.sentiment.config import PRESETS, Config
 
     texts, _ = snippets
     rows = [(texts[i], str(1 + i % 5)) for i in range(150)]
     path = write_csv(tmp_path / "ratings.csv", rows, ("text", "label"))
     config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=[
         f"data=csv:{path}", f"runs_dir={tmp_path / 'runs'}", "model=average"])
-    run_dir = train(config, verbose=0)
-    _, labels, model = commands.load_run(run_dir)
+    run = TASK.train(config, verbose=0)
+    labels, model = run.labels, run.load_model()
     assert labels == ["1", "2", "3", "4", "5"] and model.output_shape == (None, 5)
-    probs = commands.probabilities(model, ["a film", "another film"])
+    probs = probabilities(model, ["a film", "another film"])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
-    result = commands.evaluate(run_dir)
+    result = TASK.evaluate(run)
     assert np.array(result["confusion_matrix"]).shape == (5, 5) and 0.0 <= result["roc_auc"] <= 1.0
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
-    return commands.export(tiny_run, root=tmp_path_factory.mktemp("saved_models"))
+    return TASK.export(tiny_run, root=tmp_path_factory.mktemp("saved_models"))
 
 
 def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_model, exported):
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "", "good " * 50_000]
-    want = commands.probabilities(tiny_model, texts)
+    want = probabilities(tiny_model, texts)
     loaded = tf.saved_model.load(str(exported))
     got = loaded.signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(got["probabilities"].numpy(), want, rtol=0, atol=1e-5)
@@ -132,7 +136,7 @@ def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_model, exp
     """Only TensorFlow is imported there: the vocabulary table and the string input survive."""
     vocabulary = (exported / "assets.extra" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
     texts = ["a moving film", "dull and lifeless", f"{vocabulary[5]} {vocabulary[-1]} zzzunseenzzz"]
-    want = commands.probabilities(tiny_model, texts)
+    want = probabilities(tiny_model, texts)
     script = (
         "import json, sys\n"
         "import tensorflow as tf\n"

@@ -7,7 +7,7 @@ import pytest
 from sentiment_helpers import write_csv
 
 from apps.common.errors import ConfigError, DataError
-from apps.sentiment import Config
+from apps.sentiment.config import Config
 from apps.sentiment.data import load_data, load_text_source, targets
 
 

@@ -3,17 +3,20 @@ extended by the word vectors' and the lexicons' words."""
 
 import dataclasses
 import re
+import types
 
 import numpy as np
 import pytest
 
 from apps.common.errors import ConfigError
-from apps.sentiment import PRESETS, Config, lexicon
-from apps.sentiment.commands import init_lexicon, probabilities
+from apps.sentiment import lexicon
+from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.model import build_model, classifier, extend_vocabulary, vectorizer
+from apps.sentiment.serving import probabilities
+from apps.sentiment.task import TASK
 from apps.sentiment.vectors import load_word_vectors
 
-TINY = dataclasses.replace(Config(), **PRESETS["tiny"])
+TINY = dataclasses.replace(Config(), **PRESETS["tiny"].values)
 
 
 def test_inquirer_and_whissell_rows_by_hand():
@@ -32,12 +35,17 @@ def test_inquirer_and_whissell_rows_by_hand():
     assert not words[only_whissell][:11].any() and words[only_whissell][-1] == 1.0
 
 
-def test_lexicon_table_is_fixed_and_follows_the_vocabulary(tmp_path):
+def test_lexicon_table_is_fixed_and_follows_the_vocabulary(tmp_path, capsys):
     config = dataclasses.replace(TINY, lexicon="inquirer")
-    model = build_model(config, 2, ["klaatu", "good", "awful"])
-    found = init_lexicon(model, config)
+    # The Task reads the lexicon once (prepare) and fills the table when it builds the model.
+    splits = types.SimpleNamespace(x_train=["klaatu good awful"], class_names=["rotten", "fresh"])
+    _, prepared = TASK.prepare(config, splits)
+    assert prepared.vocabulary == ["klaatu", "good", "awful"]
+    capsys.readouterr()
+    model = TASK.build_model(config, prepared)
     table = classifier(model).get_layer("lexicon")
-    assert not table.trainable and found == 2  # "klaatu" is not in the Inquirer
+    # "klaatu" is not in the Inquirer.
+    assert not table.trainable and "lexicon: 2 of 3 vocabulary words listed (inquirer)" in capsys.readouterr().err
     weights = table.get_weights()[0]
     positive = lexicon.INQUIRER_CATEGORIES.index("Positiv")
     negative = lexicon.INQUIRER_CATEGORIES.index("Negativ")
@@ -67,9 +75,11 @@ def test_vocabulary_extended_by_vectors_then_lexicon_up_to_max_tokens(tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("vader", "lexicon: expected parts from inquirer, whissell joined by '+'"),
-    ("inquirer+inquirer", "lexicon: a part is repeated"),
+    ("vader", "lexicon='vader': expected parts from inquirer, whissell joined by '+'"),
+    ("inquirer+inquirer", "lexicon='inquirer+inquirer': expected parts from inquirer, whissell joined by '+' "
+                          "(each once"),
 ])
 def test_bad_lexicon(value, message):
+    # Refused when the config is made (declared on the field), before any model is built.
     with pytest.raises(ConfigError, match=re.escape(message)):
-        build_model(dataclasses.replace(TINY, lexicon=value), 2, ["good"])
+        dataclasses.replace(TINY, lexicon=value)

@@ -2,6 +2,8 @@
 the vocabulary, truncation of long texts, initialisation from word vectors."""
 
 import dataclasses
+import re
+import types
 
 import keras
 import numpy as np
@@ -10,10 +12,10 @@ import tensorflow as tf
 from helpers import check_layer
 
 from apps.common.errors import ConfigError
-from apps.sentiment import PRESETS, Config
+from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.model import MaskedPooling, build_classifier, build_model, build_vocabulary, classifier
 
-TINY = dataclasses.replace(Config(), **PRESETS["tiny"])
+TINY = dataclasses.replace(Config(), **PRESETS["tiny"].values)
 VOCAB = 50
 
 
@@ -134,8 +136,16 @@ def test_keras_file_round_trip_keeps_vocabulary_and_outputs(tmp_path):
     np.testing.assert_allclose(loaded(texts).numpy(), model(texts).numpy(), rtol=0, atol=1e-6)
 
 
-def test_initialisation_from_word_vectors(tmp_path):
-    from apps.sentiment.commands import init_embeddings
+def test_initialisation_from_word_vectors(tmp_path, capsys):
+    from apps.sentiment.task import TASK
+
+    def built(config):
+        """The Task's model of `config` for the vocabulary good, film, unseen (read once by
+        prepare, set by build_model) and the line it prints on what it found."""
+        splits = types.SimpleNamespace(x_train=["good film unseen"], class_names=["rotten", "fresh"])
+        _, prepared = TASK.prepare(config, splits)
+        capsys.readouterr()
+        return TASK.build_model(config, prepared), capsys.readouterr().err
 
     rng = np.random.default_rng(0)
     words = ["good", "film", "bad", "other"]
@@ -148,30 +158,32 @@ def test_initialisation_from_word_vectors(tmp_path):
         w.encode() + b" " + row.astype("<f4").tobytes() + b"\n" for w, row in zip(words, vectors)))
     for path, frozen in ((text_file, True), (binary_file, False)):
         config = dataclasses.replace(TINY, embeddings=str(path), freeze_embeddings=frozen)
-        model = build_model(config, 2, ["good", "film", "unseen"])
-        info = init_embeddings(model, config)
+        model, printed = built(config)
+        assert model.get_layer("vectorize").get_vocabulary()[2:] == ["good", "film", "unseen"]
         table = classifier(model).get_layer("embedding")
         assert table.trainable is not frozen
         weights = table.get_weights()[0]
         np.testing.assert_allclose(weights[2], vectors[0], atol=1e-6)  # "good"
         np.testing.assert_allclose(weights[3], vectors[1], atol=1e-6)  # "film"
-        assert info["found"] == 2 and info["vocabulary"] == 3
+        assert f"embeddings: 2 of 3 vocabulary words from {path} ({'frozen' if frozen else 'fine-tuned'})" in printed
     with pytest.raises(ConfigError, match="embedding_dim is 8 but the word vectors have 16"):
         wrong = dataclasses.replace(TINY, embeddings=str(text_file), embedding_dim=8)
-        init_embeddings(build_model(wrong, 2, ["good"]), wrong)
+        built(wrong)
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("cell", "rnn", "cell: expected one of gru, lstm"),
-    ("model", "cnn", "model: expected one of rnn, average"),
-    ("pooling", "attention", "pooling: expected one of last, max_mean"),
-    ("standardize", "none", "standardize: expected one of letters, lower"),
-    ("units", 0, "units: expected a positive integer"),
-    ("dropout", 1.0, r"dropout: expected a rate in \[0, 1\)"),
+    ("cell", "rnn", "cell='rnn': expected one of 'gru', 'lstm'"),
+    ("model", "cnn", "model='cnn': expected one of 'rnn', 'average'"),
+    ("pooling", "attention", "pooling='attention': expected one of 'last', 'max_mean'"),
+    ("standardize", "none", "standardize='none': expected one of 'letters', 'lower'"),
+    ("units", 0, "units=0: expected >= 1"),
+    ("dropout", 1.0, "dropout=1.0: expected in [0, 1)"),
+    ("max_tokens", 2, "max_tokens=2: expected >= 3"),
 ])
 def test_bad_model_config(key, value, message):
-    with pytest.raises(ConfigError, match=message):
-        build_model(dataclasses.replace(TINY, **{key: value}), 2, ["a"])
+    # Refused when the config is made (declared on its fields), before any model is built.
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        dataclasses.replace(TINY, **{key: value})
 
 
 def test_weight_decay_regularises_the_recurrent_and_output_kernels():

@@ -2,8 +2,9 @@
 ensemble of seeds (one Keras model, the mean of its members' probabilities, exported as one
 SavedModel taking strings)."""
 
+import contextlib
 import dataclasses
-import json
+import io
 import re
 
 import numpy as np
@@ -12,8 +13,12 @@ import tensorflow as tf
 
 from apps.common import config as config_lib
 from apps.common.errors import ConfigError
-from apps.sentiment import PRESETS, Config, commands, pretrain
+from apps.sentiment import pretrain
+from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.data import load_data
+from apps.sentiment.model import classifier, vectorizer
+from apps.sentiment.serving import probabilities
+from apps.sentiment.task import TASK
 from apps.sentiment.vectors import load_word_vectors
 
 
@@ -26,14 +31,15 @@ def test_default_config_pretrains_and_tiny_does_not():
 
 
 @pytest.mark.parametrize("value, message", [
-    ("plot+news", "pretrain: expected parts from plot, train, wiki, lee joined by '+'"),
-    ("train+train", "pretrain: a part is repeated"),
+    ("plot+news", "pretrain='plot+news': expected parts from plot, train, wiki, lee joined by '+'"),
+    ("train+train", "pretrain='train+train': expected parts from plot, train, wiki, lee joined by '+' (each once"),
 ])
 def test_bad_pretrain_parts(value, message):
+    # Refused when the config is made (declared on the fields).
     with pytest.raises(ConfigError, match=re.escape(message)):
-        pretrain.check_config(dataclasses.replace(Config(), pretrain=value))
-    with pytest.raises(ConfigError, match="pretrain_epochs: expected a positive integer, got 0"):
-        pretrain.check_config(dataclasses.replace(Config(), pretrain_epochs=0))
+        dataclasses.replace(Config(), pretrain=value)
+    with pytest.raises(ConfigError, match=re.escape("pretrain_epochs=0: expected >= 1")):
+        dataclasses.replace(Config(), pretrain_epochs=0)
 
 
 def test_cache_key_covers_corpus_and_settings():
@@ -73,59 +79,66 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pretrained_run(cache, tiny_config):
-    """A tiny run initialised from word2vec pretrained on its own training texts (1 epoch)."""
+    """A tiny run initialised from word2vec pretrained on its own training texts (1 epoch), and
+    what training printed on stderr (the embedding's initialisation is reported there)."""
     config = dataclasses.replace(tiny_config, pretrain="train", pretrain_epochs=1, pretrain_min_count=1,
                                  epochs=1)
-    return config, commands.train(config, verbose=0)
+    printed = io.StringIO()
+    with contextlib.redirect_stderr(printed):
+        run = TASK.train(config, verbose=0)
+    return config, run, printed.getvalue()
 
 
-def test_pretrained_vectors_initialise_the_embedding_and_are_cached(cache, pretrained_run, capsys):
+def test_pretrained_vectors_initialise_the_embedding_and_are_cached(cache, pretrained_run):
     root, mp = cache
-    config, run_dir = pretrained_run
+    config, run, printed = pretrained_run
     (folder,) = root.iterdir()  # one cache entry, named by its key
     splits = load_data(config)
     assert folder.name == pretrain.cache_key(pretrain.corpus_lines(config, splits), pretrain.settings(config))
-    info = json.loads((run_dir / "embeddings.json").read_text())
-    assert info["embeddings"] == str(folder / "vectors.txt") and not info["frozen"]
-    words, vectors = load_word_vectors(info["embeddings"])
+    # The run's embedding was initialised from the cached file, fine-tuned, and (min_count 1 on
+    # the training texts) every vocabulary word had a vector.
+    (line,) = [line for line in printed.splitlines() if line.startswith("embeddings: ")]
+    found, total, path, mode = re.fullmatch(r"embeddings: (\d+) of (\d+) vocabulary words from (.+) \((.+)\)",
+                                            line).groups()
+    assert path == str(folder / "vectors.txt") and mode == "fine-tuned"
+    assert int(found) == int(total) == len(vectorizer(run.load_model()).get_vocabulary()) - 2
+    words, vectors = load_word_vectors(path)
     assert vectors.shape[1] == config.embedding_dim == 16
-    assert info["found"] == info["vocabulary"]  # min_count 1 on the training texts: every word
-    # The embedding starts from exactly those vectors.
-    from apps.sentiment.model import build_model, build_vocabulary, classifier
-
-    model = build_model(config, 2, build_vocabulary(splits.x_train, config))
-    commands.init_embeddings(model, config, path=info["embeddings"])
+    # A second request reads the cache: no word2vec training.
+    mp.setattr(pretrain, "train_vectors", lambda *a, **k: pytest.fail("pretrained again instead of the cache"))
+    assert pretrain.pretrained_vectors(config, splits, log=None) == folder / "vectors.txt"
+    # The embedding starts from exactly those vectors (the Task's prepare reads them from the
+    # cache, build_model sets them).
+    _, prepared = TASK.prepare(config, splits)
+    assert prepared.vectors_path == str(folder / "vectors.txt")
+    model = TASK.build_model(config, prepared)
     table = classifier(model).get_layer("embedding").get_weights()[0]
     index = {w: i for i, w in enumerate(words)}
-    vocabulary = model.get_layer("vectorize").get_vocabulary()
+    vocabulary = vectorizer(model).get_vocabulary()
+    assert vocabulary == vectorizer(run.load_model()).get_vocabulary()
     for row in (2, 3, len(vocabulary) - 1):
         np.testing.assert_array_equal(table[row], vectors[index[vocabulary[row]]])
-    # A second request reads the cache: no word2vec training.
-    import apps.embeddings.commands as w2v
-
-    mp.setattr(w2v, "train", lambda *a, **k: pytest.fail("pretrained again instead of the cache"))
-    assert pretrain.pretrained_vectors(config, splits, log=None) == folder / "vectors.txt"
 
 
 @pytest.fixture(scope="module")
 def ensemble_run(tiny_config):
     config = dataclasses.replace(tiny_config, ensemble=3, epochs=1)
-    return config, commands.train(config, verbose=0)
+    return config, TASK.train(config, verbose=0)
 
 
 def test_ensemble_is_the_mean_of_its_members_probabilities(ensemble_run):
     from apps.sentiment.model import member_classifiers
 
-    config, run_dir = ensemble_run
-    model = commands.load_run_model(run_dir)
-    members = [commands.load_run_model(run_dir / f"member{i}") for i in (1, 2, 3)]
+    config, run = ensemble_run
+    model = run.load_model()
+    members = [run.part(f"member{i}").load_model() for i in (1, 2, 3)]
     assert len(member_classifiers(model)) == 3
     texts = [str(t) for t in load_data(config).x_test] + ["a moving film", "good " * 5000]
-    each = np.stack([commands.probabilities(m, texts) for m in members])
-    got = commands.probabilities(model, texts)
+    each = np.stack([probabilities(m, texts) for m in members])
+    got = probabilities(model, texts)
     np.testing.assert_allclose(got, each.mean(axis=0), rtol=0, atol=1e-6)
     assert np.abs(each[0] - each[1]).max() > 1e-3  # the seeds give different members
-    logged = (run_dir / "log.csv").read_text().splitlines()
+    logged = (run.path / "log.csv").read_text().splitlines()
     assert logged[0].startswith("epoch,members,") and len(logged) == 2  # one epoch, mean of 3
 
 
@@ -144,13 +157,13 @@ def test_multiclass_ensemble_logits_softmax_to_the_mean():
 
 
 def test_ensemble_exports_as_one_saved_model_taking_strings(ensemble_run, tmp_path):
-    _, run_dir = ensemble_run
-    model = commands.load_run_model(run_dir)
-    exported = commands.export(run_dir, root=tmp_path)
+    _, run = ensemble_run
+    model = run.load_model()
+    exported = TASK.export(run, root=tmp_path)
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "", "good " * 50_000]
     loaded = tf.saved_model.load(str(exported))
     got = loaded.signatures["serving_default"](text=tf.constant(texts))
-    np.testing.assert_allclose(got["probabilities"].numpy(), commands.probabilities(model, texts),
+    np.testing.assert_allclose(got["probabilities"].numpy(), probabilities(model, texts),
                                rtol=0, atol=1e-5)
     ids = loaded.signatures["tokenize"](text=tf.constant(texts))["token_ids"].numpy()
     np.testing.assert_array_equal(ids, model.get_layer("vectorize")(tf.constant(texts)).numpy())

@@ -1,7 +1,7 @@
 """The sentiment search space: names, ranges and scales; every point is a config of the app."""
 
 from apps.common import config as config_lib
-from apps.sentiment import PRESETS, Config
+from apps.sentiment.config import PRESETS, Config
 from tuning import spaces
 
 

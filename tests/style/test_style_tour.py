@@ -6,16 +6,16 @@ import pytest
 from PIL import Image
 
 from apps.common.report import Report
-from apps.common.tour import TourContext
+from apps.tour import TourContext
 
 
 @pytest.fixture(scope="module")
 def toured(tmp_path_factory):
-    from apps.style import tour
+    from apps.style.task import TASK
 
     directory = tmp_path_factory.mktemp("tour")
     context = TourContext(directory, Report(directory), str(directory / "models"))
-    tour.tour_step(context, preset="tiny")
+    TASK.tour(context, preset="tiny")
     return context
 
 

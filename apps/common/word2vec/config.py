@@ -4,7 +4,14 @@ import dataclasses
 from typing import Annotated
 
 from apps.common.config import (
-    AtLeast, BaseConfig, Count, NonNegative, OneOf, PositiveFloat, PositiveInt, Probability,
+    AtLeast,
+    BaseConfig,
+    Count,
+    NonNegative,
+    OneOf,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
 )
 from apps.common.errors import ConfigError
 

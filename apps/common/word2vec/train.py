@@ -44,12 +44,13 @@ def batches_dataset(ids, keep, config):
     return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(8)
 
 
-def train_vectors(run, config, verbose=None) -> WordVectors:
+def train_vectors(run, config, verbose=None, vocab=None) -> WordVectors:
     """Train `config`'s word2vec in `run` (resuming it from its last finished epoch); the
-    vocabulary goes to vocab.tsv, the model to best.keras, speed to train_stats.json."""
+    vocabulary (`vocab`, else counted now) goes to vocab.tsv, the model to best.keras, speed to
+    train_stats.json."""
     set_workers(config.workers)
     started = time.monotonic()
-    vocab = corpus.build_vocabulary(config)
+    vocab = corpus.build_vocabulary(config) if vocab is None else vocab
     (run.path / VOCAB_FILE).write_text("".join(f"{w}\t{c}\n" for w, c in zip(vocab.words, vocab.counts)),
                                        encoding="utf-8")
     ids = corpus.encode_corpus(config, vocab, run.path / "corpus.ids")
