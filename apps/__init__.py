@@ -11,6 +11,7 @@ APPS = {
     "faces": "apps.faces.task",
     "sentiment": "apps.sentiment.task",
     "translation": "apps.translation.task",
+    "generate": "apps.generate.task",
 }
 
 

@@ -1,8 +1,19 @@
 """The generate config and its presets (variants are data, not files)."""
 
 import dataclasses
+from typing import Annotated
 
-from apps.common.config import TrainConfig
+from apps.common.config import (
+    Count,
+    Fraction,
+    NonNegative,
+    OneOf,
+    PositiveFloat,
+    PositiveInt,
+    TrainConfig,
+    preset,
+)
+from apps.common.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -10,39 +21,47 @@ class Config(TrainConfig):
     # Corpus (apps/generate/corpora.py): names | latin | oneills | airds | text:<file>, several
     # joined by "+". One item (a name, a whole tune) is one sequence.
     data: str = "names"
-    val_fraction: float = 0.1  # fixed-seed split by item
-    test_fraction: float = 0.1
-    max_item_length: int = 2000  # longer items are dropped (counted), so batches stay bounded
+    val_fraction: Fraction = 0.1  # fixed-seed split by item
+    test_fraction: Fraction = 0.1
+    max_item_length: PositiveInt = 2000  # longer items are dropped (counted), so batches stay bounded
     # Model: character embedding -> stacked RNN over layers.GRUCell / layers.LSTMCell -> logits.
-    cell: str = "lstm"  # "lstm" | "gru"
+    cell: Annotated[str, OneOf("lstm", "gru")] = "lstm"
     # One LSTM layer of 128 with dropout 0.2 held names at 3.26 bits/char (test, best of 20
     # epochs by validation); two layers (dropout 0.3) 3.32, a GRU (dropout 0.4) 3.30.
-    units: int = 128
-    rnn_layers: int = 1
-    embedding_dim: int = 32
-    dropout: float = 0.2  # the cells' input dropout (variational) and between the RNN and logits
-    recurrent_dropout: float = 0.0
+    units: PositiveInt = 128
+    rnn_layers: PositiveInt = 1
+    embedding_dim: PositiveInt = 32
+    dropout: Fraction = 0.2  # the cells' input dropout (variational) and between the RNN and logits
+    recurrent_dropout: Fraction = 0.0
     # Gradient clipping, as the course fixes exploding gradients (0: off; at most one of the
     # two). clipvalue clips each element to [-v, v] (the course's np.clip(g, -5, 5));
     # clipnorm rescales each variable's gradient to norm <= clipnorm.
-    clipvalue: float = 5.0
-    clipnorm: float = 0.0
+    clipvalue: NonNegative = 5.0
+    clipnorm: NonNegative = 0.0
     lr_schedule: str = "constant"
-    learning_rate: float = 3e-3
-    epochs: int = 30
-    batch_size: int = 32
+    learning_rate: PositiveFloat = 3e-3
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 32
     # Sampling defaults (serving signature arguments).
-    temperature: float = 1.0
-    top_k: int = 0  # 0: all tokens
-    max_sample_length: int = 40  # characters generated after the prefix, at most
+    temperature: NonNegative = 1.0
+    top_k: Count = 0  # 0: all tokens
+    max_sample_length: PositiveInt = 40  # characters generated after the prefix, at most
+
+
+    def check(self):
+        if self.clipnorm and self.clipvalue:
+            raise ConfigError(f"clipnorm={self.clipnorm} and clipvalue={self.clipvalue}: set at most one "
+                              "(the other 0)")
 
 
 PRESETS = {
-    "default": {},
+    "default": preset("names from Debian's miscfiles: one LSTM of 128, 30 epochs, dropout 0.2"),
     # Folk tunes: longer items, a larger model, longer samples. On O'Neill's alone, 4 epochs
     # (9 minutes on a busy 2-core CPU) held out 2.21 bits/char (the 4-gram: 2.70), and 97 % of
     # samples at temperature 0.6 passed check_abc (80 % at 1.0).
-    "tunes": dict(data="oneills+airds+ryans", units=256, batch_size=16, max_sample_length=800),
-    "tour": dict(units=64, epochs=3),
-    "tiny": dict(units=8, rnn_layers=1, embedding_dim=4, epochs=1, batch_size=8, dropout=0.0),
+    "tunes": preset("folk tunes in ABC (O'Neill's, Aird's, Ryan's): an LSTM of 256, long samples",
+                    data="oneills+airds+ryans", units=256, batch_size=16, max_sample_length=800),
+    "tour": preset("names, a smaller LSTM, 3 epochs (the tour)", units=64, epochs=3),
+    "tiny": preset("a tiny LSTM, 1 epoch: seconds, for tests",
+                   units=8, rnn_layers=1, embedding_dim=4, epochs=1, batch_size=8, dropout=0.0),
 }

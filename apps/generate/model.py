@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import layers
 from apps.common.errors import ConfigError
-from apps.common.train import learning_rate_schedule
+from apps.common.optimizers import learning_rate_schedule
 
 CELLS = ("lstm", "gru")
 

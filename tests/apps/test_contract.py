@@ -40,6 +40,7 @@ CASES = {
     "faces": (["epochs=2", "steps_per_epoch=4"], "", 1, 2),
     "sentiment": (["ensemble=2", "epochs=2"], "member2", 1, 2),
     "translation": (["epochs=2"], "", 1, 2),
+    "generate": (["epochs=2"], "", 1, 2),
 }
 
 # Bad values: each must exit 2 with one line naming the key (an app without the key refuses it
