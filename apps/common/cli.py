@@ -27,9 +27,10 @@ def add_config_arguments(parser, presets: dict) -> None:
     group.add_argument("--config", metavar="FILE", help="JSON file of config keys")
     group.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                        help="override one config key (repeatable), e.g. --set epochs=3")
+    # argparse %-formats help strings: a description's "98 %" must reach it as "98 %%".
+    described = "; ".join(f"{name}: {p.description}" for name, p in sorted(presets.items()))
     group.add_argument("--preset", choices=sorted(presets), metavar="NAME",
-                       help="a named set of defaults: " + "; ".join(
-                           f"{name}: {p.description}" for name, p in sorted(presets.items())))
+                       help="a named set of defaults: " + described.replace("%", "%%"))
     group.add_argument("--data", help="dataset source (see the app's --help)")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apps.common import cli
+from apps import cli
 
 
 def run_cli(capsys, *argv):
@@ -60,14 +60,14 @@ def test_truncated_image_for_predict(capsys, tiny_run, tmp_path):
     path = tmp_path / "cut.png"
     Image.fromarray(np.full((28, 28), 200, np.uint8)).save(path)
     path.write_bytes(path.read_bytes()[:40])
-    code, _, err = run_cli(capsys, "classification", "predict", str(path), "--run", str(tiny_run))
+    code, _, err = run_cli(capsys, "classification", "predict", str(path), "--run", str(tiny_run.path))
     _one_line_error(code, err, str(path))
 
 
 def test_not_an_image_for_predict(capsys, tiny_run, tmp_path):
     path = tmp_path / "notes.jpg"
     path.write_text("hello")
-    code, _, err = run_cli(capsys, "classification", "predict", str(path), "--run", str(tiny_run))
+    code, _, err = run_cli(capsys, "classification", "predict", str(path), "--run", str(tiny_run.path))
     _one_line_error(code, err, str(path))
 
 

@@ -13,7 +13,7 @@ import pytest
 @pytest.mark.slow
 def test_sigkill_then_rerun_continues(tmp_path):
     runs = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "apps.classification", "train", "--preset", "tiny",
+    cmd = [sys.executable, "-m", "apps", "classification", "train", "--preset", "tiny",
            "--set", "epochs=5", "--set", f"runs_dir={runs}", "--set", "early_stopping_patience=0"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.Popen(cmd, cwd=os.getcwd(), env=env,

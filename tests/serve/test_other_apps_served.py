@@ -32,21 +32,23 @@ def photos():
 def served(tmp_path_factory):
     import keras
 
-    from apps import detection, style
     from apps.common import export as export_lib
-    from apps.detection.commands import detector_module
-    from apps.embeddings.commands import export_module as embeddings_module
     from apps.common.word2vec.vectors import WordVectors
+    from apps.detection import config as detection
+    from apps.detection.model import build_model as build_detector
+    from apps.detection.serving import detector_module
+    from apps.embeddings.serving import export_module as embeddings_module
+    from apps.style import config as style
     from apps.style.fast import build_transform_net
     from apps.style.fast import export_module as style_module
 
     root = tmp_path_factory.mktemp("saved_models")
     keras.utils.set_random_seed(0)
 
-    config = dataclasses.replace(detection.Config(), **detection.PRESETS["tiny"],
+    config = dataclasses.replace(detection.Config(), **detection.PRESETS["tiny"].values,
                                  anchors=(12.0, 16.0, 30.0, 24.0), score_threshold=0.0)
     labels = [str(i) for i in range(10)]
-    model = detection.build_model(config, len(labels), 2)
+    model = build_detector(config, len(labels), 2)
     module, signatures = detector_module(model, config.anchors, labels, config)
     export_lib.write_saved_model("detection", module, signatures, root=root, config=config, labels=labels)
 
@@ -55,7 +57,7 @@ def served(tmp_path_factory):
     module, signatures = embeddings_module(wv)
     export_lib.write_saved_model("embeddings", module, signatures, root=root, labels=list(words))
 
-    config = dataclasses.replace(style.Config(), **style.PRESETS["tiny"])
+    config = dataclasses.replace(style.Config(), **style.PRESETS["tiny"].values)
     module, signatures = style_module(build_transform_net(config), config.export_image_size)
     export_lib.write_saved_model("style", module, signatures, root=root, config=config)
 

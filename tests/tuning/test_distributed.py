@@ -67,7 +67,7 @@ def test_chief_and_two_workers_finish_every_trial_once_when_a_worker_dies(colour
 
 @pytest.mark.slow
 def test_multiworker_training_matches_one_worker_on_the_same_global_batch(colour_folder, tmp_path):
-    args = ["tune", "classification", "--strategy", "multiworker", "--preset", "tiny",
+    args = ["classification", "train", "--multiworker", "--preset", "tiny",
             "--data", f"folder:{colour_folder}", "--set", "test_holdout=12", "--set", "val_fraction=0.25",
             "--set", "batch_size=32", "--set", "epochs=2", "--set", "learning_rate=1e-3",
             "--set", "lr_schedule=constant"]
@@ -118,7 +118,7 @@ def test_multiworker_runs_any_app_through_its_own_train(tmp_path):
     the same `train` as `classics detection train`; its run directory is a normal run that
     `evaluate` reads."""
     run_dir = tmp_path / "det"
-    proc = classics("tune", "detection", "--strategy", "multiworker", "--preset", "tiny",
+    proc = classics("detection", "train", "--multiworker", "--preset", "tiny",
                     "--set", f"runs_dir={tmp_path / 'runs'}", "--set", "epochs=2",
                     "--run-dir", run_dir, stdout=open(tmp_path / "det.log", "w"), stderr=-2)
     assert _finish(proc, 400) == 0, (tmp_path / "det.log").read_text()[-3000:]
@@ -131,8 +131,10 @@ def test_multiworker_runs_any_app_through_its_own_train(tmp_path):
     assert summary["best"] == pytest.approx(min(float(r.split(",")[2]) for r in log[1:]))
     assert (run_dir / "DONE").exists()
 
-    from apps.detection import commands
+    from apps import get_task
+    from apps.common.run import Run
+    from apps.detection.config import Config
 
-    result = commands.evaluate(run_dir)  # reads best.keras like any run
+    result = get_task("detection").evaluate(Run.open("detection", Config, run_dir))  # reads best.keras like any run
     assert set(result["per_class"]) == {str(i) for i in range(10)}
     assert 0.0 <= result["map"] <= result["map50"] <= 1.0

@@ -1,7 +1,6 @@
 """A real search in child processes: SIGKILL mid-trial, rerun, exact trial count, results."""
 
 import json
-import pathlib
 
 import pytest
 from tuning_helpers import classics, kill_group, launches, load_json, read_trials, tiny_args, wait_for
@@ -66,19 +65,20 @@ def test_results_files(resumed_search):
 @pytest.mark.slow
 def test_best_config_retrains_to_the_best_score(resumed_search, tmp_path):
     """`classics classification train --config best_config.json` takes the file as is."""
-    from apps import classification
+    from apps.classification.task import TASK
+    from apps.cli import build_parser
     from apps.common import cli
     from apps.common import config as config_lib
     from tuning.search import best_logged
 
-    args = cli.build_parser().parse_args(
+    args = build_parser().parse_args(
         ["classification", "train", "--config", str(resumed_search / "best_config.json"),
          "--set", f"runs_dir={tmp_path}"])
-    config = cli.config_from_args(classification, args)
+    config = cli.config_from_args(TASK, args)
     best = json.loads((resumed_search / "best_config.json").read_text())
     assert {k: v for k, v in config_lib.to_dict(config).items() if k != "runs_dir"} == {
         k: v for k, v in best["config"].items() if k != "runs_dir"}
-    run_dir = classification.train(config, verbose=0)
-    score = best_logged(pathlib.Path(run_dir) / "log.csv", "val_accuracy", "max")
+    run = TASK.train(config, verbose=0)
+    score = best_logged(run.path / "log.csv", "val_accuracy", "max")
     # Same config and seed on the same data: equal up to nondeterminism of threaded CPU kernels.
     assert score == pytest.approx(best["score"], abs=0.05)

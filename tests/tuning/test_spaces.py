@@ -7,16 +7,79 @@ import time
 import numpy as np
 import pytest
 
-from apps import APPS, get_app
+from apps import APPS, get_task
 from apps.common import config as config_lib
 from apps.common.errors import ConfigError
 from tuning import search, spaces
 
 
 def _base(app_name, preset="tiny"):
-    app = get_app(app_name)
-    preset = preset if preset in app.PRESETS else "default"
-    return config_lib.resolve(app.Config, app.PRESETS, preset=preset)
+    task = get_task(app_name)
+    preset = preset if preset in task.presets else "default"
+    return config_lib.resolve(task.Config, task.presets, preset=preset)
+
+
+# The declared space of every app, in declaration order (tuning/spaces.py):
+# name -> (kind, low, high, sampling, step, tier) for numbers, ("choice", values, tier).
+LEARNING_RATE = ("float", 1e-4, 1e-1, "log", None, 1)
+ONE_MINUS_BETA_1 = ("float", 1e-3, 1e-1, "log", None, 2)
+LR_SCHEDULE = ("choice", ("constant", "cosine", "exponential"), 3)
+WEIGHT_DECAY = ("float", 1e-6, 1e-2, "log", None, 4)
+SPACES = {
+    "classification": {
+        "learning_rate": LEARNING_RATE,
+        "one_minus_beta_1": ONE_MINUS_BETA_1,
+        "width": ("int", 16, 64, "log", 2, 2),
+        "batch_size": ("choice", (32, 64, 128), 2),
+        "blocks": ("int", 1, 3, "linear", None, 3),
+        "lr_schedule": LR_SCHEDULE,
+        "lr_decay_rate": ("float", 0.3, 0.95, "linear", None, 3),
+        "weight_decay": WEIGHT_DECAY,
+        "dropout": ("float", 0.0, 0.5, "linear", None, 4),
+    },
+    "detection": {
+        "learning_rate": LEARNING_RATE,
+        "one_minus_beta_1": ONE_MINUS_BETA_1,
+        "width": ("int", 16, 32, "log", 2, 2),
+        "head_filters": ("choice", (64, 128, 256), 2),
+        "batch_size": ("choice", (16, 32, 64), 2),
+        "blocks": ("int", 1, 2, "linear", None, 3),
+        "lr_schedule": LR_SCHEDULE,
+        "lr_decay_rate": ("float", 0.3, 0.95, "linear", None, 3),
+        "weight_decay": WEIGHT_DECAY,
+    },
+    "embeddings": {
+        "learning_rate": LEARNING_RATE,
+        "vector_size": ("int", 50, 300, "linear", 50, 2),
+        "window": ("int", 2, 10, "linear", None, 3),
+    },
+    "style": {
+        "learning_rate": LEARNING_RATE,
+        "width": ("int", 4, 32, "log", 2, 2),
+        "batch_size": ("choice", (1, 2, 4), 2),
+        "blocks": ("int", 1, 5, "linear", None, 3),
+    },
+    "sentiment": {
+        "learning_rate": LEARNING_RATE,
+        "one_minus_beta_1": ONE_MINUS_BETA_1,
+        "units": ("int", 16, 128, "log", 2, 2),
+        "batch_size": ("choice", (32, 64, 128), 2),
+        "rnn_layers": ("int", 1, 2, "linear", None, 3),
+        "cell": ("choice", ("gru", "lstm"), 3),
+        "lr_schedule": LR_SCHEDULE,
+        "embedding_dropout": ("float", 0.0, 0.5, "linear", None, 4),
+        "dropout": ("float", 0.0, 0.5, "linear", None, 4),
+    },
+    "faces": {
+        "learning_rate": LEARNING_RATE,
+        "margin": ("float", 0.05, 1.0, "log", None, 1),
+        "one_minus_beta_1": ONE_MINUS_BETA_1,
+        "people_per_batch": ("choice", (4, 8, 16), 2),
+        "images_per_person": ("choice", (2, 4, 8), 2),
+        "mining": ("choice", ("batch_hard", "semi_hard"), 3),
+        "weight_decay": WEIGHT_DECAY,
+    },
+}
 
 
 def _samples(app_name, name, n=3000, overrides=None):
@@ -25,10 +88,12 @@ def _samples(app_name, name, n=3000, overrides=None):
     return np.array([param.random_sample(seed=i) for i in range(n)], dtype=np.float64)
 
 
+def test_every_registered_app_has_its_space_listed_here():
+    assert sorted(SPACES) == sorted(APPS) == sorted(spaces.TUNABLES)
+
+
 @pytest.mark.parametrize("app_name", sorted(APPS))
 def test_every_app_has_a_space_whose_overrides_are_config_keys(app_name):
-    import keras_tuner
-
     tunable = spaces.tunable(app_name)
     base = _base(app_name)
     hp, space = spaces.declare(app_name, base)
@@ -43,7 +108,32 @@ def test_every_app_has_a_space_whose_overrides_are_config_keys(app_name):
         assert config != base
     assert tunable.direction in ("max", "min")
     assert hasattr(base, tunable.budget)
-    assert isinstance(hp, keras_tuner.HyperParameters)
+    # The tuner's objective is the column the app's Task checkpoints on, in the same direction.
+    task = get_task(app_name)
+    assert (tunable.objective, tunable.direction) == (task.monitor, task.mode)
+
+
+@pytest.mark.parametrize("app_name", sorted(APPS))
+def test_declared_space_names_ranges_and_sampling(app_name):
+    """Each app's space as declared, and the keras-tuner hyperparameters it makes."""
+    hp, space = spaces.declare(app_name, _base(app_name))
+    expected = SPACES[app_name]
+    assert list(space.declared) == list(expected)
+    assert [p.name for p in hp.space] == list(expected)  # nothing fixed without --tiers
+    params = {p.name: p for p in hp.space}
+    for name, want in expected.items():
+        d, param = space.declared[name], params[name]
+        if want[0] == "choice":
+            _, values, tier = want
+            assert (d.kind, d.values, d.tier) == ("choice", values, tier), name
+            assert type(param).__name__ == "Choice" and tuple(param.values) == values, name
+            continue
+        kind, low, high, sampling, step, tier = want
+        assert (d.kind, d.low, d.high, d.sampling, d.step, d.tier) == want, name
+        assert type(param).__name__ == kind.capitalize(), name
+        assert (param.min_value, param.max_value, param.sampling) == (low, high, sampling), name
+        if step is not None:
+            assert param.step == step, name
 
 
 def test_learning_rates_fall_equally_into_each_decade():
@@ -135,7 +225,7 @@ def test_bad_search_settings(field, value, message):
 
 
 def test_cli_bad_input_exits_2(capsys):
-    from apps.common.cli import main
+    from apps.cli import main
 
     assert main(["tune", "classification", "--preset", "tiny", "--trials", "-3"]) == 2
     assert "--trials: expected a positive number of trials, got -3" in capsys.readouterr().err
@@ -152,7 +242,7 @@ def _free_port():
 
 
 def test_unreachable_chief_is_a_clear_error_within_the_timeout(tmp_path, capsys):
-    from apps.common.cli import main
+    from apps.cli import main
 
     port = _free_port()  # nothing listens there
     start = time.monotonic()
@@ -240,10 +330,10 @@ def test_each_algorithm_hands_out_trials_of_the_space(algorithm, tmp_path):
 
 def test_sentiment_trials_train_one_network():
     # The default sentiment config averages a seed ensemble; a search trial is one network.
-    from apps import get_app
+    from apps.sentiment.config import Config
     from tuning import spaces
 
-    base = get_app("sentiment").Config()
+    base = Config()
     assert base.ensemble > 1
     hp, _ = spaces.declare("sentiment", base, tiers=1)
     overrides = spaces.overrides_for("sentiment", base, dict(hp.values), tiers=1)
