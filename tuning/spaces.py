@@ -296,6 +296,31 @@ def faces(s: Space, base) -> dict:
     )
 
 
+def translation(s: Space, base) -> dict:
+    """Attention translator: rate, decoder width ("hidden units"), batch, encoder cell; on val_loss."""
+    lr = _learning_rate(s, base.learning_rate)
+    beta_1 = _beta_1(s, base)
+    units = s.int("decoder_units", 32, 256, step=2, sampling="log", tier=2, default=base.decoder_units)
+    batch = s.choice("batch_size", [32, 64, 100, 128], tier=2, default=base.batch_size)
+    cell = s.choice("cell", ["lstm", "gru"], tier=3, default=base.cell)
+    schedule = _lr_schedule(s, base)
+    return dict(learning_rate=lr, beta_1=beta_1, decoder_units=units, encoder_units=max(1, units // 2),
+                batch_size=batch, cell=cell, lr_schedule=schedule)
+
+
+def generate(s: Space, base) -> dict:
+    """Character LM: rate, units, batch, depth, cell, dropout; on val_loss (nats per symbol)."""
+    lr = _learning_rate(s, base.learning_rate)
+    beta_1 = _beta_1(s, base)
+    units = s.int("units", 32, 512, step=2, sampling="log", tier=2, default=base.units)
+    batch = s.choice("batch_size", [8, 16, 32, 64], tier=2, default=base.batch_size)
+    depth = s.int("rnn_layers", 1, 3, tier=3, default=base.rnn_layers)
+    cell = s.choice("cell", ["lstm", "gru"], tier=3, default=base.cell)
+    dropout = s.float("dropout", 0.0, 0.5, tier=4, default=base.dropout)
+    return dict(learning_rate=lr, beta_1=beta_1, units=units, batch_size=batch, rnn_layers=depth, cell=cell,
+                dropout=dropout)
+
+
 @dataclasses.dataclass(frozen=True)
 class Tunable:
     """How to tune an app: its space, the metric its run's log.csv reports (the Task's
@@ -315,6 +340,8 @@ TUNABLES = {
     "style": Tunable(style, objective="loss", direction="min", budget="fast_steps"),
     "sentiment": Tunable(sentiment, objective="val_accuracy", direction="max"),
     "faces": Tunable(faces, objective="val_embedding_verification_auc", direction="max"),
+    "translation": Tunable(translation, objective="val_loss", direction="min"),
+    "generate": Tunable(generate, objective="val_loss", direction="min"),
 }
 
 

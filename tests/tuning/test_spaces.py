@@ -59,6 +59,23 @@ SPACES = {
         "batch_size": ("choice", (1, 2, 4), 2),
         "blocks": ("int", 1, 5, "linear", None, 3),
     },
+    "translation": {
+        "learning_rate": LEARNING_RATE,
+        "one_minus_beta_1": ONE_MINUS_BETA_1,
+        "decoder_units": ("int", 32, 256, "log", 2, 2),
+        "batch_size": ("choice", (32, 64, 100, 128), 2),
+        "cell": ("choice", ("lstm", "gru"), 3),
+        "lr_schedule": LR_SCHEDULE,
+    },
+    "generate": {
+        "learning_rate": LEARNING_RATE,
+        "one_minus_beta_1": ONE_MINUS_BETA_1,
+        "units": ("int", 32, 512, "log", 2, 2),
+        "batch_size": ("choice", (8, 16, 32, 64), 2),
+        "rnn_layers": ("int", 1, 3, "linear", None, 3),
+        "cell": ("choice", ("lstm", "gru"), 3),
+        "dropout": ("float", 0.0, 0.5, "linear", None, 4),
+    },
     "sentiment": {
         "learning_rate": LEARNING_RATE,
         "one_minus_beta_1": ONE_MINUS_BETA_1,
