@@ -4,7 +4,15 @@ import dataclasses
 from typing import Annotated
 
 from apps.common.config import (
-    AtLeast, Each, Fraction, NonNegative, OneOf, PositiveFloat, PositiveInt, TrainConfig, preset,
+    AtLeast,
+    Each,
+    Fraction,
+    NonNegative,
+    OneOf,
+    PositiveFloat,
+    PositiveInt,
+    TrainConfig,
+    preset,
 )
 
 
