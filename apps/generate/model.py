@@ -46,12 +46,6 @@ def compile_model(model, config, steps_per_epoch: int):
     mean cross-entropy over real characters (nats; the dataset's weights zero the padding)."""
     import keras
 
-    for name in ("clipnorm", "clipvalue"):
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name}: expected >= 0 (0 = off), got {getattr(config, name)}")
-    if config.clipnorm and config.clipvalue:
-        raise ConfigError(f"clipnorm={config.clipnorm} and clipvalue={config.clipvalue}: set at "
-                          "most one (the other 0)")
     optimizer = keras.optimizers.Adam(
         learning_rate_schedule(config, steps_per_epoch), beta_1=config.beta_1,
         clipnorm=config.clipnorm or None, clipvalue=config.clipvalue or None)

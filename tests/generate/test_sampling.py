@@ -18,7 +18,7 @@ VOCAB = Vocabulary.from_items(["Ada", "Bob", "Cyd"])  # 7 characters + EOS can b
 def _sampler(cell="lstm", rnn_layers=2, scale=4.0, seed=0):
     """A tiny random model whose logits are spread out (scaled output kernel)."""
     keras.utils.set_random_seed(seed)
-    config = dataclasses.replace(Config(), **{**PRESETS["tiny"], "cell": cell,
+    config = dataclasses.replace(Config(), **{**PRESETS["tiny"].values, "cell": cell,
                                               "rnn_layers": rnn_layers, "units": 8})
     model = build_model(config, VOCAB.size)
     dense = model.get_layer("logits")
@@ -97,7 +97,7 @@ def test_same_seed_same_sample_and_the_end_symbol_stops():
 def test_token_vocabulary_samples_tokens_joined_by_spaces():
     tokens = Vocabulary.from_items([("60:1", "62:1", "rest:0.5"), ("64:2",)], separator=" ")
     keras.utils.set_random_seed(2)
-    config = dataclasses.replace(Config(), **{**PRESETS["tiny"], "units": 8})
+    config = dataclasses.replace(Config(), **{**PRESETS["tiny"].values, "units": 8})
     model = build_model(config, tokens.size)
     sampler = make_sampler(model, tokens)
     for prefix in ("", "60:1", "60:1  99:1 rest:0.5"):  # "99:1" is UNK; runs of spaces split once

@@ -1,4 +1,5 @@
-"""The exported sampler reloads and samples what the in-process one does."""
+"""The exported sampler reloads and samples what the in-process one does, one sample per
+instance of a batch (the row format `classics serve` speaks)."""
 
 import dataclasses
 
@@ -13,15 +14,19 @@ from apps.generate.serving import export_module
 
 def test_saved_sampler_round_trip(tmp_path):
     keras.utils.set_random_seed(0)
-    config = dataclasses.replace(Config(), **PRESETS["tiny"])
+    config = dataclasses.replace(Config(), **PRESETS["tiny"].values)
     vocabulary = Vocabulary.from_items(["Ada", "Bob", "Cyd"])
     module, signatures = export_module(build_model(config, vocabulary.size), config, vocabulary)
     tf.saved_model.save(module, str(tmp_path), signatures=signatures)
     served = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
-    for prefix, temperature, top_k, seed in (("A", 1.0, 0, 3), ("", 0.0, 0, 0), ("By", 2.0, 2, 9)):
-        args = dict(prefix=tf.constant(prefix), temperature=tf.constant(temperature),
-                    top_k=tf.constant(top_k), max_length=tf.constant(15), seed=tf.constant(seed, tf.int64))
-        got, expected = served(**args), module.sample(**args)
-        assert got["text"].numpy() == expected["text"].numpy()
-        assert got["text"].numpy().decode().startswith(prefix)
-        assert bool(got["ended"]) == bool(expected["ended"])
+    rows = (("A", 1.0, 0, 3), ("", 0.0, 0, 0), ("By", 2.0, 2, 9))
+    got = served(prefix=tf.constant([r[0] for r in rows]), temperature=tf.constant([r[1] for r in rows]),
+                 top_k=tf.constant([r[2] for r in rows]), max_length=tf.constant([15] * len(rows)),
+                 seed=tf.constant([r[3] for r in rows], tf.int64))
+    for i, (prefix, temperature, top_k, seed) in enumerate(rows):
+        expected = module.sample(prefix=tf.constant(prefix), temperature=tf.constant(temperature),
+                                 top_k=tf.constant(top_k), max_length=tf.constant(15),
+                                 seed=tf.constant(seed, tf.int64))
+        assert got["text"].numpy()[i] == expected["text"].numpy()
+        assert got["text"].numpy()[i].decode().startswith(prefix)
+        assert bool(got["ended"][i]) == bool(expected["ended"])
