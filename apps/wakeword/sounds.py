@@ -89,6 +89,19 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return resample_poly(samples, rate_out // g, rate_in // g).astype(np.float32)
 
 
+def trim(samples: np.ndarray, frame: int = 80, below_peak_db: float = 30.0) -> np.ndarray:
+    """`samples` from the first to the last 10 ms frame whose RMS is within `below_peak_db`
+    of the loudest frame's: the word's own extent, so a label can start where it ends."""
+    n = len(samples) // frame
+    if n == 0:
+        return samples
+    rms = np.sqrt(np.mean(np.square(samples[: n * frame].reshape(n, frame)), axis=1))
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-below_peak_db / 20) + 1e-6)
+    if loud.size == 0:  # digital silence: nothing to keep apart
+        return samples
+    return samples[loud[0] * frame: (loud[-1] + 1) * frame]
+
+
 def is_heldout(prompt: str) -> bool:
     """The fixed held-out share of prompts (the two named prompts are always held out)."""
     if prompt in (POSITIVE_PROMPT, HARD_NEGATIVE_PROMPT):
