@@ -20,6 +20,9 @@ import ctypes
 import dataclasses
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -128,30 +131,44 @@ class Espeak:
 
 
 def speak_fresh(utterance: Utterance) -> tuple[np.ndarray, int]:
-    """(samples, rate) of `utterance` from a new engine (run in a child process)."""
+    """(samples, rate) of `utterance` from a new engine in a child Python process (a plain
+    `python -c`, so the caller's own script is not imported again as multiprocessing's spawn
+    would do)."""
+    code = "import sys; from apps.wakeword.tts import _speak_to_stdout; _speak_to_stdout()"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    try:
+        done = subprocess.run([sys.executable, "-c", code],
+                              input=json.dumps(dataclasses.asdict(utterance)).encode(),
+                              capture_output=True, env=env, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DataError(f"espeak-ng could not speak {utterance.text!r}: {exc}") from None
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        raise DataError(f"espeak-ng could not speak {utterance.text!r}: "
+                        f"{lines[-1] if lines else done.returncode}")
+    rate = int.from_bytes(done.stdout[:4], "little")
+    return np.frombuffer(done.stdout[4:], np.float32).copy(), rate
+
+
+def _speak_to_stdout() -> None:
+    """The child's side: settings as JSON on stdin; 4 bytes of rate, then float32 samples."""
     engine = Espeak()
-    return engine.synthesize(utterance), engine.rate
+    samples = engine.synthesize(Utterance(**json.loads(sys.stdin.buffer.read())))
+    sys.stdout.buffer.write(int(engine.rate).to_bytes(4, "little") + samples.tobytes())
 
 
 def synthesize_cached(utterances, cache_dir: str | Path | None = None,
                       speak=None, workers: int = 2) -> list[np.ndarray]:
     """8 kHz waveforms trimmed of leading and trailing silence, one per utterance; each read
     from `<cache>/<sha256 of settings>.wav` when present, else spoken by `speak` (default:
-    `speak_fresh` in a new child process per utterance, `workers` at a time) and written there."""
+    `speak_fresh`, a new child process per utterance, `workers` at a time) and written there."""
     folder = Path(cache_dir) if cache_dir else cache_root() / "wakeword-tts"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{utterance.key()}.wav" for utterance in utterances]
     missing = {path: utterance for path, utterance in zip(paths, utterances) if not path.is_file()}
-    if missing and speak is None:
-        import multiprocessing
-
-        with concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"),
-                max_tasks_per_child=1) as pool:
-            spoken = pool.map(speak_fresh, missing.values())
-            _write_all(missing, spoken)
-    elif missing:
-        _write_all(missing, map(speak, missing.values()))
+    if missing:
+        with concurrent.futures.ThreadPoolExecutor(workers if speak is None else 1) as pool:
+            _write_all(missing, pool.map(speak or speak_fresh, missing.values()))
     return [read_wav(path) for path in paths]
 
 
