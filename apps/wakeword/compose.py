@@ -69,6 +69,17 @@ def _background(rng: np.random.Generator, bank: Bank, n: int) -> np.ndarray:
     return (rng.standard_normal(n) * 1e-4).astype(np.float32)
 
 
+def _telephone_channel(rng: np.random.Generator, word: np.ndarray, rate: int) -> np.ndarray:
+    """A random telephone-like channel: a 2nd-order Butterworth band-pass from 150-500 Hz to
+    2.8-3.9 kHz, then a first-order spectral tilt y[t] = x[t] - a x[t-1], a in [-0.6, 0.6].
+    espeak-ng's speech is full-band; recorded prompts (and phone calls) are not."""
+    from scipy.signal import butter, lfilter, sosfilt
+
+    low, high = rng.uniform(150.0, 500.0), min(rng.uniform(2800.0, 3900.0), 0.49 * rate)
+    banded = sosfilt(butter(2, [low, high], btype="band", fs=rate, output="sos"), word)
+    return lfilter([1.0, -rng.uniform(-0.6, 0.6)], [1.0], banded).astype(np.float32)
+
+
 def _place(rng, length: int, taken: list, n: int, tries: int = 50) -> int | None:
     """A start for `length` samples in [0, n) overlapping none of `taken` ((start, end) pairs)."""
     if length > n:
@@ -97,6 +108,8 @@ def compose_clip(rng: np.random.Generator, bank: Bank, config: Config):
         start = _place(rng, len(word), taken, n)
         if start is None:
             continue
+        if config.channel_augment and rng.random() < config.channel_augment:
+            word = _telephone_channel(rng, word, config.sample_rate)
         gain = 10 ** rng.uniform(-0.6, 0.0) / (np.abs(word).max() + 1e-6)  # peak 0.25-1
         x[start:start + len(word)] += word * gain
         taken.append((start, start + len(word)))

@@ -17,6 +17,9 @@ class Config(TrainConfig):
     frame_length: int = 200
     frame_step: int = 80
     fft_length: int = 256
+    # Subtract each frequency bin's mean over the input's frames (cepstral mean normalisation):
+    # a fixed channel (microphone, phone line) is a constant in the log spectrum.
+    spectral_mean_norm: bool = False
     # Conv1D over spectrogram frames; its stride makes one output step = 4 frames = 40 ms.
     conv_filters: int = 196
     conv_kernel: int = 15
@@ -27,7 +30,9 @@ class Config(TrainConfig):
     # Output steps labelled 1 after each positive ends. The course labels 50 of its 7.3 ms
     # steps (0.36 s); 9 of our 40 ms steps are the same 0.36 s.
     label_steps: int = 9
-    # Composition of each training clip (compose.py)
+    # Composition of each training clip (compose.py). channel_augment: the chance that a
+    # placed word goes through a random telephone-like band-pass and tilt.
+    channel_augment: float = 0.0
     max_positives: int = 4
     max_negatives: int = 2
     clips_per_epoch: int = 2048

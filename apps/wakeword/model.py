@@ -2,6 +2,7 @@
 
     waveform (batch, samples) at 8 kHz, any length >= one receptive field (1,320 samples)
     -> LogSpectrogram: |STFT| of 25 ms Hann frames every 10 ms, 256 points, log(1e-6 + .)
+       (optionally minus each bin's mean over the input: spectral_mean_norm)
                                                                (batch, frames, 129)
     -> Conv1D(conv_filters, 15, stride 4) -> BN -> ReLU -> Dropout  (batch, steps, filters)
     -> [RNN(layers.GRUCell(gru_units)) -> Dropout -> BN] x gru_layers
@@ -28,12 +29,15 @@ class LogSpectrogram(keras.layers.Layer):
         frame_step: Samples between frame starts.
         fft_length: FFT points; fft_length // 2 + 1 frequency bins.
         epsilon: Added to the magnitude before the log (the floor for silence).
+        subtract_mean: Subtract each bin's mean over the frames of the input (cepstral mean
+            normalisation), removing a fixed channel's colouring.
 
     Call: `(batch, samples)` float32 -> `(batch, frames, fft_length // 2 + 1)` with
     frames = 1 + (samples - frame_length) // frame_step.
     """
 
-    def __init__(self, frame_length=200, frame_step=80, fft_length=256, epsilon=1e-6, **kwargs):
+    def __init__(self, frame_length=200, frame_step=80, fft_length=256, epsilon=1e-6,
+                 subtract_mean=False, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("frame_length", frame_length), ("frame_step", frame_step),
                             ("fft_length", fft_length)):
@@ -44,17 +48,23 @@ class LogSpectrogram(keras.layers.Layer):
                              f"received: {fft_length!r}")
         if not epsilon > 0:
             raise ValueError(f"`epsilon` must be > 0, received: {epsilon!r}")
+        if not isinstance(subtract_mean, bool):
+            raise ValueError(f"`subtract_mean` must be a bool, received: {subtract_mean!r}")
         self.frame_length = frame_length
         self.frame_step = frame_step
         self.fft_length = fft_length
         self.epsilon = float(epsilon)
+        self.subtract_mean = subtract_mean
 
     def call(self, waveform):
         import tensorflow as tf
 
         stft = tf.signal.stft(waveform, self.frame_length, self.frame_step, self.fft_length,
                               window_fn=tf.signal.hann_window, pad_end=False)
-        return tf.math.log(self.epsilon + tf.abs(stft))
+        log_magnitude = tf.math.log(self.epsilon + tf.abs(stft))  # (batch, frames, bins)
+        if self.subtract_mean:
+            log_magnitude -= tf.reduce_mean(log_magnitude, axis=-2, keepdims=True)
+        return log_magnitude
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[-1]
@@ -64,7 +74,8 @@ class LogSpectrogram(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(frame_length=self.frame_length, frame_step=self.frame_step,
-                      fft_length=self.fft_length, epsilon=self.epsilon)
+                      fft_length=self.fft_length, epsilon=self.epsilon,
+                      subtract_mean=self.subtract_mean)
         return config
 
 
@@ -73,7 +84,7 @@ def build_model(config: Config, samples: int | None = None) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     waveform = keras.Input((samples,), name="waveform")
     x = LogSpectrogram(config.frame_length, config.frame_step, config.fft_length,
-                       name="spectrogram")(waveform)
+                       subtract_mean=config.spectral_mean_norm, name="spectrogram")(waveform)
     x = keras.layers.Conv1D(config.conv_filters, config.conv_kernel, strides=config.conv_stride,
                             padding="valid", name="conv")(x)
     x = keras.layers.BatchNormalization(name="conv_bn")(x)

@@ -135,3 +135,26 @@ def test_missing_positives_are_a_data_error():
         compose.evaluation_stream([], [], [], [], DEFAULT)
     with pytest.raises(DataError, match="no positive recordings"):
         next(compose.clips(compose.Bank([], [], []), DEFAULT, 0, 0, 1))
+
+
+def test_telephone_channel_cuts_low_rumble_and_keeps_the_voice_band():
+    t = np.arange(16000) / 8000.0
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        low = compose._telephone_channel(rng, np.sin(2 * np.pi * 60 * t).astype(np.float32), 8000)
+        mid = compose._telephone_channel(rng, np.sin(2 * np.pi * 1000 * t).astype(np.float32),
+                                         8000)
+        rms = lambda v: np.sqrt(np.mean(v[4000:] ** 2))  # noqa: E731  (past the transient)
+        assert rms(low) < 0.15 * 0.707 and 0.3 < rms(mid) / 0.707 < 1.7
+
+
+def test_channel_augmented_clips_keep_their_labels_and_repeat():
+    config, bank = dataclasses.replace(DEFAULT, channel_augment=1.0), _bank()
+    a = compose.compose_clip(np.random.default_rng(4), bank, config)
+    b = compose.compose_clip(np.random.default_rng(4), bank, config)
+    np.testing.assert_array_equal(a[0], b[0])
+    plain = compose.compose_clip(np.random.default_rng(4), bank, DEFAULT)
+    assert not np.allclose(a[0], plain[0])
+    for _, y, placed in (a, plain):
+        ends = [p.end for p in placed if p.kind == "positive"]
+        np.testing.assert_array_equal(y, compose.labels_for(ends, 80000, config))

@@ -118,3 +118,16 @@ def test_a_few_steps_lower_the_loss_on_one_batch():
     restored = keras.models.clone_model(model)
     restored.set_weights(model.get_weights())
     np.testing.assert_allclose(restored(x), model(x), atol=1e-5)
+
+
+def test_spectral_mean_norm_removes_a_fixed_gain_and_matches_numpy():
+    x = np.random.default_rng(2).standard_normal((1, 4000)).astype(np.float32) * 0.1
+    layer = LogSpectrogram(subtract_mean=True)
+    ref = _np_spectrogram(x.astype(np.float64))
+    np.testing.assert_allclose(layer(x), ref - ref.mean(axis=1, keepdims=True), atol=2e-3)
+    np.testing.assert_allclose(layer(3.0 * x), layer(x), atol=1e-3)  # log 3 per bin, removed
+    assert not np.allclose(LogSpectrogram()(3.0 * x), LogSpectrogram()(x), atol=1e-3)
+    with pytest.raises(ValueError, match="`subtract_mean` must be a bool"):
+        LogSpectrogram(subtract_mean=1)
+    config = dataclasses.replace(TINY, spectral_mean_norm=True)
+    assert build_model(config).get_layer("spectrogram").subtract_mean is True
