@@ -39,6 +39,7 @@ class Config(TrainConfig):
     val_clips: int = 256
     tts_positives: int = 600  # espeak-ng "activate" settings drawn once (cached by settings)
     tts_negatives: int = 300  # espeak-ng confusable words
+    tts_prompt_negatives: bool = False  # espeak-ng also reads the training prompts' names
     # Detection (events.py): probability threshold and refractory period after an event.
     threshold: float = 0.5
     refractory_seconds: float = 1.0

@@ -45,13 +45,19 @@ def load_data(config: Config) -> Data:
 
 
 def _asterisk(config: Config) -> tuple[Bank, Heldout]:
-    """espeak-ng's "activate" as positives; espeak-ng's confusable words and Allison's training
-    prompts as negatives; the training music tracks as backgrounds."""
+    """espeak-ng's "activate" as positives; espeak-ng's confusable words (and prompt texts) and
+    Allison's training prompts as negatives; the training music tracks as backgrounds."""
     s = sounds.load_sounds()
     positives = tts.synthesize_cached(tts.random_utterances([TRIGGER], config.tts_positives,
                                                             seed=config.seed))
+    # Negative texts: the confusable words and the training prompts' names read as words
+    # ("agent-loginok" -> "agent loginok"), so that espeak-ng's voices speak negatives too and
+    # the voice alone does not tell a positive.
+    texts = list(tts.CONFUSABLES)
+    if config.tts_prompt_negatives:
+        texts += [name.replace("-", " ").replace("_", " ") for name in s.train_prompts]
     confusables = tts.synthesize_cached(tts.random_utterances(
-        tts.CONFUSABLES, config.tts_negatives, seed=config.seed + 1))
+        texts, config.tts_negatives, seed=config.seed + 1))
     bank = Bank(positives=positives, negatives=confusables + list(s.train_prompts.values()),
                 backgrounds=list(s.train_music.values()))
     heldout = Heldout(positives=[sounds.trim(s.positive)],

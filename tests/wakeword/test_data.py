@@ -55,3 +55,29 @@ def test_folder_source_holds_out_every_fifth_file(tmp_path):
     assert len(d.bank.backgrounds) == 2 and d.heldout.music == []
     with pytest.raises(ConfigError, match="allowed are asterisk and folder"):
         data.load_data(dataclasses.replace(config, data="tfds:speech_commands"))
+
+
+@pytest.mark.slow
+def test_espeak_reads_training_prompt_names_as_negatives(monkeypatch):
+    from apps.wakeword import tts
+
+    monkeypatch.setattr(sounds, "load_sounds", _cached_sounds)
+    drawn = []
+
+    def record(utterances, *args, **kwargs):
+        drawn.append(list(utterances))
+        return [np.zeros(800, np.float32) for _ in utterances]
+
+    monkeypatch.setattr(tts, "synthesize_cached", record)
+    config = dataclasses.replace(Config(**PRESETS["tiny"]), tts_negatives=400,
+                                 tts_prompt_negatives=True)
+    data.load_data(config)
+    positives, negatives = drawn
+    assert {u.text for u in positives} == {"activate"}
+    texts = {u.text for u in negatives}
+    read = texts - set(tts.CONFUSABLES)  # 400 draws from 26 words + 282 prompt names
+    assert len(read) > 150 and read <= {n.replace("-", " ").replace("_", " ")
+                                        for n in _cached_sounds().train_prompts}
+    assert "activated" not in texts and "de activated" not in texts  # held out
+    data.load_data(dataclasses.replace(config, tts_prompt_negatives=False))
+    assert {u.text for u in drawn[-1]} <= set(tts.CONFUSABLES)
