@@ -87,6 +87,8 @@ def test_model_matches_a_numpy_forward_pass_and_returns_logits():
     got = np.asarray(model(x, training=False))
 
     h = _np_spectrogram(x.astype(np.float64))  # (2, 48, 129)
+    assert config.spectral_mean_norm  # the default: each bin minus its mean over the frames
+    h = h - h.mean(axis=1, keepdims=True)
     kernel, bias = model.get_layer("conv").get_weights()
     steps = output_steps(4000, config)
     h = np.stack([np.einsum("bkf,kfo->bo", h[:, 4 * s:4 * s + 15], kernel) for s in range(steps)],
