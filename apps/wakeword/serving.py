@@ -1,0 +1,73 @@
+"""The exported module: audio in, per-step probabilities and trigger events out, all in the graph.
+
+    serving_default   waveform (samples,) float32 at 8 kHz, any length
+                      -> probabilities (steps,), event_steps (events,) int64,
+                         event_times (events,) float32 seconds
+    wav               wav_bytes () string: a 16-bit PCM WAV at 8 kHz (channels averaged)
+                      -> the same
+
+Audio longer than a training clip is cut into clip-long windows every half clip, as
+`events.windowed_probabilities` does (the export and the NumPy path agree); events follow
+`events.detect_events` with the config's threshold and refractory period.
+"""
+
+from __future__ import annotations
+
+from apps.wakeword.compose import samples_per_step
+from apps.wakeword.config import Config, output_steps, step_seconds
+from apps.wakeword.events import detect_events_tf
+
+
+def export_module(model, config: Config):
+    """(tf.Module, {"serving_default": fn, "wav": fn}) around a trained wakeword model."""
+    import tensorflow as tf
+
+    n = int(round(config.clip_seconds * config.sample_rate))
+    per_step = samples_per_step(config)
+    hop_steps = (n // 2) // per_step
+    hop = hop_steps * per_step
+    window_steps = output_steps(n, config)
+    keep_from = window_steps - hop_steps
+    refractory = int(round(config.refractory_seconds / step_seconds(config)))
+
+    class WakewordServing(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.threshold = tf.Variable(float(config.threshold), trainable=False,
+                                         name="threshold")
+            self.refractory = tf.Variable(refractory, dtype=tf.int32, trainable=False,
+                                          name="refractory_steps")
+
+        def detect(self, waveform):
+            length = tf.shape(waveform)[0]
+            # output_steps(length): 0 when shorter than one frame or one receptive field
+            frames = tf.maximum(0, 1 + (length - config.frame_length) // config.frame_step)
+            total = tf.where(frames < config.conv_kernel, 0,
+                             1 + (frames - config.conv_kernel) // config.conv_stride)
+            count = 1 + tf.maximum(0, (total - window_steps + hop_steps - 1) // hop_steps)
+            size = (count - 1) * hop + n
+            padded = tf.pad(waveform[:size], [[0, size - tf.minimum(length, size)]])
+            windows = tf.signal.frame(padded, n, hop)  # (count, n)
+            probs = tf.sigmoid(self.model(windows, training=False))  # (count, window_steps)
+            joined = tf.concat([probs[0], tf.reshape(probs[1:, keep_from:], [-1])], axis=0)
+            probabilities = joined[:total]
+            steps = detect_events_tf(probabilities, self.threshold, self.refractory)
+            return {"probabilities": probabilities, "event_steps": steps,
+                    "event_times": tf.cast(steps, tf.float32) * step_seconds(config)}
+
+    module = WakewordServing()
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="waveform")])
+    def serve_waveform(waveform):
+        return module.detect(waveform)
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="wav_bytes")])
+    def serve_wav(wav_bytes):
+        audio, rate = tf.audio.decode_wav(wav_bytes)  # (samples, channels) in [-1, 1)
+        tf.debugging.assert_equal(rate, tf.constant(config.sample_rate, tf.int32),
+                                  message=f"wav_bytes: the WAV must be {config.sample_rate} Hz")
+        return module.detect(tf.reduce_mean(audio, axis=-1))
+
+    module.serve_waveform, module.serve_wav = serve_waveform, serve_wav
+    return module, {"serving_default": serve_waveform, "wav": serve_wav}

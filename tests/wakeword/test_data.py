@@ -1,0 +1,83 @@
+"""load_data: the embedded bank and held-out material, and a user's folder."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from apps.common.errors import ConfigError
+from apps.wakeword import data, sounds
+from apps.wakeword.config import PRESETS, Config
+
+
+@pytest.mark.slow
+def test_asterisk_bank_and_heldout_are_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))  # the TTS cache goes here
+    monkeypatch.setattr(sounds, "load_sounds", _cached_sounds)
+    config = Config(**PRESETS["tiny"])
+    d = data.load_data(config)
+    assert len(d.bank.positives) == 4 and len(d.bank.backgrounds) == 4
+    assert len(d.bank.negatives) == 2 + 282  # espeak-ng confusables + training prompts
+    assert d.val[0].shape == (4, 16000) and d.val[1].shape == (4, 46)
+    assert len(d.heldout.prompts) == 74 and len(d.heldout.music) == 1
+    s = _cached_sounds()
+    trained = [*d.bank.negatives, *d.bank.backgrounds]
+    for held in [s.positive, s.hard_negative, *s.heldout_prompts.values(), *s.heldout_music.values()]:
+        assert not any(len(t) == len(held) and np.array_equal(t, held) for t in trained)
+    np.testing.assert_array_equal(d.heldout.positives[0], sounds.trim(s.positive))
+    x, placed = d.stream(config)
+    assert [p.kind for p in placed].count("positive") == 3
+    assert len(x) >= 0.01 * 3600 * 8000
+
+
+_SOUNDS = []
+_LOAD_SOUNDS = sounds.load_sounds
+
+
+def _cached_sounds():
+    if not _SOUNDS:
+        _SOUNDS.append(_LOAD_SOUNDS())
+    return _SOUNDS[0]
+
+
+def test_folder_source_holds_out_every_fifth_file(tmp_path):
+    for kind, count in (("positive", 6), ("negative", 5), ("background", 2)):
+        (tmp_path / kind).mkdir()
+        for i in range(count):
+            sounds.write_wav(tmp_path / kind / f"{i}.wav",
+                             np.full(800 + 80 * i, 0.1 * (i + 1), np.float32))
+    config = dataclasses.replace(Config(**PRESETS["tiny"]), data=f"folder:{tmp_path}")
+    d = data.load_data(config)
+    assert [len(w) for w in d.bank.positives] == [800, 880, 960, 1040, 1200]
+    assert [len(w) for w in d.heldout.positives] == [1120]
+    assert [len(w) for w in d.bank.negatives] == [800, 880, 960, 1040]
+    assert [len(w) for w in d.heldout.prompts] == [1120]
+    assert len(d.bank.backgrounds) == 2 and d.heldout.music == []
+    with pytest.raises(ConfigError, match="allowed are asterisk and folder"):
+        data.load_data(dataclasses.replace(config, data="tfds:speech_commands"))
+
+
+@pytest.mark.slow
+def test_espeak_reads_training_prompt_names_as_negatives(monkeypatch):
+    from apps.wakeword import tts
+
+    monkeypatch.setattr(sounds, "load_sounds", _cached_sounds)
+    drawn = []
+
+    def record(utterances, *args, **kwargs):
+        drawn.append(list(utterances))
+        return [np.zeros(800, np.float32) for _ in utterances]
+
+    monkeypatch.setattr(tts, "synthesize_cached", record)
+    config = dataclasses.replace(Config(**PRESETS["tiny"]), tts_negatives=400,
+                                 tts_prompt_negatives=True)
+    data.load_data(config)
+    positives, negatives = drawn
+    assert {u.text for u in positives} == {"activate"}
+    texts = {u.text for u in negatives}
+    read = texts - set(tts.CONFUSABLES)  # 400 draws from 26 words + 282 prompt names
+    assert len(read) > 150 and read <= {n.replace("-", " ").replace("_", " ")
+                                        for n in _cached_sounds().train_prompts}
+    assert "activated" not in texts and "de activated" not in texts  # held out
+    data.load_data(dataclasses.replace(config, tts_prompt_negatives=False))
+    assert {u.text for u in drawn[-1]} <= set(tts.CONFUSABLES)
