@@ -8,13 +8,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """A 2-epoch tiny classifier on the embedded MNIST-5k (trained once per session)."""
-    from apps.classification import PRESETS, Config, train
+    """A 2-epoch tiny classifier on the embedded MNIST-5k (trained once per session): its Run."""
+    from apps.classification.config import PRESETS, Config
+    from apps.classification.task import TASK
     from apps.common import config as config_lib
 
     runs = tmp_path_factory.mktemp("runs")
     config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=[f"runs_dir={runs}"])
-    return train(config, verbose=0)
+    return TASK.train(config, verbose=0)
 
 
 def _colour_folder(root, per_class: int, bright: int):

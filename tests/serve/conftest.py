@@ -9,7 +9,7 @@ from serve_helpers import export_text_app
 
 @pytest.fixture(scope="session")
 def trained_run(tiny_run):
-    """The session's tiny MNIST-5k classifier (tests/conftest.py), trained once for all tests."""
+    """The session's tiny MNIST-5k classifier (tests/conftest.py), trained once for all tests: a Run."""
     return tiny_run
 
 
@@ -18,10 +18,11 @@ def digits(trained_run):
     """Three real test digits as uint8 (3, 28, 28, 1) and as PNG bytes."""
     from PIL import Image
 
-    from apps.classification import Config, load_data
+    from apps.classification.config import Config
+    from apps.classification.data import load_data
     from apps.common.config import load_config
 
-    splits = load_data(load_config(Config, trained_run / "config.json"))
+    splits = load_data(load_config(Config, trained_run.path / "config.json"))
     pixels = np.asarray(splits.x_test[:3]).astype(np.uint8)
     pngs = []
     for image in pixels:
@@ -34,9 +35,9 @@ def digits(trained_run):
 @pytest.fixture(scope="session")
 def served_root(tmp_path_factory, trained_run):
     """saved_models/ with classification/1 (through the app's export command) and text/1."""
-    from apps.classification.commands import export
+    from apps.classification.task import TASK
 
     root = tmp_path_factory.mktemp("saved_models")
-    export([trained_run], root=root)
+    TASK.export(trained_run, root=root)
     export_text_app(root)
     return root
