@@ -1,5 +1,6 @@
 import csv
 import io
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -7,19 +8,21 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from apps import classification
-from apps.classification import commands
+from apps.classification.config import PRESETS, Config
 from apps.classification.data import load_data
 from apps.classification.model import build_model
+from apps.classification.task import TASK
 from apps.common import config as config_lib
 from apps.common import export as export_lib
 
 
 def _config(preset, **sets):
-    return config_lib.resolve(
-        classification.Config, classification.PRESETS, preset=preset,
-        sets=[f"{k}={v}" for k, v in sets.items()],
-    )
+    return config_lib.resolve(Config, PRESETS, preset=preset, sets=[f"{k}={v}" for k, v in sets.items()])
+
+
+def _options(ensemble=(), tta=False, top_k=1):
+    """The app flags of evaluate/export/predict, as argparse would give them."""
+    return SimpleNamespace(ensemble=[str(getattr(r, "path", r)) for r in ensemble], tta=tta, top_k=top_k)
 
 
 def test_resnet50_preset_has_keras_applications_parameter_count():
@@ -49,19 +52,20 @@ def test_mnist5k_splits_are_fixed_and_disjoint():
 
 
 def test_training_writes_a_complete_run(tiny_run):
+    run_dir = tiny_run.path
     for name in ("config.json", "best.keras", "log.csv", "labels.txt", "DONE"):
-        assert (tiny_run / name).exists(), name
-    assert not (tiny_run / "backup").exists()
-    with (tiny_run / "log.csv").open() as f:
+        assert (run_dir / name).exists(), name
+    assert not (run_dir / "backup").exists()
+    with (run_dir / "log.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert float(rows[-1]["val_accuracy"]) > 0.5
-    assert any((tiny_run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
 
 
 def test_evaluate_agrees_with_the_model(tiny_run):
-    result = commands.evaluate([tiny_run])
-    config, labels, model = commands.load_run(tiny_run)
+    result = TASK.evaluate(tiny_run)
+    config, labels, model = tiny_run.config, tiny_run.labels, tiny_run.load_model()
     splits = load_data(config)
     pred = model.predict(splits.x_test.astype("float32"), verbose=0).argmax(1)
     assert result["accuracy"] == pytest.approx(float((pred == splits.y_test).mean()))
@@ -69,7 +73,7 @@ def test_evaluate_agrees_with_the_model(tiny_run):
     assert set(result["per_class"]) == set(labels)
     recall0 = float((pred[splits.y_test == 0] == 0).mean())
     assert result["per_class"]["0"]["recall"] == pytest.approx(recall0)
-    assert (tiny_run / "eval" / "confusion.png").stat().st_size > 1000
+    assert (tiny_run.path / "eval" / "confusion.png").stat().st_size > 1000
 
 
 def _jpeg_bytes(image):
@@ -79,11 +83,11 @@ def _jpeg_bytes(image):
 
 
 def test_export_serves_the_keras_model_from_bytes_and_pixels(tiny_run, tmp_path):
-    config, labels, model = commands.load_run(tiny_run)
+    config, labels, model = tiny_run.config, tiny_run.labels, tiny_run.load_model()
     digits = load_data(config).x_test[:4]
     jpegs = [_jpeg_bytes(d) for d in digits]
-    first = commands.export([tiny_run], root=tmp_path)
-    second = commands.export([tiny_run], root=tmp_path)
+    first = TASK.export(tiny_run, root=tmp_path)
+    second = TASK.export(tiny_run, root=tmp_path)
     assert (first.name, second.name) == ("1", "2")
     assert export_lib.read_extra(first, "labels.txt") == labels
     assert export_lib.read_extra(first, "config.json")["preset"] == "tiny"
@@ -102,49 +106,50 @@ def test_export_serves_the_keras_model_from_bytes_and_pixels(tiny_run, tmp_path)
 
 
 def test_predict_equals_the_served_model(tiny_run, tmp_path):
-    config, labels, _ = commands.load_run(tiny_run)
+    config, labels = tiny_run.config, tiny_run.labels
     digits = load_data(config).x_test[:3]
     paths = []
     for i, d in enumerate(digits):
         paths.append(tmp_path / f"d{i}.jpg")
         paths[-1].write_bytes(_jpeg_bytes(d))
-    results = commands.predict(paths, [tiny_run], top_k=10)
-    version = commands.export([tiny_run], root=tmp_path / "models")
+    results = TASK.predict(tiny_run, paths, _options(top_k=10))
+    version = TASK.export(tiny_run, root=tmp_path / "models")
     served = tf.saved_model.load(str(version)).signatures["serving_default"](
         image_bytes=tf.constant([p.read_bytes() for p in paths]))
-    for (_, top), probs in zip(results, served["probabilities"].numpy()):
-        by_label = dict(top)
+    assert [entry["image"] for entry in results] == [str(p) for p in paths]
+    for entry, probs in zip(results, served["probabilities"].numpy(), strict=True):
+        by_label = {p["label"]: p["probability"] for p in entry["predictions"]}
         np.testing.assert_allclose([by_label[label] for label in labels], probs, atol=1e-5)
 
 
 def test_tta_ensemble_is_one_exportable_model(tiny_run, tmp_path):
-    other = commands.train(_config("tiny", runs_dir=tmp_path / "runs", seed=7, epochs=1), verbose=0)
-    config, labels, model, probs_out = commands.combined_model([tiny_run, other], tta=True)
+    other = TASK.train(_config("tiny", runs_dir=tmp_path / "runs", seed=7, epochs=1), verbose=0)
+    options = _options(ensemble=[other], tta=True)
+    model, probs_out = TASK.combined(tiny_run, options)
     assert probs_out
-    digits = load_data(config).x_test[:5]
+    digits = load_data(tiny_run.config).x_test[:5]
     # 2 members x 5 crops, averaged.
-    _, _, m1 = commands.load_run(tiny_run)
-    _, _, m2 = commands.load_run(other)
+    m1, m2 = tiny_run.load_model(), other.load_model()
     views = model.get_layer("averaged")._views(tf.constant(digits, tf.float32))
     assert len(views) == 5
     manual = np.mean([tf.nn.softmax(m(v)).numpy() for m in (m1, m2) for v in views], axis=0)
     np.testing.assert_allclose(model(digits).numpy(), manual, atol=1e-6)
-    version = commands.export([tiny_run, other], tta=True, root=tmp_path / "models")
+    version = TASK.export(tiny_run, options, root=tmp_path / "models")
     served = tf.saved_model.load(str(version)).signatures["predict_images"](images=tf.constant(digits))
     np.testing.assert_allclose(served["probabilities"].numpy(), manual, atol=1e-5)
     assert export_lib.read_extra(version, "metrics.json")["tta"] is True
 
 
 def test_init_from_copies_then_freezes_the_backbone(tiny_run, tmp_path):
-    config = _config("tiny", runs_dir=tmp_path / "runs", init_from=tiny_run, freeze_epochs=1, epochs=1)
-    run_dir = commands.train(config, verbose=0)
-    _, _, source = commands.load_run(tiny_run)
-    frozen = keras.models.load_model(run_dir / "frozen" / "best.keras", compile=False)
+    config = _config("tiny", runs_dir=tmp_path / "runs", init_from=tiny_run.path, freeze_epochs=1, epochs=1)
+    run = TASK.train(config, verbose=0)
+    source = tiny_run.load_model()
+    frozen = keras.models.load_model(run.path / "frozen" / "best.keras", compile=False)
     for a, b in zip(source.get_layer("backbone").get_weights(), frozen.get_layer("backbone").get_weights()):
         np.testing.assert_array_equal(a, b)  # frozen phase: backbone untouched
     assert not np.array_equal(source.get_layer("logits").get_weights()[0],
                               frozen.get_layer("logits").get_weights()[0])
-    _, _, tuned = commands.load_run(run_dir)
+    tuned = run.load_model()
     changed = [not np.array_equal(a, b) for a, b in zip(
         frozen.get_layer("backbone").get_weights(), tuned.get_layer("backbone").get_weights())]
     assert any(changed)  # fine-tuning phase: backbone trained

@@ -79,9 +79,14 @@ def test_cli_predict_arguments_stdin_and_bad_input(tiny_run, capsys, monkeypatch
     assert err.strip() == "error: stdin:2: not valid UTF-8 (byte 0xe9); re-encode the file as UTF-8"
     code, _, err = _cli(["sentiment", "predict", *run], capsys, b"\n \n", monkeypatch)
     assert code == 2 and "stdin: no text to classify" in err
-    # A 1 MB review: truncated to the model's sequence length, no crash.
-    code, out, _ = _cli(["sentiment", "predict", "good " * 200_000, *run], capsys)
+    # Over export_max_chars (100,000) is refused as the export refuses it; under it, answered.
+    code, _, err = _cli(["sentiment", "predict", "good " * 200_000, *run], capsys)
+    assert code == 2 and err.strip() == ("error: text 1: text of 1000000 characters: over the maximum of "
+                                         "100000; give some words to classify")
+    code, out, _ = _cli(["sentiment", "predict", "good " * 19_000, *run], capsys)
     assert code == 0 and out.split("\t")[0] in ("rotten", "fresh")
+    code, _, err = _cli(["sentiment", "predict", "?! ...", *run], capsys)
+    assert code == 2 and "text 1: no words: only punctuation or symbols" in err
 
 
 def test_cli_train_refuses_bad_csv_with_exit_2(tmp_path, capsys):
@@ -123,10 +128,12 @@ def exported(tiny_run, tmp_path_factory):
 
 def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_model, exported):
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "", "good " * 50_000]
-    want = probabilities(tiny_model, texts)
+    want = probabilities(tiny_model, texts[:3] + [""])  # the over-long text is refused, read as ""
     loaded = tf.saved_model.load(str(exported))
     got = loaded.signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(got["probabilities"].numpy(), want, rtol=0, atol=1e-5)
+    assert [e.decode() for e in got["error"].numpy()] == [
+        "", "", "empty or whitespace only", "text of 250000 characters: over the maximum of 100000"]
     assert [c.decode() for c in got["classes"].numpy()] == [["rotten", "fresh"][i] for i in want.argmax(1)]
     vocabulary = (exported / "assets.extra" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
     assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) > 100

@@ -18,12 +18,12 @@ def sentiment_root(tmp_path_factory):
     import keras
 
     from apps.common import export as export_lib
-    from apps.sentiment import PRESETS, Config
-    from apps.sentiment.commands import export_module
+    from apps.sentiment.config import PRESETS, Config
     from apps.sentiment.model import build_model, build_vocabulary
+    from apps.sentiment.serving import export_module
 
     keras.utils.set_random_seed(0)
-    config = dataclasses.replace(Config(), **PRESETS["tiny"])
+    config = dataclasses.replace(Config(), **PRESETS["tiny"].values)
     vocabulary = build_vocabulary(TEXTS + ["a good film", "a bad film"], config)
     model = build_model(config, 2, vocabulary)
     model.set_weights([w + 0.05 for w in model.get_weights()])  # biases off zero: distinct outputs

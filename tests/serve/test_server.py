@@ -69,7 +69,7 @@ def assert_serves(client, digits, expected):
 
 # ---------------------------------------------------------------- same numbers as in-process
 def test_listens_on_loopback_by_default(server):
-    from apps.common.cli import build_parser
+    from apps.cli import build_parser
 
     assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
     port, process, _ = server
