@@ -250,6 +250,14 @@ EMBEDDED = MappingProxyType({
                "dc3309498c4c95cebdf8d4f20c868deb6b63bce1d929cad4f51a7ccc982987b1",
                {**{f"oneills-{stem}": f"music21/corpus/oneills1850/{stem}.abc" for stem in ONEILLS_FILES},
                 **{f"airds-book{i}": f"music21/corpus/airdsAirs/book{i}.abc" for i in range(1, 7)}}),
+    # --- classification: "unsure" (benchmarks/ood.py) ---
+    # Fashion-MNIST's 10,000 test items (IDX, gzip; MIT): out-of-distribution inputs for the
+    # MNIST classifier. Debian's file is re-gzipped (tfds's checksum fails): read with NumPy.
+    **_debian("dataset-fashion-mnist", "0.0~git20200523.55506a9-1",
+              "pool/main/d/dataset-fashion-mnist/dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb",
+              30_900_652, "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0",
+              {"fashion-mnist-test-images": "usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+               "fashion-mnist-test-labels": "usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"}),
 })
 
 
