@@ -33,6 +33,7 @@ BENCHMARKS = {
     "word2vec": "benchmarks.word2vec",
     "faces": "benchmarks.faces",
     "sentiment": "benchmarks.sentiment",
+    "ood": "benchmarks.ood",
     "tuning_memory": "benchmarks.tuning_memory",
 }
 

@@ -61,10 +61,12 @@ class Config(TrainConfig):
     export_min_side: PositiveInt = 8
     export_max_side: PositiveInt = 4096
     export_max_pixels: PositiveInt = 4096 * 1024
-    # "Unsure" (apps/common/ood.py): the out-of-distribution score ("auto": the better of msp
-    # and energy against pixel-shuffled validation images) and the share of the validation
-    # images answered without `unsure` (its threshold is calibrated at export).
-    ood_score: Annotated[str, OneOf("auto", "msp", "energy")] = "auto"
+    # "Unsure" (apps/common/ood.py): the out-of-distribution score ("auto": the best of msp,
+    # energy and mahalanobis (penultimate features; class Gaussians fitted on the training
+    # split) against pixel-shuffled validation images; msp only for an ensemble / TTA) and the
+    # share of the validation images answered without `unsure` (its threshold is calibrated at
+    # export on the validation split).
+    ood_score: Annotated[str, OneOf("auto", "msp", "energy", "mahalanobis")] = "auto"
     ood_pass_fraction: Annotated[float, Between(0.5, 1)] = 0.95
 
     def check(self):

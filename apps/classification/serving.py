@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from apps.classification import model as model_lib
 from apps.common import images as images_lib
 from apps.common import ood as ood_lib
 from apps.common import validation
@@ -21,18 +22,25 @@ def export_module(model, labels, outputs_probabilities, limits=None, calibration
 
     height, width, channels = model.input_shape[1:]
     limits = limits or validation.ImageLimits()
+    mahalanobis = calibration is not None and calibration.score == "mahalanobis"
 
     class ClassifierServing(tf.Module):
         def __init__(self):
             super().__init__()
             self.model = model
+            # Mahalanobis reads the penultimate features: the same weights, two outputs.
+            self.net = model_lib.with_features(model) if mahalanobis else None
             self.labels = tf.constant(list(labels))
 
         def outputs(self, pixels):
             n = tf.shape(pixels)[0]
             # Some layers fail on a 0-row batch: run one black image and keep none of it.
             padded = tf.cond(n > 0, lambda: pixels, lambda: tf.zeros([1, height, width, channels]))
-            y = self.model(padded, training=False)[:n]
+            if mahalanobis:
+                features, y = self.net(padded, training=False)
+                features, y = features[:n], y[:n]
+            else:
+                features, y = None, self.model(padded, training=False)[:n]
             probs = y if outputs_probabilities else tf.nn.softmax(y)
             ids = tf.argmax(probs, axis=-1)
             out = {
@@ -43,7 +51,7 @@ def export_module(model, labels, outputs_probabilities, limits=None, calibration
             }
             if calibration is not None:
                 logits = tf.math.log(tf.maximum(probs, 1e-30)) if outputs_probabilities else y
-                score = ood_lib.score_tensor(logits, calibration.score)
+                score = ood_lib.score_tensor(logits, calibration.score, features, calibration.gaussian)
                 out.update(unsure=score > calibration.threshold, ood_score=score,
                            ood_threshold=tf.fill([n], tf.constant(calibration.threshold, tf.float32)))
             return out

@@ -132,7 +132,7 @@ class ClassificationTask(Task):
         """The "unsure" threshold of the run's (or ensemble's / TTA's) model on its validation
         split (apps/common/ood.py); cached in the run as ood.json per members and options."""
         config = run.config
-        key = {"members": [str(run.path), *(getattr(options, "ensemble", None) or [])],
+        key = {"version": 2, "members": [str(run.path), *(getattr(options, "ensemble", None) or [])],
                "tta": bool(getattr(options, "tta", False)), "score": config.ood_score,
                "pass_fraction": config.ood_pass_fraction}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
@@ -141,11 +141,28 @@ class ClassificationTask(Task):
         if model is None:
             model, probs_out = self.combined(run, options)
         data = load_data(config)
-        val = logits(model, data.x_val, probs_out)
-        proxy = logits(model, ood_lib.shuffled_pixels(data.x_val, config.seed), probs_out)
-        result = ood_lib.calibrate(val, proxy, config.ood_score, config.ood_pass_fraction, probs_out)
+        proxy_images = ood_lib.shuffled_pixels(data.x_val, config.seed)
+        if probs_out:  # an ensemble / TTA: averaged probabilities, no features
+            result = ood_lib.calibrate(logits(model, data.x_val, True), logits(model, proxy_images, True),
+                                       config.ood_score, config.ood_pass_fraction, probabilities=True)
+        else:
+            net = model_lib.with_features(model)
+            train_features, _ = features_and_logits(net, data.x_train)
+            val_features, val = features_and_logits(net, data.x_val)
+            proxy_features, proxy = features_and_logits(net, proxy_images)
+            gaussian = ood_lib.fit_gaussians(train_features, np.asarray(data.y_train), len(run.labels))
+            result = ood_lib.calibrate(val, proxy, config.ood_score, config.ood_pass_fraction, False,
+                                       val_features, proxy_features, gaussian)
         run.write_json(OOD_FILE, {"key": key, "calibration": result.to_json()})
         return result
+
+    def unsure_scores(self, model, probs_out, images, calibration):
+        """(probabilities, ood scores) of uint8 images (N, H, W, C), as the export computes them."""
+        if calibration.score != "mahalanobis":
+            y, probs = outputs(model, images, probs_out)
+            return probs, ood_lib.scores(y, calibration.score)
+        features, y = features_and_logits(model_lib.with_features(model), images)
+        return outputs(model, images, probs_out)[1], ood_lib.scores(y, "mahalanobis", features, calibration.gaussian)
 
     def predict(self, run, inputs, options=None):
         """Per image: the top-k {label, probability}, `unsure` and its score and threshold.
@@ -155,8 +172,7 @@ class ClassificationTask(Task):
         batch = decode_files(list(inputs), channels, height, export_limits(run.config))
         calibration = self.calibration(run, options, model, probs_out)
         top_k = int(getattr(options, "top_k", 1) or 1)
-        y, probs = outputs(model, batch, probs_out)
-        score = ood_lib.scores(y, calibration.score)
+        probs, score = self.unsure_scores(model, probs_out, batch, calibration)
         out = []
         for path, row, s in zip(inputs, probs, score):
             order = np.argsort(-row)[:top_k]
@@ -209,6 +225,14 @@ def outputs(model, images, outputs_probabilities, batch_size=256):
     if outputs_probabilities:
         return np.log(np.maximum(y, 1e-30)), y
     return y, tf.nn.softmax(y).numpy()
+
+
+def features_and_logits(net, images, batch_size=256):
+    """((N, D) features, (N, K) logits) of a `model.with_features` network."""
+    if len(images) == 0:
+        return np.zeros((0, net.output_shape[0][-1]), np.float32), np.zeros((0, net.output_shape[1][-1]), np.float32)
+    features, y = net.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    return features, y
 
 
 def logits(model, images, outputs_probabilities, batch_size=256):

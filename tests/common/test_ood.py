@@ -76,3 +76,25 @@ def test_synthetic_outliers_keep_what_they_should():
     salad = ood.shuffled_words(texts, seed=0)
     assert [len(t.split()) for t in salad] == [3, 1, 5]
     assert sorted(" ".join(salad).split()) == sorted(" ".join(texts).split())
+
+
+def test_mahalanobis_against_an_explicit_numpy_loop():
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(3), 40)
+    features = rng.normal(0, 1, (120, 5)) + np.eye(3, 5)[labels] * 4
+    means, precision = ood.fit_gaussians(features, labels, 3, ridge=0.0)
+    np.testing.assert_allclose(means[1], features[labels == 1].mean(axis=0))
+    centred = features - means[labels]
+    np.testing.assert_allclose(np.linalg.inv(precision), centred.T @ centred / 120, rtol=1e-10)
+    queries = rng.normal(0, 3, (6, 5))
+    want = [min((q - m) @ precision @ (q - m) for m in means) for q in queries]
+    got = ood.scores(np.zeros((6, 3)), "mahalanobis", queries, (means, precision))
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    # Calibrated with the Gaussians, "auto" may pick it and keeps them for the export.
+    far = rng.normal(0, 1, (50, 5)) * 0.1 + 20.0
+    val_logits = rng.normal(0, 1, (120, 3))
+    result = ood.calibrate(val_logits, val_logits[:50], "auto", 0.95, False, features, far, (means, precision))
+    assert result.score == "mahalanobis" and result.proxy_auroc["mahalanobis"] == 1.0
+    np.testing.assert_allclose(result.gaussian[1], precision, rtol=1e-6)
+    with pytest.raises(ConfigError, match="no features of this model"):
+        ood.calibrate(val_logits, val_logits, "mahalanobis")

@@ -90,8 +90,10 @@ def test_classifier_saved_model_answers_per_instance(root, images, digits, tiny_
     calibration = tiny_run.read_json("ood.json")["calibration"]
     assert np.all(got["ood_threshold"] == np.float32(calibration["threshold"]))
     np.testing.assert_array_equal(got["unsure"], got["ood_score"] > got["ood_threshold"])
-    np.testing.assert_allclose(got["ood_score"][GOOD],
-                               ood.scores(np.log(got["probabilities"][GOOD]), calibration["score"]), atol=1e-5)
+    from apps.classification.task import TASK
+
+    _, want_scores = TASK.unsure_scores(tiny_run.load_model(), False, pixels, TASK.calibration(tiny_run))
+    np.testing.assert_allclose(got["ood_score"][GOOD], want_scores, rtol=1e-4, atol=1e-5)
     empty = reference(version, "serving_default", image_bytes=np.array([], dtype=object))
     assert {k: v.shape[0] for k, v in empty.items()} == dict.fromkeys(got, 0)
     assert reference(version, "predict_images", images=np.zeros((0, 28, 28, 1), np.uint8))["unsure"].shape == (0,)
@@ -99,11 +101,14 @@ def test_classifier_saved_model_answers_per_instance(root, images, digits, tiny_
 
 def test_classifier_calibration_keeps_95_percent_of_validation(tiny_run):
     from apps.classification.data import load_data
-    from apps.classification.task import TASK, logits
+    from apps.classification.task import TASK
 
     calibration = TASK.calibration(tiny_run)
     assert calibration.score in ood.SCORES and calibration.pass_fraction == 0.95
-    val = ood.scores(logits(tiny_run.load_model(), load_data(tiny_run.config).x_val, False), calibration.score)
+    # "auto": the score that best tells validation images from their pixel-shuffled copies.
+    assert calibration.proxy_auroc[calibration.score] == max(calibration.proxy_auroc.values())
+    assert sorted(calibration.proxy_auroc) == sorted(ood.SCORES)
+    _, val = TASK.unsure_scores(tiny_run.load_model(), False, load_data(tiny_run.config).x_val, calibration)
     assert len(val) == calibration.validation_count
     assert (val <= calibration.threshold).mean() >= 0.95 > (val < calibration.threshold).mean()
 
