@@ -166,3 +166,23 @@ def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_model, exp
     assert out["ids"][2][:3] == [5, len(vocabulary) - 1, 1]
     index = {w: i for i, w in enumerate(vocabulary)}
     assert out["ids"][0][:3] == [index.get(w, 1) for w in ("a", "moving", "film")]
+
+
+def test_unsure_is_calibrated_on_validation_and_the_same_in_export_and_predict(tiny_run, tiny_model, exported):
+    from apps.common import ood
+    from apps.sentiment.serving import logits
+
+    calibration = TASK.calibration(tiny_run)
+    val = ood.scores(logits(tiny_model, load_data(tiny_run.config).x_val), calibration.score)
+    assert len(val) == calibration.validation_count
+    assert (val <= calibration.threshold).mean() >= 0.95 > (val < calibration.threshold).mean()
+    assert json.loads((exported / "assets.extra" / "ood.json").read_text())["threshold"] == calibration.threshold
+    texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "film film film", "zq xv"]
+    got = tf.saved_model.load(str(exported)).signatures["serving_default"](text=tf.constant(texts))
+    # msp of one binary logit: 1 - max(p, 1 - p)
+    np.testing.assert_allclose(got["ood_score"].numpy(), 1 - probabilities(tiny_model, texts).max(axis=1), atol=1e-6)
+    np.testing.assert_array_equal(got["unsure"].numpy(), got["ood_score"].numpy() > np.float32(calibration.threshold))
+    for entry, score, unsure in zip(TASK.predict(tiny_run, texts), got["ood_score"].numpy(), got["unsure"].numpy()):
+        assert entry["unsure"] == bool(unsure) and entry["ood_score"] == pytest.approx(float(score), abs=1e-6)
+        assert entry["ood_threshold"] == calibration.threshold
+        assert TASK.format_prediction(entry).endswith("\tunsure") == entry["unsure"]
