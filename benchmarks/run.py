@@ -34,6 +34,7 @@ BENCHMARKS = {
     "faces": "benchmarks.faces",
     "sentiment": "benchmarks.sentiment",
     "ood": "benchmarks.ood",
+    "sentiment_documents": "benchmarks.sentiment_documents",
     "tuning_memory": "benchmarks.tuning_memory",
 }
 
