@@ -33,6 +33,8 @@ BENCHMARKS = {
     "word2vec": "benchmarks.word2vec",
     "faces": "benchmarks.faces",
     "sentiment": "benchmarks.sentiment",
+    "ood": "benchmarks.ood",
+    "sentiment_documents": "benchmarks.sentiment_documents",
     "tuning_memory": "benchmarks.tuning_memory",
 }
 

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from apps.common.config import (
     AtLeast,
+    Between,
     Count,
     Each,
     Fraction,
@@ -53,9 +54,28 @@ class Config(TrainConfig):
     init_from: str = ""  # a run directory or .keras file whose backbone initialises this one
     freeze_epochs: Count = 0  # epochs with the initialised backbone frozen, before fine-tuning
     fine_tune_lr_factor: PositiveFloat = 0.1
-
+    # Export: images the serving signature accepts, checked per image from its header before
+    # decoding (apps/common/validation.py); others answer {"error": ...}. The defaults refuse
+    # a 1x1 image and anything over 4 MP (a 4000x4000 RGB image decodes to 48 MB, 1.3 GB in
+    # float resizing buffers).
+    export_min_side: PositiveInt = 8
+    export_max_side: PositiveInt = 4096
+    export_max_pixels: PositiveInt = 4096 * 1024
+    # "Unsure" (apps/common/ood.py): the out-of-distribution score ("auto": the best of msp,
+    # energy and mahalanobis (penultimate features; class Gaussians fitted on the training
+    # split) against pixel-shuffled validation images; msp only for an ensemble / TTA) and the
+    # share of the validation images answered without `unsure` (its threshold is calibrated at
+    # export on the validation split).
+    ood_score: Annotated[str, OneOf("auto", "msp", "energy", "mahalanobis")] = "auto"
+    ood_pass_fraction: Annotated[float, Between(0.5, 1)] = 0.95
 
     def check(self):
+        if self.export_min_side > self.export_max_side:
+            raise ConfigError(f"export_min_side={self.export_min_side}: expected <= export_max_side="
+                              f"{self.export_max_side}")
+        if self.export_max_pixels < self.export_min_side ** 2:
+            raise ConfigError(f"export_max_pixels={self.export_max_pixels}: expected >= export_min_side**2="
+                              f"{self.export_min_side ** 2}")
         if self.freeze_epochs and not self.init_from:
             raise ConfigError(f"freeze_epochs={self.freeze_epochs}: needs init_from (a run or .keras "
                               "file whose backbone is frozen first)")

@@ -89,3 +89,9 @@ def averaged_model(members, config, tta: bool) -> keras.Model:
     inputs = keras.Input(members[0].input_shape[1:], name="image")
     averaged = Averaged(members, shifts=shifts, flip=flip, name="averaged")
     return keras.Model(inputs, averaged(inputs), name="combined")
+
+
+def with_features(model) -> keras.Model:
+    """The classifier as (penultimate features (batch, D), logits): the input of its "logits"
+    Dense beside its output, the same weights (for the "unsure" Mahalanobis score)."""
+    return keras.Model(model.inputs, [model.get_layer("logits").input, model.output], name="with_features")

@@ -8,14 +8,16 @@ import numpy as np
 from apps.classification import model as model_lib
 from apps.classification.config import PRESETS, Config
 from apps.classification.data import load_data, make_dataset
-from apps.classification.serving import export_module
-from apps.common import images as images_lib
-from apps.common import metrics, report
+from apps.classification.serving import decode_files, export_module
+from apps.common import metrics, report, validation
+from apps.common import ood as ood_lib
 from apps.common.errors import ConfigError
 from apps.common.files import write_json
 from apps.common.optimizers import make_optimizer
 from apps.common.run import Run, load_model_file
 from apps.common.task import Phase, Task
+
+OOD_FILE = "ood.json"  # the run's cached "unsure" calibration
 
 
 class ClassificationTask(Task):
@@ -126,26 +128,71 @@ class ClassificationTask(Task):
     def format_evaluation(self, result):
         return metrics.format_report(result)
 
+    def calibration(self, run, options=None, model=None, probs_out=None):
+        """The "unsure" threshold of the run's (or ensemble's / TTA's) model on its validation
+        split (apps/common/ood.py); cached in the run as ood.json per members and options."""
+        config = run.config
+        key = {"version": 2, "members": [str(run.path), *(getattr(options, "ensemble", None) or [])],
+               "tta": bool(getattr(options, "tta", False)), "score": config.ood_score,
+               "pass_fraction": config.ood_pass_fraction}
+        cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
+        if cached and cached.get("key") == key:
+            return ood_lib.Calibration(**cached["calibration"])
+        if model is None:
+            model, probs_out = self.combined(run, options)
+        data = load_data(config)
+        proxy_images = ood_lib.shuffled_pixels(data.x_val, config.seed)
+        if probs_out:  # an ensemble / TTA: averaged probabilities, no features
+            result = ood_lib.calibrate(logits(model, data.x_val, True), logits(model, proxy_images, True),
+                                       config.ood_score, config.ood_pass_fraction, probabilities=True)
+        else:
+            net = model_lib.with_features(model)
+            train_features, _ = features_and_logits(net, data.x_train)
+            val_features, val = features_and_logits(net, data.x_val)
+            proxy_features, proxy = features_and_logits(net, proxy_images)
+            gaussian = ood_lib.fit_gaussians(train_features, np.asarray(data.y_train), len(run.labels))
+            result = ood_lib.calibrate(val, proxy, config.ood_score, config.ood_pass_fraction, False,
+                                       val_features, proxy_features, gaussian)
+        run.write_json(OOD_FILE, {"key": key, "calibration": result.to_json()})
+        return result
+
+    def unsure_scores(self, model, probs_out, images, calibration):
+        """(probabilities, ood scores) of uint8 images (N, H, W, C), as the export computes them."""
+        if calibration.score != "mahalanobis":
+            y, probs = outputs(model, images, probs_out)
+            return probs, ood_lib.scores(y, calibration.score)
+        features, y = features_and_logits(model_lib.with_features(model), images)
+        return outputs(model, images, probs_out)[1], ood_lib.scores(y, "mahalanobis", features, calibration.gaussian)
+
     def predict(self, run, inputs, options=None):
+        """Per image: the top-k {label, probability}, `unsure` and its score and threshold.
+        An image the export would refuse (size, channels, undecodable) is a DataError."""
         model, probs_out = self.combined(run, options)
         height, _, channels = model.input_shape[1:]
-        batch = np.stack([images_lib.decode_for_model(p, channels=channels, image_size=height) for p in inputs])
+        batch = decode_files(list(inputs), channels, height, export_limits(run.config))
+        calibration = self.calibration(run, options, model, probs_out)
         top_k = int(getattr(options, "top_k", 1) or 1)
+        probs, score = self.unsure_scores(model, probs_out, batch, calibration)
         out = []
-        for path, row in zip(inputs, probabilities(model, batch, probs_out)):
+        for path, row, s in zip(inputs, probs, score):
             order = np.argsort(-row)[:top_k]
             out.append({"image": str(path), "predictions": [
-                {"label": run.labels[i], "probability": float(row[i])} for i in order]})
+                {"label": run.labels[i], "probability": float(row[i])} for i in order],
+                "unsure": bool(s > calibration.threshold), "ood_score": float(s),
+                "ood_threshold": calibration.threshold})
         return out
 
     def format_prediction(self, entry):
-        return entry["image"] + "\t" + "\t".join(f"{p['label']} {p['probability']:.4f}"
-                                                 for p in entry["predictions"])
+        return (entry["image"] + "\t" + "\t".join(f"{p['label']} {p['probability']:.4f}"
+                                                   for p in entry["predictions"])
+                + ("\tunsure" if entry["unsure"] else ""))
 
     def serving(self, run, options=None):
         model, probs_out = self.combined(run, options)
-        module, signatures = export_module(model, run.labels, probs_out)
-        return module, signatures, {"members.json": [str(run.path), *(getattr(options, "ensemble", None) or [])]}
+        calibration = self.calibration(run, options, model, probs_out)
+        module, signatures = export_module(model, run.labels, probs_out, export_limits(run.config), calibration)
+        return module, signatures, {"members.json": [str(run.path), *(getattr(options, "ensemble", None) or [])],
+                                    "ood.json": calibration.to_json()}
 
     # ------------------------------------------------------------ tour
     def tour(self, context):
@@ -166,14 +213,39 @@ class ClassificationTask(Task):
                   "digits the model got wrong (true->predicted, probability).")
 
 
-def probabilities(model, images, outputs_probabilities, batch_size=256):
-    """Class probabilities for uint8/float images (N, H, W, C), in compiled batches."""
+def outputs(model, images, outputs_probabilities, batch_size=256):
+    """(logits, probabilities), both (N, K), of uint8/float images (N, H, W, C) in compiled
+    batches; the logits of a model that outputs probabilities (an ensemble, TTA) are their logs."""
     import tensorflow as tf
 
     if len(images) == 0:
-        return np.zeros((0, model.output_shape[-1]), np.float32)
+        empty = np.zeros((0, model.output_shape[-1]), np.float32)
+        return empty, empty
     y = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
-    return y if outputs_probabilities else tf.nn.softmax(y).numpy()
+    if outputs_probabilities:
+        return np.log(np.maximum(y, 1e-30)), y
+    return y, tf.nn.softmax(y).numpy()
+
+
+def features_and_logits(net, images, batch_size=256):
+    """((N, D) features, (N, K) logits) of a `model.with_features` network."""
+    if len(images) == 0:
+        return np.zeros((0, net.output_shape[0][-1]), np.float32), np.zeros((0, net.output_shape[1][-1]), np.float32)
+    features, y = net.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    return features, y
+
+
+def logits(model, images, outputs_probabilities, batch_size=256):
+    return outputs(model, images, outputs_probabilities, batch_size)[0]
+
+
+def probabilities(model, images, outputs_probabilities, batch_size=256):
+    """Class probabilities for uint8/float images (N, H, W, C), in compiled batches."""
+    return outputs(model, images, outputs_probabilities, batch_size)[1]
+
+
+def export_limits(config):
+    return validation.ImageLimits(config.export_min_side, config.export_max_side, config.export_max_pixels)
 
 
 TASK = ClassificationTask()

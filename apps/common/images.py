@@ -253,6 +253,14 @@ def decode_image_tensor(data: tf.Tensor, channels: int, image_size: int | None) 
     check_channels(channels, allow_none=False)
     check_image_size(image_size)
     img = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
+    return conform_image_tensor(img, channels, image_size)
+
+
+def conform_image_tensor(img: tf.Tensor, channels: int, image_size: int | None) -> tf.Tensor:
+    """Decoded uint8 (H, W, C) -> uint8 (H, W, channels), resized when `image_size` is
+    given: the conversions of `decode_image_tensor` (which see)."""
+    import tensorflow as tf
+
     n_ch = tf.shape(img)[-1]
     is_gray = tf.less_equal(n_ch, 2)  # L or LA
 
@@ -317,15 +325,7 @@ def decode_for_model(path, channels: int, image_size: int | None, *,
     check_channels(channels, allow_none=False)
     check_image_size(image_size)
     name = os.fspath(path)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        raise DataError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{name}: is a directory, expected an image file") from None
-    except OSError as exc:
-        raise DataError(f"{name}: cannot read ({_one_line(exc)})") from None
+    data = read_bytes(path)
     validate_image_bytes(data, name, channels, allow_gray_to_rgb=allow_gray_to_rgb)
     try:
         out = decode_image_tensor(tf.constant(data), channels, image_size)
@@ -333,3 +333,17 @@ def decode_for_model(path, channels: int, image_size: int | None, *,
         raise DataError(f"{name}: the model's decoder rejected the image "
                         f"({_one_line(exc)})") from None
     return out.numpy()
+
+
+def read_bytes(path) -> bytes:
+    """The bytes of an image file; DataError naming it when it cannot be read."""
+    name = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{name}: is a directory, expected an image file") from None
+    except OSError as exc:
+        raise DataError(f"{name}: cannot read ({_one_line(exc)})") from None

@@ -334,6 +334,14 @@ EMBEDDED = MappingProxyType({
               13_969_212, "8f9d808a729d305c2d3343993f21ca5e6829e411682618dc8ea7aa8bc24a566c",
               {f"asterisk-music-{name}": f"usr/share/asterisk/moh/{name}.wav"
                for name in _ASTERISK_MUSIC}),
+    # --- classification: "unsure" (benchmarks/ood.py) ---
+    # Fashion-MNIST's 10,000 test items (IDX, gzip; MIT): out-of-distribution inputs for the
+    # MNIST classifier. Debian's file is re-gzipped (tfds's checksum fails): read with NumPy.
+    **_debian("dataset-fashion-mnist", "0.0~git20200523.55506a9-1",
+              "pool/main/d/dataset-fashion-mnist/dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb",
+              30_900_652, "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0",
+              {"fashion-mnist-test-images": "usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+               "fashion-mnist-test-labels": "usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"}),
 })
 
 

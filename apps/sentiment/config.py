@@ -5,6 +5,7 @@ from typing import Annotated
 
 from apps.common.config import (
     AtLeast,
+    Between,
     Count,
     Fraction,
     OneOf,
@@ -82,6 +83,18 @@ class Config(TrainConfig):
     learning_rate: PositiveFloat = 2e-3
     # Validation accuracy peaks at epoch 2-3 with pretrained vectors, then the network overfits.
     early_stopping_patience: Count = 2
+    # Export: texts the serving signature refuses per instance ({"error": ...}): empty,
+    # whitespace or punctuation only, or longer than this many characters.
+    export_max_chars: PositiveInt = 100_000
+    # Export and predict read every token of a text: windows of sequence_length tokens, the
+    # mean of their logits (apps/sentiment/serving.py WholeText; `tokens_read` says how many).
+    # False: the first sequence_length tokens, as in training and evaluate.
+    whole_text: bool = True
+    # "Unsure" (apps/common/ood.py): the out-of-distribution score ("auto": the better of msp
+    # and energy against word-shuffled validation texts; the same ranking for two classes) and
+    # the share of the validation texts answered without `unsure` (calibrated at export).
+    ood_score: Annotated[str, OneOf("auto", "msp", "energy")] = "auto"
+    ood_pass_fraction: Annotated[float, Between(0.5, 1)] = 0.95
 
 
 PRESETS = {

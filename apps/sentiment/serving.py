@@ -2,6 +2,10 @@
 
 import numpy as np
 
+from apps.common import ood as ood_lib
+from apps.common import validation
+from apps.sentiment.model import member_classifiers
+
 
 def probabilities_from_logits(logits):
     """(N, 1) binary logit -> (N, 2) [P(class 0), P(class 1)]; (N, K) -> softmax. Tensor in, out."""
@@ -11,6 +15,15 @@ def probabilities_from_logits(logits):
         p = tf.sigmoid(logits)
         return tf.concat([1.0 - p, p], axis=-1)
     return tf.nn.softmax(logits)
+
+
+def logits(model, texts, batch_size=256) -> np.ndarray:
+    """(N, 1 | K) logits of raw strings, in compiled batches."""
+    import tensorflow as tf
+
+    if len(texts) == 0:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    return model.predict(tf.constant([str(t) for t in texts]), batch_size=batch_size, verbose=0)
 
 
 def probabilities(model, texts, batch_size=256) -> np.ndarray:
@@ -24,26 +37,104 @@ def probabilities(model, texts, batch_size=256) -> np.ndarray:
     return probabilities_from_logits(tf.constant(logits)).numpy()
 
 
-def export_module(model, labels):
+def tf_strings(texts):
+    """A string tensor of Python texts."""
+    import tensorflow as tf
+
+    return tf.constant([str(t) for t in texts], tf.string)
+
+
+def ids_model(model):
+    """The part of a strings -> logits model after its TextVectorization: token ids (batch,
+    time) -> logits; for an ensemble, its members' classifiers and their probability mean."""
+    import keras
+
+
+    classifiers = member_classifiers(model)
+    if len(classifiers) == 1:
+        return classifiers[0]
+    ids = keras.Input((None,), dtype="int64", name="token_ids")
+    return keras.Model(ids, model.get_layer("mean_probability")([c(ids) for c in classifiers]), name="ids_to_logits")
+
+
+class WholeText:
+    """Reads every token of a text: its token ids in windows of `sequence_length` (the length
+    the model was trained on), the logits of each window by the model, their mean per text.
+    A text of at most `sequence_length` tokens is one window: the model's own answer."""
+
+    def __init__(self, model, sequence_length: int):
+        import keras
+
+        vectorize = model.get_layer("vectorize")
+        self.length = int(sequence_length)
+        self.tokens = keras.layers.TextVectorization(  # the model's, without truncation
+            standardize=vectorize._standardize, vocabulary=vectorize.get_vocabulary(), ragged=True,
+            name="whole_text_tokens")
+        self.classify = ids_model(model)
+
+    def __call__(self, text):
+        """string (N,) -> (logits (N, 1 | K), tokens read (N,) int64)."""
+        import tensorflow as tf
+
+        ids = tf.cast(self.tokens(text), tf.int64)  # ragged (N, tokens)
+        n, read = ids.nrows(), ids.row_lengths()
+        windows = tf.maximum((read + self.length - 1) // self.length, 1)  # "" is one empty window
+        most = tf.reduce_max(windows)
+        dense = ids.to_tensor(shape=tf.stack([n, most * self.length]))  # post-padded with 0 = padding
+        keep = tf.range(most)[None, :] < windows[:, None]  # (N, most)
+        chunks = tf.boolean_mask(tf.reshape(dense, [n, most, self.length]), keep)  # (windows, length)
+        owner = tf.boolean_mask(tf.tile(tf.range(n)[:, None], [1, most]), keep)
+        logits = self.classify(chunks, training=False)
+        return tf.math.unsorted_segment_mean(logits, owner, n), read
+
+
+def export_module(model, labels, max_chars=100_000, calibration=None, sequence_length=None):
     """A tf.Module with the serving signatures: raw strings in; probabilities, class id,
     label and score out (`serving_default`), or the token ids the model reads (`tokenize`).
-    The TextVectorization layer and its vocabulary table are inside the graph."""
+    The TextVectorization layer and its vocabulary table are inside the graph.
+
+    `serving_default` checks each text (apps/common/validation.py: empty, whitespace or
+    punctuation only, over `max_chars` characters) and returns `error` per instance ("" when
+    fine; a refused text is answered as the empty text, which the server drops). With
+    `calibration` (apps/common/ood.py) it also returns `unsure`, `ood_score` and
+    `ood_threshold` per instance. With `sequence_length` a text is read whole (`WholeText`:
+    the mean of the logits of its windows) and `tokens_read` says how many tokens; without,
+    the model reads its first tokens as trained. An empty batch answers empty outputs."""
     import tensorflow as tf
 
     class SentimentServing(tf.Module):
         def __init__(self):
             super().__init__()
             self.model = model
+            self.whole = WholeText(model, sequence_length) if sequence_length else None
+            if self.whole is not None:  # tracked, so their vocabulary table and weights are saved
+                self.whole_tokens, self.whole_classify = self.whole.tokens, self.whole.classify
             self.labels = tf.constant(list(labels))
 
     module = SentimentServing()
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def classify(text):
-        probs = probabilities_from_logits(module.model(text, training=False))
+        errors = validation.text_verdicts(text, max_chars)
+        n = tf.shape(text)[0]
+        # Refused texts are read as "" (an over-long one is not tokenised); a 0-row batch as [""].
+        read = tf.where(tf.equal(errors, ""), text, "")
+        read = tf.cond(n > 0, lambda: read, lambda: tf.constant([""]))
+        out = {}
+        if module.whole is not None:
+            logits, tokens = module.whole(read)
+            logits, out["tokens_read"] = logits[:n], tokens[:n]
+        else:
+            logits = module.model(read, training=False)[:n]
+        probs = probabilities_from_logits(logits)
         ids = tf.argmax(probs, axis=-1)
-        return {"probabilities": probs, "class_ids": ids, "classes": tf.gather(module.labels, ids),
-                "scores": tf.reduce_max(probs, axis=-1)}
+        out.update({"probabilities": probs, "class_ids": ids, "classes": tf.gather(module.labels, ids),
+                    "scores": tf.reduce_max(probs, axis=-1), "error": errors})
+        if calibration is not None:
+            score = ood_lib.score_tensor(logits, calibration.score)
+            out.update(unsure=score > calibration.threshold, ood_score=score,
+                       ood_threshold=tf.fill([n], tf.constant(calibration.threshold, tf.float32)))
+        return out
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def tokenize(text):

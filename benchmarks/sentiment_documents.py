@@ -1,0 +1,138 @@
+"""Sentiment on whole documents: the export reading every token (windows, mean of logits)
+against reading the first `sequence_length` tokens, and against TF-IDF + linear SVM.
+
+The model: a finished sentiment run named by $CLASSICS_SENTIMENT_RUN, else one trained here
+with the `tour` preset (`--quick`: `tiny`). Documents are composed from the run's TEST split
+only: same-label snippets in a fixed-seed random order, `SNIPPETS` per document, each snippet
+used once (never a training snippet). Both readings go through the run's export
+(`serving_default`, `whole_text` on and off); the SVM (TF-IDF uni+bigrams, the sentiment
+benchmark's) is trained on the run's training + validation snippets.
+
+Rows: accuracy on the composed documents (whole; references: first tokens only, the SVM; target
+whole >= SVM), accuracy on the test snippets (whole vs first tokens; information), and the
+accuracy on the same documents with `PLOT_WORDS` words of the corpus's plot summaries (neutral,
+unlabelled rows) inserted in the middle (target: a drop of at most 1 point).
+"""
+
+import dataclasses
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from benchmarks.common import Row, log
+
+SNIPPETS = 8
+PLOT_WORDS = 2000
+
+
+def _run(quick, tmp):
+    from apps.common.config import preset_config
+    from apps.common.run import Run
+    from apps.sentiment.config import PRESETS, Config
+    from apps.sentiment.task import TASK
+
+    path = os.environ.get("CLASSICS_SENTIMENT_RUN")
+    if path and not quick:
+        return Run.open("sentiment", Config, path)
+    config = preset_config(Config, PRESETS, "tiny" if quick else "tour")
+    return TASK.train(dataclasses.replace(config, runs_dir=str(tmp / "runs")), verbose=0)
+
+
+def compose(texts, labels, per_document: int, seed: int = 0):
+    """(documents, labels): same-label texts joined `per_document` at a time, each used once."""
+    rng = np.random.default_rng(seed)
+    documents, document_labels = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        for start in range(0, len(members) - per_document + 1, per_document):
+            documents.append(" ".join(str(texts[i]) for i in members[start:start + per_document]))
+            document_labels.append(int(label))
+    order = rng.permutation(len(documents))
+    return [documents[i] for i in order], np.asarray(document_labels)[order]
+
+
+def with_plot(documents, plots, words: int, seed: int = 0):
+    """Each document with `words` words of plot summaries inserted in its middle."""
+    rng = np.random.default_rng(seed)
+    pool = " ".join(plots).split()
+    out = []
+    for document in documents:
+        start = int(rng.integers(0, len(pool) - words))
+        tokens = document.split()
+        middle = len(tokens) // 2
+        out.append(" ".join(tokens[:middle] + pool[start:start + words] + tokens[middle:]))
+    return out
+
+
+def _accuracy(signature, texts, labels, batch=64):
+    import tensorflow as tf
+
+    ids, read = [], []
+    for i in range(0, len(texts), batch):
+        out = signature(text=tf.constant(texts[i:i + batch]))
+        assert not any(out["error"].numpy()), out["error"].numpy()
+        ids.append(out["class_ids"].numpy())
+        read.append(out["tokens_read"].numpy() if "tokens_read" in out else np.zeros(len(texts[i:i + batch])))
+    return float(np.mean(np.concatenate(ids) == labels)), float(np.mean(np.concatenate(read)))
+
+
+def run(quick: bool = False) -> list:
+    import tensorflow as tf
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    from apps.common import export as export_lib
+    from apps.sentiment.data import load_data, rotten_tomatoes_rows
+    from apps.sentiment.serving import export_module
+    from apps.sentiment.task import TASK
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        run_ = _run(quick, tmp)
+        config = run_.config
+        log(f"run: {run_.path} (preset {config.preset}, sequence_length {config.sequence_length})")
+        model = run_.load_model()
+        calibration = TASK.calibration(run_, model)
+        signatures = {}
+        for whole in (True, False):
+            module, sigs = export_module(model, run_.labels, config.export_max_chars, calibration,
+                                         config.sequence_length if whole else None)
+            version = export_lib.write_saved_model("sentiment", module, sigs, root=tmp / f"saved-{whole}")
+            signatures[whole] = tf.saved_model.load(str(version)).signatures["serving_default"]
+
+        splits = load_data(config)
+        documents, labels = compose(splits.x_test, splits.y_test, SNIPPETS)
+        plots = [text for category, text in rotten_tomatoes_rows() if category == "plot"]
+        padded = with_plot(documents, plots, PLOT_WORDS)
+        if quick:
+            documents, labels, padded = documents[:40], labels[:40], padded[:40]
+        svm = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LinearSVC(C=0.5))
+        svm.fit([str(t) for t in splits.x_train] + [str(t) for t in splits.x_val],
+                np.concatenate([splits.y_train, splits.y_val]))
+
+        whole, tokens = _accuracy(signatures[True], documents, labels)
+        first, _ = _accuracy(signatures[False], documents, labels)
+        svm_docs = float(np.mean(svm.predict(documents) == labels))
+        whole_plot, plot_tokens = _accuracy(signatures[True], padded, labels)
+        svm_plot = float(np.mean(svm.predict(padded) == labels))
+        snippets = [str(t) for t in splits.x_test]
+        whole_snippets, _ = _accuracy(signatures[True], snippets, splits.y_test)
+        first_snippets, _ = _accuracy(signatures[False], snippets, splits.y_test)
+        log(f"{len(documents)} documents of {SNIPPETS} test snippets, {tokens:.0f} tokens on average: whole "
+            f"{whole:.4f}, first {config.sequence_length} tokens {first:.4f}, TF-IDF SVM {svm_docs:.4f}")
+        log(f"with {PLOT_WORDS} plot words in the middle ({plot_tokens:.0f} tokens): whole {whole_plot:.4f}, "
+            f"SVM {svm_plot:.4f}")
+        log(f"{len(snippets)} test snippets: whole {whole_snippets:.4f}, first tokens {first_snippets:.4f}")
+        return [
+            Row("documents: accuracy, whole text", 100 * whole, "%", 100 * svm_docs, "% TF-IDF SVM",
+                ">= SVM", bool(whole >= svm_docs), note=f"{len(documents)} documents, {tokens:.0f} tokens avg"),
+            Row("documents: accuracy, first sequence_length tokens", 100 * first, "%", 100 * whole, "% whole"),
+            Row(f"documents + {PLOT_WORDS} plot words: accuracy, whole text", 100 * whole_plot, "%",
+                100 * whole, "% without", "drop <= 1 point", bool(whole - whole_plot <= 0.01),
+                note=f"SVM {100 * svm_plot:.2f} %"),
+            Row("test snippets: accuracy, whole text", 100 * whole_snippets, "%", 100 * first_snippets,
+                "% first tokens"),
+        ]
