@@ -172,13 +172,17 @@ class Vocabulary:
         return {w: i for i, w in enumerate(self.words)}
 
     def keep_probabilities(self, sample: float) -> np.ndarray:
-        """gensim's (word2vec.c's) subsampling: keep a word of count c with probability
-        `(sqrt(c / t) + 1) * t / c`, t = sample * (words in the vocabulary), capped at 1."""
-        counts = self.counts.astype(np.float64)
-        if sample <= 0:
-            return np.ones_like(counts)
-        retained = counts.sum()
-        threshold = sample * retained if sample < 1.0 else sample
+        return keep_probabilities(self.counts, sample)
+
+
+def keep_probabilities(counts, sample: float) -> np.ndarray:
+    """gensim's (word2vec.c's) subsampling: keep a word of count c with probability
+    `(sqrt(c / t) + 1) * t / c`, t = sample * (words in the vocabulary), capped at 1."""
+    counts = np.asarray(counts, np.float64)
+    if sample <= 0:
+        return np.ones_like(counts)
+    threshold = sample * counts.sum() if sample < 1.0 else sample
+    with np.errstate(divide="ignore"):
         return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts)
 
 
