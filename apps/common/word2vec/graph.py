@@ -20,6 +20,16 @@ intra-op threads (the caller sets `workers`).
 import numpy as np
 
 SEPARATOR = -1
+PHILOX = "philox"  # one random algorithm in and out of XLA (auto_select may differ)
+
+
+def _uniform(shape, seed):
+    """Stateless floats in [0, 1) on a 2^-24 grid, from integer draws: XLA and TensorFlow's
+    kernels give the same integers for a seed but not the same floats."""
+    import tensorflow as tf
+
+    bits = tf.random.stateless_uniform(shape, seed, maxval=1 << 24, dtype=tf.int32, alg=PHILOX)
+    return tf.cast(bits, tf.float32) * (1.0 / (1 << 24))
 
 
 def expected_pairs_per_word(counts, keep, window) -> float:
@@ -63,10 +73,10 @@ class ChunkTrainer:
         words = tf.boolean_mask(ids, is_word)
         n_words = tf.size(words)
         keep = tf.cast(tf.convert_to_tensor(self._keep), tf.float32)
-        kept = tf.random.stateless_uniform([n_words], seed) < tf.gather(keep, words)
+        kept = _uniform([n_words], seed) < tf.gather(keep, words)
         words, sentence = tf.boolean_mask(words, kept), tf.boolean_mask(sentence, kept)
         reach = tf.random.stateless_uniform([tf.size(words)], seed + [0, 1], minval=1,
-                                            maxval=self.window + 1, dtype=tf.int32)
+                                            maxval=self.window + 1, dtype=tf.int32, alg=PHILOX)
         centers, contexts = [], []
         for offset in range(1, self.window + 1):  # a loop over the window, not over words
             same = tf.equal(sentence[offset:], sentence[:-offset])
@@ -75,7 +85,7 @@ class ChunkTrainer:
             centers += [tf.gather(words, left), tf.gather(words, right + offset)]
             contexts += [tf.gather(words, left + offset), tf.gather(words, right)]
         centers, contexts = tf.concat(centers, 0), tf.concat(contexts, 0)
-        order = tf.random.experimental.stateless_shuffle(tf.range(tf.size(centers)), seed + [0, 2])
+        order = tf.random.experimental.stateless_shuffle(tf.range(tf.size(centers)), seed + [0, 2], alg=PHILOX)
         return tf.gather(centers, order), tf.gather(contexts, order), n_words
 
     def negatives(self, contexts, seed):
@@ -83,8 +93,8 @@ class ChunkTrainer:
         import tensorflow as tf
 
         shape = [self.batch_pairs, self.negative]
-        column = tf.random.stateless_uniform(shape, seed, maxval=self.vocab_size, dtype=tf.int32)
-        u = tf.random.stateless_uniform(shape, seed + [0, 1])
+        column = tf.random.stateless_uniform(shape, seed, maxval=self.vocab_size, dtype=tf.int32, alg=PHILOX)
+        u = _uniform(shape, seed + [0, 1])
         probability = tf.cast(tf.convert_to_tensor(self._alias[0]), tf.float32)
         alias = tf.cast(tf.convert_to_tensor(self._alias[1]), tf.int32)
         drawn = tf.where(u < tf.gather(probability, column), column, tf.gather(alias, column))

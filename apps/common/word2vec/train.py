@@ -78,7 +78,9 @@ def train_vectors(run, config, verbose=None, vocab=None) -> WordVectors:
     vocab = corpus.build_vocabulary(config) if vocab is None else vocab
     (run.path / VOCAB_FILE).write_text("".join(f"{w}\t{c}\n" for w, c in zip(vocab.words, vocab.counts)),
                                        encoding="utf-8")
+    encoding = time.monotonic()
     ids = corpus.encode_corpus(config, vocab, run.path / "corpus.ids")
+    encode_seconds = time.monotonic() - encoding
     in_vocab = int(np.count_nonzero(np.asarray(ids) != corpus.SEPARATOR))
     print(f"{vocab.total_words} words, {len(vocab)} in the vocabulary (min_count={config.min_count}), "
           f"{in_vocab} kept; prepared in {time.monotonic() - started:.1f} s", file=sys.stderr)
@@ -95,6 +97,7 @@ def train_vectors(run, config, verbose=None, vocab=None) -> WordVectors:
                 verbose=verbose, callbacks=[] if verbose == 0 else [progress_callback(total)])
     seconds = time.monotonic() - started
     stats = {"words": vocab.total_words, "vocabulary": len(vocab), "train_seconds": seconds,
+             "encode_seconds": encode_seconds,
              "words_per_second": vocab.total_words * config.epochs / max(seconds, 1e-9)}
     (run.path / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
     (run.path / "corpus.ids").unlink(missing_ok=True)
