@@ -206,3 +206,38 @@ def test_resume_after_a_kill_between_epochs_continues_the_schedule(tmp_path, mon
     logged = [float(row["lr"]) for row in resumed.log_rows()]
     assert logged == pytest.approx([float(row["lr"]) for row in whole.log_rows()], rel=1e-6)
     np.testing.assert_allclose(run_vectors(resumed).vectors, run_vectors(whole).vectors, rtol=1e-5, atol=1e-6)
+
+
+def test_progress_line_gives_words_per_second_and_eta(monkeypatch):
+    import io
+
+    from apps.common.word2vec import train as train_lib
+
+    clock = iter([100.0, 100.0, 101.0, 102.0, 104.0])
+    monkeypatch.setattr(train_lib.time, "monotonic", lambda: next(clock))
+    out = io.StringIO()
+    progress = train_lib.progress_callback(1_000_000, every=1.0, stream=out)
+    progress.on_train_begin()
+    progress.on_train_batch_end(0, {"words": 100_000.0})  # t=101: the start (a resume may begin here)
+    progress.on_train_batch_end(1, {"words": 300_000.0})  # t=102: 200k words in 1 s
+    progress.on_train_batch_end(2, {"words": 400_000.0})  # t=104: 300k words in 3 s
+    assert out.getvalue().splitlines() == [
+        "word2vec: 30.0% of 1,000,000 words, 200,000 words/s, ETA 4 s",
+        "word2vec: 40.0% of 1,000,000 words, 100,000 words/s, ETA 6 s"]
+
+
+@pytest.mark.parametrize("verbose, expected", [(0, 0), (2, 1)])
+def test_progress_only_when_verbose(monkeypatch, tmp_path, verbose, expected):
+    from apps.common.word2vec import train as train_lib
+
+    seen = []
+
+    def fake_fit(self, model, train, val=None, **kwargs):
+        seen.append(kwargs["callbacks"])
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(run_lib.Run, "fit", fake_fit)
+    config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=[f"runs_dir={tmp_path}"])
+    with pytest.raises(RuntimeError, match="stop here"):
+        train_lib.train_vectors(run_lib.Run.claim("embeddings", config), config, verbose=verbose)
+    assert len(seen[0]) == expected

@@ -1,12 +1,14 @@
 """Corpora, vocabulary, subsampling and the vectorised (center, context) pair pipeline.
 
-Workflow: `sentences(config)` streams token lists from the configured source;
+Workflow: `token_blocks(config)` streams the tokens of the configured source in ~4 MB blocks
+of whole sentences (a regex, a Counter and a dict lookup per block, no Python per word);
 `build_vocabulary` counts them (min_count, max_vocab_size); `encode_corpus` writes the
 corpus once as int32 word ids (one -1 after every sentence) to a file that is memory
-mapped, so a corpus larger than memory is never loaded whole; `epoch_batches` then cuts
-that file into chunks and turns each chunk into training pairs with NumPy only:
-subsampling (gensim's formula), a reduced window per center word, pairs never crossing
-a sentence.
+mapped, so a corpus larger than memory is never loaded whole; `chunks` cuts that file into
+the chunks the model trains on (its graph makes the pairs: graph.ChunkTrainer.pairs).
+`make_pairs` is the same pair rule in NumPy (subsampling with gensim's formula, a reduced
+window per center word, pairs never crossing a sentence), the reference of the tests, as
+`sentences(config)` (token lists, one a sentence) is gensim's input in tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -374,17 +376,3 @@ def make_pairs(chunk: np.ndarray, keep: np.ndarray, window: int, rng: np.random.
     centers, contexts = np.concatenate(centers), np.concatenate(contexts)
     order = rng.permutation(len(centers))  # mixes the offsets within the chunk
     return centers[order].astype(np.int32), contexts[order].astype(np.int32), n_words
-
-
-def epoch_batches(ids: np.ndarray, keep: np.ndarray, config, rng: np.random.Generator):
-    """Yield (centers, contexts, words) batches of one epoch; `words` is the share of corpus
-    words a batch stands for (the learning-rate clock)."""
-    for chunk in chunks(ids, config.chunk_words):
-        centers, contexts, n_words = make_pairs(chunk, keep, config.window, rng)
-        if not len(centers):
-            continue
-        pairs_per_word = len(centers) / max(1, n_words)
-        batch_pairs = max(1, int(round(config.batch_words * pairs_per_word)))
-        for start in range(0, len(centers), batch_pairs):
-            c, x = centers[start:start + batch_pairs], contexts[start:start + batch_pairs]
-            yield c, x, np.float32(len(c) / pairs_per_word)
