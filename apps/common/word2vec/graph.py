@@ -13,8 +13,11 @@ SEPARATOR after each sentence) and, in one `tf.function`:
    only those rows. The learning rate decays linearly over all words of all epochs (`clock` =
    words trained before this chunk; a batch at pair p stands at p * words / pairs further).
 XLA fuses the arithmetic of a batch into a few loops; plain TensorFlow kernels spent ~2x as
-long, mostly in broadcasting and in per-row scatter overhead. Both cores work through XLA's
-intra-op threads (the caller sets `workers`).
+long, mostly in broadcasting and in per-row scatter overhead. The compiled loop runs on ONE
+thread: XLA locks the tables for a whole call, so two Hogwild streams calling it from two
+threads serialise (measured: ~10 % gain, from overlapping the pair making), and plain-TF
+streams that do run concurrently were slower than one XLA stream. `workers` (intra-op
+threads) helps only the pair making; benchmarks/word2vec.py reports 1 vs 2 threads.
 """
 
 import numpy as np
