@@ -222,14 +222,15 @@ class Run:
 
     def fit(self, model, train, val=None, *, epochs: int, monitor: str = "val_accuracy",
             mode: str = "max", keep: str = "best", patience: int = 0, steps_per_epoch=None,
-            verbose=None):
+            verbose=None, callbacks=()):
         """`model.fit` with the standard callbacks, resuming this run (or part) from its last
         finished epoch; finishes it. A part already finished is skipped (returns None).
 
         `keep="best"` keeps the epoch with the best `monitor` as best.keras; `keep="last"` the
         final epoch (word2vec's decayed result, or a schedule chosen elsewhere at its end).
         Inside a `MultiWorkerMirroredStrategy` scope, trains data-parallel instead
-        (apps/common/distribute.py). The model must already be compiled.
+        (apps/common/distribute.py). The model must already be compiled. `callbacks` are
+        added after the standard ones (e.g. a progress line).
         """
         if self.done:
             return None
@@ -244,7 +245,7 @@ class Run:
         history = model.fit(
             train, validation_data=val, epochs=epochs, steps_per_epoch=steps_per_epoch,
             shuffle=False,  # the tf.data pipeline shuffles
-            callbacks=self.callbacks(monitor=monitor, mode=mode, keep=keep, patience=patience),
+            callbacks=self.callbacks(monitor=monitor, mode=mode, keep=keep, patience=patience) + list(callbacks),
             verbose=verbose,
         )
         if not (self.path / BEST_MODEL).exists():

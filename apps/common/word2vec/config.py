@@ -41,9 +41,12 @@ class Word2VecConfig(BaseConfig):
     # Much larger batches diverge or collapse the vectors (a frequent word is then hit
     # thousands of times by one stale gradient); 1000 words (~4k pairs) matches gensim.
     batch_words: PositiveInt = 1000
-    chunk_words: PositiveInt = 1_000_000  # words per vectorised pair-generation chunk
+    # Words per compiled train step (one `fit` batch: pairs, negatives and its SGD loop in one
+    # graph); the pairs are shuffled within a chunk.
+    chunk_words: PositiveInt = 1_000_000
     # Safety net of the batched update: a row hit more often than this in one batch moves
-    # by its mean gradient x max_row_hits (0: never scaled). Rarely active at 1000 words.
+    # by its mean gradient x max_row_hits (0: never scaled). At 1000 words it scales the
+    # context rows of the most frequent noise words (a few hundred draws a batch).
     max_row_hits: NonNegative = 64.0
 
     def check(self):

@@ -1,12 +1,14 @@
 """Corpora, vocabulary, subsampling and the vectorised (center, context) pair pipeline.
 
-Workflow: `sentences(config)` streams token lists from the configured source;
+Workflow: `token_blocks(config)` streams the tokens of the configured source in ~4 MB blocks
+of whole sentences (a regex, a Counter and a dict lookup per block, no Python per word);
 `build_vocabulary` counts them (min_count, max_vocab_size); `encode_corpus` writes the
 corpus once as int32 word ids (one -1 after every sentence) to a file that is memory
-mapped, so a corpus larger than memory is never loaded whole; `epoch_batches` then cuts
-that file into chunks and turns each chunk into training pairs with NumPy only:
-subsampling (gensim's formula), a reduced window per center word, pairs never crossing
-a sentence.
+mapped, so a corpus larger than memory is never loaded whole; `chunks` cuts that file into
+the chunks the model trains on (its graph makes the pairs: graph.ChunkTrainer.pairs).
+`make_pairs` is the same pair rule in NumPy (subsampling with gensim's formula, a reduced
+window per center word, pairs never crossing a sentence), the reference of the tests, as
+`sentences(config)` (token lists, one a sentence) is gensim's input in tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import collections
 import dataclasses
 import gzip
 import html
+import itertools
 import pathlib
 import re
 from collections.abc import Iterator
@@ -66,6 +69,50 @@ def text_lines(path, errors: str = "strict") -> Iterator[tuple[int, str]]:
                         f"{exc.start + 1}); fix the file or pass --errors replace") from None
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
+
+
+def text_blocks(path, errors: str = "strict", block_bytes: int = 1 << 22) -> Iterator[str]:
+    """The text of a UTF-8 file (plain, gzip or bzip2) in blocks of whole lines, each line
+    ending in "\n", streamed: one decode per block instead of per line. Invalid UTF-8 is
+    reported (errors="strict") or replaced exactly as `text_lines` does."""
+    if errors not in ERRORS:
+        raise ConfigError(f"errors: expected one of {', '.join(ERRORS)}, got {errors!r}")
+    path = pathlib.Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    number, rest = 0, b""  # lines before this block; an unfinished line carried over
+    try:
+        with _open_binary(path) as fh:
+            while True:
+                data = fh.read(block_bytes)
+                raw = rest + data
+                end = raw.rfind(b"\n") + 1 if data else len(raw)
+                raw, rest = raw[:end], raw[end:]
+                if not raw:
+                    if not data:
+                        return
+                    continue
+                try:
+                    text = raw.decode("utf-8", errors=errors)
+                except UnicodeDecodeError:
+                    for _ in text_lines_of(path, raw, number, errors):  # raises at the bad line
+                        pass
+                    raise
+                number += raw.count(b"\n")
+                yield text if text.endswith("\n") else text + "\n"
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+
+
+def text_lines_of(path, raw: bytes, number: int, errors: str):
+    """Decode the lines of `raw` (the block after line `number` of `path`) one by one."""
+    for offset, line in enumerate(raw.splitlines(keepends=True), start=number + 1):
+        try:
+            yield line.decode("utf-8", errors=errors)
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path}:{offset}: not valid UTF-8 (byte 0x{line[exc.start]:02x} at column "
+                f"{exc.start + 1}); fix the file or pass --errors replace") from None
 
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
@@ -155,6 +202,33 @@ def sentences(config) -> Iterator[list[str]]:
             yield tokens[start:start + limit]
 
 
+NEWLINE = "\n"  # a sentence's end in token blocks (never a token: tokens are letters)
+_TOKEN_OR_NEWLINE = re.compile(r"[^\W\d_]+|\n")
+
+
+def _joined(texts, block_chars: int = 1 << 22) -> Iterator[str]:
+    """Paragraphs joined into blocks, one paragraph a line."""
+    parts, size = [], 0
+    for text in texts:
+        parts.append(text.replace("\n", " "))
+        size += len(text)
+        if size >= block_chars:
+            yield "\n".join(parts) + "\n"
+            parts, size = [], 0
+    if parts:
+        yield "\n".join(parts) + "\n"
+
+
+def token_blocks(config) -> Iterator[list[str]]:
+    """The tokens of the configured corpus in blocks of whole sentences, NEWLINE after each
+    sentence (line or paragraph): one regex call per ~4 MB block, not per line. Long lines
+    are cut by `block_ids`, not here."""
+    kind, arg = resolve_source(config.data, TEXT_SOURCES, what="corpus")
+    texts = text_blocks(arg, config.errors) if kind is TEXT_SOURCES["text"] else _joined(kind.loader(arg, config))
+    for text in texts:
+        yield _TOKEN_OR_NEWLINE.findall(text.lower() if config.lowercase else text)
+
+
 # ---------------------------------------------------------------- vocabulary
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:
@@ -172,13 +246,17 @@ class Vocabulary:
         return {w: i for i, w in enumerate(self.words)}
 
     def keep_probabilities(self, sample: float) -> np.ndarray:
-        """gensim's (word2vec.c's) subsampling: keep a word of count c with probability
-        `(sqrt(c / t) + 1) * t / c`, t = sample * (words in the vocabulary), capped at 1."""
-        counts = self.counts.astype(np.float64)
-        if sample <= 0:
-            return np.ones_like(counts)
-        retained = counts.sum()
-        threshold = sample * retained if sample < 1.0 else sample
+        return keep_probabilities(self.counts, sample)
+
+
+def keep_probabilities(counts, sample: float) -> np.ndarray:
+    """gensim's (word2vec.c's) subsampling: keep a word of count c with probability
+    `(sqrt(c / t) + 1) * t / c`, t = sample * (words in the vocabulary), capped at 1."""
+    counts = np.asarray(counts, np.float64)
+    if sample <= 0:
+        return np.ones_like(counts)
+    threshold = sample * counts.sum() if sample < 1.0 else sample
+    with np.errstate(divide="ignore"):
         return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts)
 
 
@@ -188,9 +266,16 @@ def build_vocabulary(config, corpus=None) -> Vocabulary:
         raise ConfigError(f"min_count: expected >= 1, got {config.min_count}")
     counter: collections.Counter = collections.Counter()
     total = 0
-    for tokens in (sentences(config) if corpus is None else corpus):
-        counter.update(tokens)
-        total += len(tokens)
+    if corpus is None:
+        for tokens in token_blocks(config):
+            # Counter's C loop per block; merging keeps first-seen order (ties below).
+            counter.update(collections.Counter(tokens))
+            total += len(tokens)
+        total -= counter.pop(NEWLINE, 0)
+    else:
+        for tokens in corpus:
+            counter.update(tokens)
+            total += len(tokens)
     if total == 0:
         raise DataError(f"corpus {config.data!r} has no words (empty, or no letters in it)")
     kept = [(w, c) for w, c in counter.items() if c >= config.min_count]
@@ -210,23 +295,44 @@ def build_vocabulary(config, corpus=None) -> Vocabulary:
 SEPARATOR = -1
 
 
+_OUT_OF_VOCABULARY = -2
+
+
+def block_ids(tokens, index: dict, limit: int) -> np.ndarray:
+    """int32 ids of a token block (NEWLINE -> SEPARATOR, unknown words dropped), with a
+    SEPARATOR also after every `limit` tokens of a line (gensim's max_sentence_length, counted
+    before unknown words are dropped, as `sentences` cuts them)."""
+    ids = np.fromiter(map(index.get, tokens, itertools.repeat(_OUT_OF_VOCABULARY)), np.int32,
+                      count=len(tokens))
+    ends = ids == SEPARATOR
+    position = np.arange(len(ids))
+    line_start = np.maximum.accumulate(np.where(ends, position + 1, 0))
+    within = position - line_start  # a token's place in its line (0-based)
+    cut = np.flatnonzero(~ends & (within > 0) & (within % limit == 0))
+    if len(cut):
+        ids = np.insert(ids, cut, SEPARATOR)
+    return ids[ids != _OUT_OF_VOCABULARY]
+
+
 def encode_corpus(config, vocab: Vocabulary, path) -> np.ndarray:
     """Write the corpus as int32 ids with SEPARATOR after each sentence (out-of-vocabulary
-    words dropped, as gensim does before windowing) to `path`; returns a read-only memmap."""
+    words dropped, as gensim does before windowing; empty sentences left out) to `path`;
+    returns a read-only memmap. Streamed in blocks: memory holds one block, not the corpus."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    index = vocab.index
-    buffer: list[int] = []
+    index = {**vocab.index, NEWLINE: SEPARATOR}
+    previous = SEPARATOR  # the last id written: no sentence is empty, none starts the file
     with path.open("wb") as fh:
-        for tokens in sentences(config):
-            ids = [i for i in map(index.get, tokens) if i is not None]
-            if ids:
-                buffer.extend(ids)
-                buffer.append(SEPARATOR)
-            if len(buffer) >= 1 << 20:
-                np.asarray(buffer, np.int32).tofile(fh)
-                buffer.clear()
-        np.asarray(buffer, np.int32).tofile(fh)
+        for tokens in token_blocks(config):
+            ids = block_ids(tokens, index, config.max_sentence_length)
+            if not len(ids):
+                continue
+            ends = ids == SEPARATOR
+            repeated = ends & np.r_[previous == SEPARATOR, ends[:-1]]
+            ids = ids[~repeated]
+            ids.tofile(fh)
+            if len(ids):
+                previous = ids[-1]
     return np.memmap(path, dtype=np.int32, mode="r")
 
 
@@ -270,17 +376,3 @@ def make_pairs(chunk: np.ndarray, keep: np.ndarray, window: int, rng: np.random.
     centers, contexts = np.concatenate(centers), np.concatenate(contexts)
     order = rng.permutation(len(centers))  # mixes the offsets within the chunk
     return centers[order].astype(np.int32), contexts[order].astype(np.int32), n_words
-
-
-def epoch_batches(ids: np.ndarray, keep: np.ndarray, config, rng: np.random.Generator):
-    """Yield (centers, contexts, words) batches of one epoch; `words` is the share of corpus
-    words a batch stands for (the learning-rate clock)."""
-    for chunk in chunks(ids, config.chunk_words):
-        centers, contexts, n_words = make_pairs(chunk, keep, config.window, rng)
-        if not len(centers):
-            continue
-        pairs_per_word = len(centers) / max(1, n_words)
-        batch_pairs = max(1, int(round(config.batch_words * pairs_per_word)))
-        for start in range(0, len(centers), batch_pairs):
-            c, x = centers[start:start + batch_pairs], contexts[start:start + batch_pairs]
-            yield c, x, np.float32(len(c) / pairs_per_word)
