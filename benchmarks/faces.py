@@ -30,7 +30,8 @@ from benchmarks.common import Row, at_least, log
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_FACES = ROOT.parent / "shared" / "data" / "att_faces"
-RESULTS = ROOT / "benchmarks" / "results" / "faces.txt"
+RESULTS = ROOT / "benchmarks" / "results" / "faces.txt"  # the default preset's; others: faces-<preset>.txt
+DEFAULT_PRESET = "att-mobilenet-wccn"
 TARGETS = {"roc_auc": 0.99, "eer": 0.05, "tar_at_far_1%": 0.85, "one_shot_top1": 0.90}
 
 
@@ -93,7 +94,7 @@ def run(quick: bool) -> list[Row]:
 
     task = get_task("faces")
     faces = att_faces()
-    preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", "att-mobilenet-wccn")
+    preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", DEFAULT_PRESET)
     config = preset_config(task.Config, task.presets, preset)
     runs = ROOT / "runs" / "bench-faces"
     config = dataclasses.replace(config, data=f"folder:{faces}", runs_dir=str(runs))
@@ -150,6 +151,8 @@ def run(quick: bool) -> list[Row]:
         recipe = f"{config.epochs} epochs, {loss}"
     else:
         block = (f"block {config.vgg_block}" if config.backbone == "vgg16-hed" else
+                 f"tap {config.lite_tap}, {config.pooling} pooling"
+                 if config.backbone == "efficientnet-lite0" else
                  f"block {config.feature_block}" if config.feature_block else "whole trunk")
         recipe = (f"frozen, {block}, {config.head} head {config.embedding_dim}-d fitted in closed "
                   f"form (r={config.head_regularization}){', flip TTA' if config.flip_tta else ''}"
@@ -161,5 +164,6 @@ def run(quick: bool) -> list[Row]:
     if not quick:
         from benchmarks.common import environment_header, format_table
 
-        RESULTS.write_text(environment_header() + "\n\n" + format_table(rows) + "\n")
+        results = RESULTS if preset == DEFAULT_PRESET else RESULTS.with_name(f"faces-{preset}.txt")
+        results.write_text(environment_header() + "\n\n" + format_table(rows) + "\n")
     return rows
