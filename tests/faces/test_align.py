@@ -116,3 +116,42 @@ def test_turned_att_faces_come_out_level(teachers):
         canvas = np.full((200, 180), 128, np.uint8)
         canvas[44:156, 44:136] = image
         _check_turned(canvas, teachers, (-15, 12), f"s{person}/{index}.pgm")
+
+
+def test_verify_and_enroll_align_photos_first(faces_export, teachers, tmp_path, capsys):
+    """`--align` at the CLI: the served verify signature on the aligned crops (the export does
+    not align: the CLI does, before it); a face-free photo is one error line, exit 2."""
+    import json
+
+    import tensorflow as tf
+
+    from apps.cli import main
+    from apps.common.images import conform_array
+
+    version, _ = faces_export
+    photo = np.asarray(Image.open(fetch_package_file(EMBEDDED["skimage-astronaut"])).convert("RGB"))
+    face = photo[0:260, 100:300]
+    paths = [tmp_path / "upright.png", tmp_path / "turned.png"]
+    Image.fromarray(face).save(paths[0])
+    Image.fromarray(face).rotate(15, resample=Image.BILINEAR, expand=True).save(paths[1])
+    assert main(["faces", "verify", *map(str, paths), "--align", "--model", str(version), "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    served = tf.saved_model.load(str(version)).signatures["verify_images"]
+    size = served.structured_input_signature[1]["images_1"].shape[1]
+    crops = [conform_array(align.align_face(np.asarray(Image.open(p)), *teachers), channels=1,
+                           image_size=size)[None] for p in paths]
+    want = served(images_1=tf.constant(crops[0]), images_2=tf.constant(crops[1]))
+    assert cli["distance"] == pytest.approx(float(want["distance"].numpy()[0]), abs=1e-5)
+    assert cli["same"] == bool(want["same"].numpy()[0])
+    gallery = tmp_path / "gallery.json"
+    assert main(["faces", "enroll", "astronaut", *map(str, paths), "--align", "--model", str(version),
+                 "--gallery", str(gallery)]) == 0
+    assert len(json.loads(gallery.read_text())["people"]["astronaut"]["embeddings"]) == 2
+    capsys.readouterr()
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((120, 120, 3), 128, np.uint8)).save(blank)
+    assert main(["faces", "verify", str(paths[0]), str(blank), "--align", "--model", str(version)]) == 2
+    err = capsys.readouterr().err
+    assert "blank.png: no face found" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit):  # one way of finding the face at a time
+        main(["faces", "verify", str(paths[0]), str(blank), "--align", "--crop"])
