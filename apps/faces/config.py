@@ -42,6 +42,9 @@ class Config(TrainConfig):
     image_size: Annotated[int, AtLeast(8)] = 32  # square input side; the source is resized to it
     channels: Annotated[int, OneOf(1, 3)] = 1  # 1 gray | 3 RGB (a pretrained backbone gets gray repeated)
     crop_faces: bool = False  # Haar-cascade face cropping (photos that are not crops)
+    # BlazeFace + FaceMesh landmarks -> a similarity to the AT&T frame (apps/faces/align.py);
+    # a photo without exactly one face is skipped with a warning
+    align_faces: bool = False
     # Training: batches of P people x K images, online triplet mining inside each batch.
     people_per_batch: Annotated[int, AtLeast(2)] = 8
     images_per_person: Annotated[int, AtLeast(2)] = 4
@@ -122,6 +125,8 @@ class Config(TrainConfig):
 
 
     def check(self):
+        if self.crop_faces and self.align_faces:
+            raise ConfigError("crop_faces=true and align_faces=true: choose one way of finding faces")
         if self.head == "learned" and self.epochs == 0:
             raise ConfigError("epochs=0: only a fitted head (head=pca|whiten|wccn) trains without "
                               "gradient steps; give epochs >= 1 for head=learned")

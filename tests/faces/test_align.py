@@ -155,3 +155,29 @@ def test_verify_and_enroll_align_photos_first(faces_export, teachers, tmp_path, 
     assert "blank.png: no face found" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(SystemExit):  # one way of finding the face at a time
         main(["faces", "verify", str(paths[0]), str(blank), "--align", "--crop"])
+
+
+def test_a_folder_of_photos_loads_aligned_and_skips_a_face_free_one(tmp_path, capsys):
+    from apps.faces.config import Config
+    from apps.faces.data import load_identities
+
+    photo = np.asarray(Image.open(fetch_package_file(EMBEDDED["skimage-astronaut"])).convert("RGB"))
+    camera = np.asarray(Image.open(fetch_package_file(EMBEDDED["skimage-camera"])).convert("RGB"))
+    root = tmp_path / "people"
+    for person, image in (("astronaut", photo[0:260, 100:300]), ("cameraman", camera)):
+        (root / person).mkdir(parents=True)
+        for angle in (0, 10):
+            Image.fromarray(image).rotate(angle, resample=Image.BILINEAR).save(root / person / f"{angle}.png")
+    Image.fromarray(np.full((80, 80, 3), 128, np.uint8)).save(root / "cameraman" / "blank.png")
+    ds = load_identities(Config(data=f"folder:{root}", image_size=32, channels=3, align_faces=True))
+    assert "blank.png: no face found" in capsys.readouterr().err
+    assert ds.images.shape == (4, 32, 32, 3) and list(ds.labels) == [0, 0, 1, 1]
+    # The turned copy aligns onto the upright one.
+    a = ds.images[:2].reshape(2, -1).astype(np.float64)
+    assert np.corrcoef(a)[0, 1] > 0.9
+    from apps.common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="choose one way"):
+        Config(data=f"folder:{root}", crop_faces=True, align_faces=True)
+    with pytest.raises(ConfigError, match="align_faces: only folder"):
+        load_identities(Config(data="mnist5k", align_faces=True))
