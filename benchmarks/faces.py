@@ -12,7 +12,9 @@ frozen, block 16's pooled features, a PCA + within-class-whitening projection fi
 closed form on s1-s24 and their mirror images, flip test-time augmentation; threshold on
 s25-s30). `$CLASSICS_BENCH_FACES_PRESET` makes another preset (e.g. `att-mobilenet-triplet`,
 that head trained further with the semi-hard triplet loss, `att-mobilenet`, the
-CosFace-trained head, `att-wccn`, the fitted head on the VGG16-HED default trunk, or `att`).
+CosFace-trained head, `att-wccn`, the fitted head on the VGG16-HED default trunk,
+`att-effnet-wccn`, the fitted head on the offline EfficientNet-Lite0 trunk, or `att`); its
+results go to `benchmarks/results/faces-<preset>.txt`.
 The AT&T faces live outside the repository: `$CLASSICS_ATT_FACES`, else
 `<repo>/../shared/data/att_faces` (sN/M.pgm).
 
