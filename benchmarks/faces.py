@@ -15,6 +15,9 @@ that head trained further with the semi-hard triplet loss, `att-mobilenet`, the
 CosFace-trained head, `att-wccn`, the fitted head on the VGG16-HED default trunk,
 `att-effnet-wccn`, the fitted head on the offline EfficientNet-Lite0 trunk, or `att`); its
 results go to `benchmarks/results/faces-<preset>.txt`.
+Then the same test faces turned by a random angle in +-15 degrees: the eye line after landmark
+alignment (apps/faces/align.py, BlazeFace + FaceMesh teachers) and the pair AUC of the turned
+faces fed as they are and aligned first.
 The AT&T faces live outside the repository: `$CLASSICS_ATT_FACES`, else
 `<repo>/../shared/data/att_faces` (sN/M.pgm).
 
@@ -90,6 +93,57 @@ def imagenet_check() -> int:
     return int((model.predict(x, verbose=0).argmax(1) == labels).sum())
 
 
+def _eye_tilt(mesh_landmarks) -> float:
+    from apps.faces import align
+
+    p = align.mesh_points(mesh_landmarks)
+    return float(np.degrees(np.arctan2(p[1, 1] - p[0, 1], p[1, 0] - p[0, 0])))
+
+
+def turned_faces(encoder, config, faces) -> list[Row]:
+    """s31-s40 at native 92x112, each face turned by a seeded random angle in [-15, 15]
+    degrees (grey corners): the eye line before and after alignment (apps/faces/align.py,
+    re-detected by the teachers in the aligned crop), and the pair AUC of the turned faces
+    fed as they are and aligned first (the encoder's head was fitted on unaligned faces)."""
+    from PIL import Image
+
+    from apps.common import face_teachers as ft
+    from apps.common.images import conform_array
+    from apps.faces import align, metrics, training
+
+    detector, mesh = ft.FaceDetector(), ft.FaceMesh()
+    rng = np.random.default_rng(0)
+    raw, aligned, labels, before, after = [], [], [], [], []
+    for person in range(31, 41):
+        for path in sorted((faces / f"s{person}").glob("*.pgm"), key=lambda p: int(p.stem)):
+            turned = np.asarray(Image.open(path).rotate(float(rng.uniform(-15, 15)),
+                                                        resample=Image.BILINEAR, fillcolor=128))
+            crop = align.align_face(turned, detector, mesh, str(path))  # DataError: not found
+            [(_, m)] = ft.label_faces(turned, detector, mesh)
+            before.append(abs(_eye_tilt(m.landmarks)))
+            [(_, m)] = ft.label_faces(crop, detector, mesh)
+            after.append(abs(_eye_tilt(m.landmarks)))
+            for out, image in ((raw, turned), (aligned, crop)):
+                out.append(conform_array(image[..., None], channels=config.channels,
+                                         image_size=config.image_size))
+            labels.append(person)
+    labels = np.array(labels)
+    auc = {}
+    for name, images in (("raw", raw), ("aligned", aligned)):
+        d, genuine, _ = training.pair_distances(training.embed(encoder, np.stack(images)), labels)
+        auc[name] = metrics.auc(d, genuine)
+    log(f"turned s31-s40: |eye tilt| {np.mean(before):.1f} -> {np.mean(after):.2f} deg (max "
+        f"{np.max(after):.2f}); AUC raw {auc['raw']:.4f}, aligned {auc['aligned']:.4f}")
+    return [
+        Row("faces turned s31-s40: |eye tilt| after alignment (mean)", float(np.mean(after)), "deg",
+            float(np.mean(before)), "deg before", target="<= 3", ok=bool(np.mean(after) <= 3.0),
+            note=f"{len(labels)} faces turned by U(-15, 15) deg (seed 0), BlazeFace + FaceMesh; "
+                 f"max after {np.max(after):.2f} deg; every face found"),
+        Row("faces turned s31-s40: ROC AUC, aligned first", auc["aligned"], "", auc["raw"],
+            "turned, not aligned"),
+    ]
+
+
 def run(quick: bool) -> list[Row]:
     from apps import get_task
     from apps.common.config import preset_config
@@ -163,6 +217,7 @@ def run(quick: bool) -> list[Row]:
                         f"trained in this run on {len(splits.y_train)} images of s1-s24, "
                         f"checkpoint/threshold on s25-s30, {minutes:.1f} min; eigenfaces "
                         f"{base['components']} components (chosen on s25-s30)")
+    rows.extend(turned_faces(task.load_model(run), config, faces))
     if not quick:
         from benchmarks.common import environment_header, format_table
 
