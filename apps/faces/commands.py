@@ -156,7 +156,7 @@ def _model_arguments(p):
     how.add_argument("--align", action="store_true",
                      help="detect the one face, find its landmarks and align it to the AT&T frame first "
                           "(BlazeFace + FaceMesh from the pinned mediapipe wheel; the export itself "
-                          "does not align)"),
+                          "does not align)")
 
 
 def add_commands(sub) -> None:
