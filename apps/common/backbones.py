@@ -3,13 +3,15 @@
 `build_backbone(config, input_shape)`: scaled pixels -> features after global average
 pooling, a named sub-model ("backbone") so transfer learning can copy and freeze it as
 one piece (`init_backbone_from`). Reads from the config: backbone ("resnet" |
-"inception"), stem ("small" | "imagenet"), stem_filters, stage_filters, stage_blocks,
-block_type, use_bias, bn_momentum, weight_decay.
+"inception" | "efficientnet_lite0"), stem ("small" | "imagenet"), stem_filters,
+stage_filters, stage_blocks, block_type, use_bias, bn_momentum, weight_decay, and init
+("random" | "imagenet": EfficientNet-Lite0's offline ImageNet weights, if the config has it).
 """
 
 import keras
 
 import layers
+from apps.common import efficientnet_lite
 from apps.common.errors import ConfigError
 
 
@@ -89,6 +91,8 @@ def _inception_stages(x, config):
 
 def build_backbone(config, input_shape) -> keras.Model:
     """(H, W, C) scaled pixels -> (features,) after global average pooling."""
+    if config.backbone == "efficientnet_lite0":
+        return _lite0_backbone(config, input_shape)
     if len(config.stage_filters) != len(config.stage_blocks) or not config.stage_filters:
         raise ConfigError(
             f"stage_filters {tuple(config.stage_filters)} and stage_blocks "
@@ -104,6 +108,20 @@ def build_backbone(config, input_shape) -> keras.Model:
         raise ConfigError(f"backbone: expected 'resnet' or 'inception', got {config.backbone!r}")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     return keras.Model(inputs, x, name="backbone")
+
+
+def _lite0_backbone(config, input_shape):
+    """EfficientNet-Lite0 to its pooled 1280 features. It normalises pixels 0-255 itself, so
+    the 0-1 pixels the classifier passes are scaled back up first."""
+    init = getattr(config, "init", "random")
+    if init not in ("random", "imagenet"):
+        raise ConfigError(f"init: expected 'random' or 'imagenet', got {init!r}")
+    inputs = keras.Input(input_shape, name="pixels")
+    x = keras.layers.Rescaling(255.0, name="to_pixels")(inputs)
+    trunk = efficientnet_lite.efficientnet_lite0(
+        input_shape, include_top=False, pooling="avg",
+        weights="imagenet-offline" if init == "imagenet" else None)
+    return keras.Model(inputs, trunk(x), name="backbone")
 
 
 def init_backbone_from(model, source_model) -> None:

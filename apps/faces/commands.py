@@ -9,6 +9,8 @@ from apps.common import cli
 from apps.common import export as export_lib
 from apps.common import images as images_lib
 from apps.common.errors import ClassicsError, DataError
+from apps.common.face_teachers import FaceDetector, FaceMesh
+from apps.faces import align as align_lib
 from apps.faces import gallery as gallery_lib
 from apps.faces.crop import crop_face
 
@@ -32,10 +34,24 @@ class Verifier:
         self.calibration = export_lib.read_extra(self.version_dir, "calibration.json")
         spec = self.module.signatures["embed_images"].structured_input_signature[1]["images"]
         self.image_size, self.channels = int(spec.shape[1]), int(spec.shape[3])
+        self._teachers = None
 
-    def pixels(self, path, crop=False):
+    def teachers(self):
+        """BlazeFace and FaceMesh (TensorFlow Lite), loaded on the first aligned image."""
+        if self._teachers is None:
+
+            self._teachers = (FaceDetector(), FaceMesh())
+        return self._teachers
+
+    def pixels(self, path, crop=False, align=False):
         """An image file -> uint8 (S, S, C) exactly as the serving decoder would make it
-        (PNG/JPEG/GIF/BMP/WebP); other formats (PGM, TIFF) are read with Pillow."""
+        (PNG/JPEG/GIF/BMP/WebP); other formats (PGM, TIFF) are read with Pillow. `crop`: the
+        largest Haar-cascade face; `align`: the one face, landmarked and aligned
+        (apps/faces/align.py) - done here, outside the export."""
+        if align:
+            rgb = images_lib.read_image_file(path, channels=3, allow_gray_to_rgb=True)
+            face = align_lib.align_face(rgb, *self.teachers(), name=str(path))
+            return images_lib.conform_array(face, channels=self.channels, image_size=self.image_size)
         if crop:
             rgb = images_lib.read_image_file(path, channels=3, allow_gray_to_rgb=True)
             return images_lib.conform_array(crop_face(rgb, str(path)), channels=self.channels,
@@ -50,13 +66,13 @@ class Verifier:
                                               allow_gray_to_rgb=True)
         return images_lib.decode_for_model(path, self.channels, self.image_size, allow_gray_to_rgb=True)
 
-    def embed(self, paths, crop=False):
-        batch = np.stack([self.pixels(p, crop) for p in paths])
+    def embed(self, paths, crop=False, align=False):
+        batch = np.stack([self.pixels(p, crop, align) for p in paths])
         return self.module.signatures["embed_images"](images=batch)["embeddings"].numpy()
 
-    def verify(self, path_1, path_2, crop=False):
+    def verify(self, path_1, path_2, crop=False, align=False):
         out = self.module.signatures["verify_images"](
-            images_1=self.pixels(path_1, crop)[None], images_2=self.pixels(path_2, crop)[None])
+            images_1=self.pixels(path_1, crop, align)[None], images_2=self.pixels(path_2, crop, align)[None])
         return {k: v.numpy()[0].item() for k, v in out.items()}
 
 
@@ -74,18 +90,18 @@ def resolve_model(model=None, root="saved_models") -> pathlib.Path:
 
 # ---------------------------------------------------------------- enrolment
 def enroll(name, images, model=None, gallery_path=DEFAULT_GALLERY, replace=False, crop=False,
-           root="saved_models"):
+           root="saved_models", align=False):
     verifier = Verifier(resolve_model(model, root))
     identity = gallery_lib.model_identity(verifier.version_dir)
     gallery = gallery_lib.load(gallery_path, identity)
-    embeddings = verifier.embed(images, crop)  # every image is read before the file changes
+    embeddings = verifier.embed(images, crop, align)  # every image is read before the file changes
     gallery_lib.add(gallery, name, embeddings, images, replace=replace, path=gallery_path)
     gallery["model"] = identity
     gallery_lib.save(gallery_path, gallery)
     return len(gallery["people"])
 
 
-def identify(image, model=None, gallery_path=DEFAULT_GALLERY, crop=False, root="saved_models"):
+def identify(image, model=None, gallery_path=DEFAULT_GALLERY, crop=False, root="saved_models", align=False):
     """-> (name or "unknown", distance to the nearest person, threshold, nearest name)."""
     verifier = Verifier(resolve_model(model, root))
     if not pathlib.Path(gallery_path).exists():
@@ -93,7 +109,7 @@ def identify(image, model=None, gallery_path=DEFAULT_GALLERY, crop=False, root="
                         "(classics faces enroll NAME IMAGE...)")
     gallery = gallery_lib.load(gallery_path, gallery_lib.model_identity(verifier.version_dir))
     names, centres = gallery_lib.centres(gallery, gallery_path)
-    emb = verifier.embed([image], crop)[0]
+    emb = verifier.embed([image], crop, align)[0]
     d = ((centres - emb[None]) ** 2).sum(1)
     k = int(d.argmin())
     threshold = float(verifier.calibration["threshold"])
@@ -103,14 +119,14 @@ def identify(image, model=None, gallery_path=DEFAULT_GALLERY, crop=False, root="
 # ---------------------------------------------------------------- CLI
 def _cmd_enroll(args):
     count = enroll(args.name, args.images, args.model, args.gallery, args.replace, args.crop,
-                   args.model_root)
+                   args.model_root, args.align)
     print(f"enrolled {args.name!r} ({len(args.images)} image(s)) in {args.gallery}: {count} people")
 
 
 def _cmd_identify(args):
     for image in args.images:
         name, distance, threshold, nearest = identify(image, args.model, args.gallery, args.crop,
-                                                      args.model_root)
+                                                      args.model_root, args.align)
         extra = "" if name == nearest else f" (nearest {nearest})"
         if args.json:
             print(json.dumps({"image": image, "name": name, "nearest": nearest,
@@ -121,7 +137,7 @@ def _cmd_identify(args):
 
 def _cmd_verify(args):
     verifier = Verifier(resolve_model(args.model, args.model_root))
-    out = verifier.verify(args.image1, args.image2, args.crop)
+    out = verifier.verify(args.image1, args.image2, args.crop, args.align)
     if args.json:
         print(json.dumps(out))
     else:
@@ -134,8 +150,13 @@ def _cmd_verify(args):
 def _model_arguments(p):
     p.add_argument("--model", metavar="DIR", help="an export version directory (default: the newest)")
     cli.add_model_root_argument(p)
-    p.add_argument("--crop", action="store_true",
-                   help="cut the largest face out first (OpenCV Haar cascade; for photos, not crops)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--crop", action="store_true",
+                     help="cut the largest face out first (OpenCV Haar cascade; for photos, not crops)")
+    how.add_argument("--align", action="store_true",
+                     help="detect the one face, find its landmarks and align it to the AT&T frame first "
+                          "(BlazeFace + FaceMesh from the pinned mediapipe wheel; the export itself "
+                          "does not align)")
 
 
 def add_commands(sub) -> None:

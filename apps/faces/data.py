@@ -18,8 +18,9 @@ import numpy as np
 from apps.common import sources
 from apps.common.augment import augmenter
 from apps.common.errors import ConfigError, DataError
+from apps.common.face_teachers import FaceDetector, FaceMesh
 from apps.common.images import IMAGE_SUFFIXES, conform_array, read_image_file
-from apps.faces import crop
+from apps.faces import align, crop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,8 +87,9 @@ def _conform(images, image_size, channels):
     return np.stack([conform_array(a, channels=channels, image_size=image_size) for a in images])
 
 
-def _folder_cropped(root, image_size, channels):
-    """folder:<root> read file by file, each photo cut to its largest face first."""
+def _folder_cropped(root, image_size, channels, aligned=False):
+    """folder:<root> read file by file, each photo cut to its largest face first (Haar
+    cascade), or (`aligned`) its one face aligned by landmarks (apps/faces/align.py)."""
 
     root = os.path.expanduser(root)
     if not os.path.isdir(root):
@@ -95,6 +97,7 @@ def _folder_cropped(root, image_size, channels):
     people = sorted((d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
                      and not d.startswith(".")), key=natural_key)
     images, labels = [], []
+    teachers = (FaceDetector(), FaceMesh()) if aligned else None
     for label, person in enumerate(people):
         folder = os.path.join(root, person)
         for name in sorted(os.listdir(folder)):
@@ -102,7 +105,8 @@ def _folder_cropped(root, image_size, channels):
                 continue
             path = os.path.join(folder, name)
             try:
-                face = crop.crop_face(read_image_file(path, channels=3, allow_gray_to_rgb=True), path)
+                rgb = read_image_file(path, channels=3, allow_gray_to_rgb=True)
+                face = align.align_face(rgb, *teachers, name=path) if aligned else crop.crop_face(rgb, path)
             except DataError as exc:
                 print(f"warning: skipped {exc}", file=sys.stderr)
                 continue
@@ -128,11 +132,12 @@ def load_identities(config) -> sources.ImageDataset:
         ds = _olivetti(size, channels)
     elif spec == "tfds:lfw":
         ds = _lfw(size, channels)
-    elif config.crop_faces and spec.startswith("folder:"):
-        ds = _folder_cropped(spec[len("folder:"):], size, channels)
+    elif (config.crop_faces or config.align_faces) and spec.startswith("folder:"):
+        ds = _folder_cropped(spec[len("folder:"):], size, channels, aligned=config.align_faces)
     else:
-        if config.crop_faces:
-            raise ConfigError(f"crop_faces: only folder:<root> sources are cropped, got {spec!r}")
+        if config.crop_faces or config.align_faces:
+            key = "crop_faces" if config.crop_faces else "align_faces"
+            raise ConfigError(f"{key}: only folder:<root> sources are cropped or aligned, got {spec!r}")
         ds = sources.load_image_source(spec, image_size=size, channels=channels)
     order = sorted(range(len(ds.class_names)), key=lambda i: natural_key(ds.class_names[i]))
     remap = np.empty(len(order), np.int64)

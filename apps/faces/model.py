@@ -4,10 +4,11 @@
 
 Backbones: ResNet/Inception built from `layers/` blocks (apps/common/backbones.py; from
 scratch, or initialised from a classification run with `init_from`); VGG16's first blocks
-with the offline HED weights (the default pretrained trunk, MIT); or torchvision's ImageNet
-MobileNetV2 (optional offline weights of unknown licence, fetched only when this backbone
-is asked for). A pretrained trunk's input normalisation is a fixed 1x1 conv inside the
-model, so the saved model needs no custom preprocessing layer.
+with the offline HED weights (MIT); EfficientNet-Lite0 with its offline ImageNet weights
+(Apache-2.0; apps/common/efficientnet_lite.py); or torchvision's ImageNet MobileNetV2
+(optional offline weights of unknown licence, fetched only when this backbone is asked
+for). A pretrained trunk's input normalisation is a fixed layer inside the model, so the
+saved model needs no custom preprocessing layer.
 
 `training_model` adds what training needs and the export does not: the cosine classifier
 over the training people for the margin-softmax loss.
@@ -16,15 +17,15 @@ over the training people for the margin-softmax loss.
 import numpy as np
 
 import layers
-from apps.common import pretrained
+from apps.common import efficientnet_lite, pretrained
 from apps.common.backbones import build_backbone as blocks_backbone
 from apps.common.backbones import regularizer
 from apps.common.errors import ConfigError
 from apps.common.pretrained import BGR_MEAN
 from apps.faces.projection import HEADS, horizontal_flip
 
-BACKBONES = ("resnet", "inception", "vgg16-hed", "mobilenet-v2")
-PRETRAINED = ("vgg16-hed", "mobilenet-v2")
+BACKBONES = ("resnet", "inception", "vgg16-hed", "mobilenet-v2", "efficientnet-lite0")
+PRETRAINED = ("vgg16-hed", "mobilenet-v2", "efficientnet-lite0")
 
 
 def _caffe_preprocess(x, channels):
@@ -85,11 +86,35 @@ def build_mobilenet_trunk(config, input_shape, weights_path=None):
     return keras.Model(inputs, trunk(x), name="backbone")
 
 
-def build_backbone(config, input_shape, weights_path=None):
-    """`weights_path`: the pretrained trunk's weights file (default: fetched; "" for the
-    mobilenet: random weights, for tests of shapes)."""
+def build_lite0_trunk(config, input_shape, weights_path=None):
+    """EfficientNet-Lite0 (offline ImageNet weights; it reads pixels 0-255, gray or RGB, and
+    normalises them itself) up to `lite_tap`; the stem and blocks below
+    `trainable_from_block` frozen (their BN in inference)."""
     import keras
 
+    weights = "imagenet-offline" if weights_path is None else (weights_path or None)
+    full = efficientnet_lite.efficientnet_lite0(input_shape, include_top=False, weights=weights)
+    trunk = efficientnet_lite.feature_extractor(full, config.lite_tap, name="efficientnet_lite0")
+    first = int(config.trainable_from_block)
+    for layer in trunk.layers:
+        name = layer.name
+        if name.startswith("block"):
+            layer.trainable = efficientnet_lite.BLOCKS.index(name.split("_")[0]) >= first
+        elif name.startswith("stem_"):
+            layer.trainable = first <= 0
+        elif name.startswith("top_"):
+            layer.trainable = first < len(efficientnet_lite.BLOCKS)
+    inputs = keras.Input(input_shape, name="pixels")
+    return keras.Model(inputs, trunk(inputs), name="backbone")
+
+
+def build_backbone(config, input_shape, weights_path=None):
+    """`weights_path`: the pretrained trunk's weights file (default: fetched; "" for the
+    mobilenet and efficientnet-lite0: random weights, for tests of shapes)."""
+    import keras
+
+    if config.backbone == "efficientnet-lite0":
+        return build_lite0_trunk(config, input_shape, weights_path)
     if config.backbone == "vgg16-hed":
         return build_vgg_trunk(config, input_shape, weights_path)
     if config.backbone == "mobilenet-v2":
@@ -139,6 +164,21 @@ def head_features(encoder):
     return keras.Model(single.input, single.get_layer("pool_norm").output, name="head_features")
 
 
+def quadrant_means(x):
+    """(N, H, W, C) -> (N, 2, 2, C): the means of the top-left, top-right, bottom-left and
+    bottom-right ceil(H/2) x ceil(W/2) windows (they share the middle row/column when a side
+    is odd): a coarse layout of where things are, for aligned faces."""
+    import keras
+
+    h, w = x.shape[1], x.shape[2]
+    if h is None or w is None or h < 2 or w < 2:
+        raise ConfigError(f"pooling: 'quadrants' needs a fixed grid of at least 2 x 2, got {h} x {w} "
+                          "(a larger image_size or an earlier tap)")
+    window = (-(-h // 2), -(-w // 2))
+    return keras.layers.AveragePooling2D(window, strides=(h - window[0], w - window[1]),
+                                         name="quadrants")(x)
+
+
 def _single_view(config, input_shape, weights_path):
     import keras
 
@@ -155,8 +195,10 @@ def _single_view(config, input_shape, weights_path):
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     elif config.pooling == "flatten":
         x = keras.layers.Flatten(name="pool")(x)
+    elif config.pooling == "quadrants":
+        x = keras.layers.Flatten(name="pool")(quadrant_means(x))
     else:
-        raise ConfigError(f"pooling: expected 'avg' or 'flatten', got {config.pooling!r}")
+        raise ConfigError(f"pooling: expected 'avg', 'flatten' or 'quadrants', got {config.pooling!r}")
     if fitted:  # the closed-form head projects unit-length pooled features
         x = keras.layers.UnitNormalization(name="pool_norm")(x)
     if config.dropout > 0:

@@ -118,7 +118,8 @@ def test_in_graph_pairs_follow_the_dynamic_window_and_stay_in_sentences():
     chunk = np.r_[np.arange(50), -1, np.arange(100, 150), -1].astype(np.int32)
     distances = []
     for k in range(100):
-        centers, contexts, n_words = (x.numpy() for x in trainer.pairs(tf.constant(chunk), tf.constant([k, 0], tf.int64)))
+        pairs = trainer.pairs(tf.constant(chunk), tf.constant([k, 0], tf.int64))
+        centers, contexts, n_words = (x.numpy() for x in pairs)
         assert n_words == 100
         assert np.all((centers < 100) == (contexts < 100)), "a pair crossed a sentence"
         distances.append(np.abs(centers - contexts))
