@@ -58,6 +58,9 @@ def make_sampler(model, vocabulary):
         def __init__(self):
             super().__init__(name="sampler")
             self.model = model  # tracked: the weights travel with the module
+            # Every state the traced steps touch, the dropout cells' seed-generator states
+            # included (Keras does not hand those to tf.Module's tracking).
+            self.states = [v.value for v in model.variables]
             self.table = tf.lookup.StaticHashTable(
                 tf.lookup.KeyValueTensorInitializer(
                     tf.constant(list(vocabulary.chars), tf.string),
