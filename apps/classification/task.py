@@ -26,7 +26,7 @@ class ClassificationTask(Task):
     data_help = "Datasets: mnist5k (embedded default), idx:<dir>, folder:<dir>, tfds:<name>."
     Config, presets = Config, PRESETS
     predicts = "image files (PNG, JPEG, GIF, BMP, WebP)"
-    tour_seconds = 80.0
+    tour_seconds = 60.0
 
     # ------------------------------------------------------------ data and model
     def load_data(self, config):

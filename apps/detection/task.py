@@ -28,7 +28,7 @@ class DetectionTask(Task):
     Config, presets = Config, PRESETS
     monitor, mode = "val_loss", "min"
     predicts = "image files (PNG, JPEG, GIF, BMP, WebP)"
-    tour_seconds = 170.0
+    tour_seconds = 90.0
 
     def load_data(self, config):
         return load_data(config)

@@ -22,7 +22,7 @@ class EmbeddingsTask(Task):
                  "paragraph a line, .gz/.bz2 too). gensim's parameter names: --set vector_size=100 ...")
     Config, presets = Config, PRESETS
     monitor, mode, keep = "loss", "min", "last"
-    tour_seconds = 15.0
+    tour_seconds = 5.0
 
     def load_data(self, config):
         # The vocabulary, counted before the run is claimed: an empty, unreadable or too small

@@ -25,7 +25,7 @@ class FacesTask(Task):
     Config, presets = Config, PRESETS
     # Checkpoints are selected by the verification AUC of all validation pairs (one batch).
     monitor, mode = "val_embedding_verification_auc", "max"
-    tour_seconds = 50.0
+    tour_seconds = 35.0
 
     def load_data(self, config):
         return load_data(config)

@@ -61,7 +61,7 @@ PRESETS = {
     # samples at temperature 0.6 passed check_abc (80 % at 1.0).
     "tunes": preset("folk tunes in ABC (O'Neill's, Aird's, Ryan's): an LSTM of 256, long samples",
                     data="oneills+airds+ryans", units=256, batch_size=16, max_sample_length=800),
-    "tour": preset("names, a smaller LSTM, 3 epochs (the tour)", units=64, epochs=3),
+    "tour": preset("names, a smaller LSTM, 15 epochs (the tour)", units=64, epochs=15),
     "tiny": preset("a tiny LSTM, 1 epoch: seconds, for tests",
                    units=8, rnn_layers=1, embedding_dim=4, epochs=1, batch_size=8, dropout=0.0),
 }

@@ -24,7 +24,7 @@ class GenerateTask(Task):
                  "text:<file> (one item a line); several joined by '+'.")
     Config, presets = Config, PRESETS
     monitor, mode = "val_loss", "min"
-    tour_seconds = 60.0
+    tour_seconds = 15.0
 
     def load_data(self, config):
         return load_data(config)

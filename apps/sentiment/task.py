@@ -56,7 +56,7 @@ class SentimentTask(Task):
                  "--set label_column=...), tfds:imdb_reviews.")
     Config, presets = Config, PRESETS
     predicts = "texts (none or '-': one per line from stdin)"
-    tour_seconds = 40.0
+    tour_seconds = 30.0
 
     # ------------------------------------------------------------ data and model
     def load_data(self, config):

@@ -29,7 +29,7 @@ class StyleTask(Task):
     Config, presets = Config, PRESETS
     monitor, mode, keep = "loss", "min", "last"
     predicts = "image files to stylise"
-    tour_seconds = 130.0
+    tour_seconds = 90.0
 
     def load_data(self, config):
         return fast.training_photos(config)

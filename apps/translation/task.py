@@ -23,7 +23,7 @@ class TranslationTask(Task):
     Config, presets = Config, PRESETS
     monitor, mode = "val_loss", "min"
     predicts = "texts to translate"
-    tour_seconds = 90.0
+    tour_seconds = 35.0
 
     def load_data(self, config):
         return load_data(config)
