@@ -30,9 +30,6 @@ class EmbeddingsTask(Task):
         # by the training loop.
         return build_vocabulary(config)
 
-    def labels(self, data):
-        return None
-
     def fit(self, run, config, data, verbose=None):
         train_vectors(run, config, verbose, vocab=data)
 

@@ -31,7 +31,7 @@ class FacesTask(Task):
         return load_data(config)
 
     def labels(self, data):
-        return None
+        return None  # the people are identities to tell apart, not classes the export names
 
     def describe_data(self, data):
         s = data

@@ -29,9 +29,6 @@ class GenerateTask(Task):
     def load_data(self, config):
         return load_data(config)
 
-    def labels(self, data):
-        return None
-
     def describe_data(self, data):
         dropped = ", ".join(f"{n} {why}" for why, n in data.dropped)
         return (f"{len(data.train)} train, {len(data.val)} validation, {len(data.test)} test items; "

@@ -62,9 +62,6 @@ class SentimentTask(Task):
     def load_data(self, config):
         return load_data(config)
 
-    def labels(self, data):
-        return data.class_names
-
     def prepare(self, config, splits):
         vectors_path = config.embeddings or (
             str(pretrain.pretrained_vectors(config, splits)) if pretrain.wanted(config) else "")

@@ -28,9 +28,6 @@ class TranslationTask(Task):
     def load_data(self, config):
         return load_data(config)
 
-    def labels(self, data):
-        return None
-
     def describe_data(self, data):
         return (f"{len(data.train)} train, {len(data.val)} validation, {len(data.test)} test pairs; "
                 f"{data.source_vocabulary.size} source / {data.target_vocabulary.size} target symbols"
