@@ -92,7 +92,7 @@ PRESETS = {
     "default": preset("ResNet, >= 98 % on the MNIST-5k hold-out in a few CPU minutes"),
     "tour": preset("the default network, 8 epochs (the tour)", epochs=8),
     "tiny": preset("a small network, 2 epochs: seconds, for tests",
-                   stem_filters=16, stage_filters=(16, 32), stage_blocks=(1, 1), epochs=2, dropout=0.0,
+                   stem_filters=8, stage_filters=(8, 16), stage_blocks=(1, 1), epochs=2, dropout=0.0,
                    augment=(), learning_rate=1e-2, batch_size=32),
     "inception": preset("Inception modules instead of residual blocks",
                         backbone="inception", stage_filters=(64, 128, 256), stage_blocks=(1, 1, 1)),

@@ -1,6 +1,7 @@
 """The detection, word-embeddings and fast-stylizer exports served by `classics serve`: a
 request returns what the in-process SavedModel call returns, in row and columnar formats,
-with b64 images and raw strings (classification, sentiment and faces have their own files).
+with b64 images and raw strings (classification and sentiment have their own files; faces:
+tests/faces/test_faces_app.py and the contract test).
 
 The models are small and untrained (seeded): serving must pass their numbers through
 unchanged, whatever they are. Each export goes through its app's own export module and the
