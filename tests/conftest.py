@@ -1,9 +1,50 @@
+import concurrent.futures
 import os
 
 import pytest
 
 # Quiet TensorFlow's C++ start-up chatter in the test log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `background` run last: by then their child processes have run beside the
+    in-process tests (which keep about one of the two cores busy)."""
+    items.sort(key=lambda item: item.get_closest_marker("background") is not None)  # stable
+
+
+class Jobs:
+    """Child-process work (kills, resumes, clusters) started when the session starts, one job at
+    a time on a thread that only waits on its processes; a test takes a result by name (and
+    gets the job's exception, if it raised)."""
+
+    def __init__(self):
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
+        self._futures = {}
+
+    def submit(self, name, job):
+        self._futures[name] = self._pool.submit(job)
+
+    def result(self, name):
+        return self._futures[name].result()
+
+    def close(self):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jobs(request, tmp_path_factory):
+    """The `background_jobs(request, root)` of every selected module with `background` tests,
+    submitted before the first test runs: {name: job}, each job a function of no arguments
+    that runs child processes only (no TensorFlow in this process's threads)."""
+    runner = Jobs()
+    modules = {item.module for item in request.session.items if item.get_closest_marker("background")}
+    for module in sorted(modules, key=lambda m: m.__name__):
+        root = tmp_path_factory.mktemp(module.__name__.rsplit(".", 1)[-1])
+        for name, job in module.background_jobs(request, root).items():
+            runner.submit(name, job)
+    yield runner
+    runner.close()
 
 
 @pytest.fixture(scope="session")

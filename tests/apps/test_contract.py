@@ -8,6 +8,7 @@ SavedModel -> bad config values exit 2. A new app is tested the moment it is reg
 missing from CASES fails the registry test.
 """
 
+import functools
 import importlib.util
 import json
 import os
@@ -88,31 +89,51 @@ def test_every_registered_app_has_a_contract_case():
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
-    """Each app trained (killed, resumed), evaluated and exported once; {app: (run dir, export)}."""
-    root = tmp_path_factory.mktemp("contract")
-    return root, {}
+    """Each app's export, once its run was killed, resumed and evaluated: {app: version dir}."""
+    return tmp_path_factory.mktemp("contract"), {}
 
 
 def _train_command(app, runs, sets):
     return [app, "train", "--preset", "tiny", "--set", f"runs_dir={runs}", *sum((["--set", s] for s in sets), [])]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("app", sorted(CASES))
-def test_train_killed_mid_epoch_resumes_then_evaluates_and_exports(app, exports, tiny_run, tmp_path, capsys):
-    root, done = exports
-    sets, part, epoch, epochs = CASES[app]
-    if app == "classification":
-        sets = [*sets, f"init_from={tiny_run.path}"]
-    runs = root / "runs"
+def _classics(args, env=None, script=None):
+    """A child `classics` process as a user runs it (no TF_CPP_MIN_LOG_LEVEL of the test
+    session's); `script`: a file run instead of `-m apps`."""
+    user_env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    user_env.update(env or {}, PYTHONUNBUFFERED="1")
+    program = [str(script)] if script else ["-m", "apps"]
+    return subprocess.run([sys.executable, *program, *map(str, args)], cwd=REPO, env=user_env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _killed_run(app, root):
+    """The job of one app: its tiny train SIGKILLed mid-epoch -> (command, runs dir, process)."""
+    sets, part, epoch, _ = CASES[app]
+    runs = root / app
+    if app == "classification":  # the frozen phase needs a run to start from: one epoch of tiny
+        init = _classics(_train_command(app, root / "init", ["epochs=1"]))
+        assert init.returncode == 0, init.stderr[-2000:]
+        (init_dir,) = (root / "init" / app).iterdir()
+        sets = [*sets, f"init_from={init_dir}"]
     command = _train_command(app, runs, sets)
-    killer = tmp_path / "killer.py"
+    killer = root / f"killer_{app}.py"
     killer.write_text(KILLER)
-    # As a user runs it: no TF_CPP_MIN_LOG_LEVEL of the test session's.
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    env.update(KILL_PART=part, KILL_EPOCH=str(epoch), PYTHONUNBUFFERED="1")
-    killed = subprocess.run([sys.executable, str(killer), *command], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=600)
+    return command, runs, _classics(command, {"KILL_PART": part, "KILL_EPOCH": str(epoch)}, killer)
+
+
+def background_jobs(request, root):
+    """The killed runs start with the session (tests/conftest.py) and run beside other tests."""
+    return {f"killed {app}": functools.partial(_killed_run, app, root) for app in sorted(CASES)}
+
+
+@pytest.mark.slow
+@pytest.mark.background
+@pytest.mark.parametrize("app", sorted(CASES))
+def test_train_killed_mid_epoch_resumes_then_evaluates_and_exports(app, exports, jobs, capsys):
+    root, done = exports
+    _, part, epoch, epochs = CASES[app]
+    command, runs, killed = jobs.result(f"killed {app}")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     # Quiet by default: none of TensorFlow's C++ start-up or runtime lines, no retracing warnings
     # (start-up, data, building, a whole epoch with validation and checkpoints, then the kill).
@@ -145,6 +166,7 @@ def test_train_killed_mid_epoch_resumes_then_evaluates_and_exports(app, exports,
 
 
 @pytest.mark.slow
+@pytest.mark.background
 def test_every_export_is_served_as_the_in_process_savedmodel(exports):
     """Each app's example request (written by its export) through `classics serve` equals the
     in-process SavedModel's answer, for every signature."""

@@ -25,8 +25,9 @@ def _finish(proc, timeout):
         raise
 
 
-@pytest.mark.slow
-def test_chief_and_two_workers_finish_every_trial_once_when_a_worker_dies(colour_folder, tmp_path):
+def _chief_and_workers(colour_folder, tmp_path):
+    """A search by a chief and 2 workers; worker 1 SIGKILLed while its first trial trains.
+    Returns the trial directories worker 1 had started."""
     address = f"127.0.0.1:{_free_port()}"
     args = ["tune", "classification", *tiny_args(colour_folder), "--trials", TRIALS,
             "--max-epochs", 1, "--timeout", 15]
@@ -44,29 +45,17 @@ def test_chief_and_two_workers_finish_every_trial_once_when_a_worker_dies(colour
                  or chief.poll() is not None, 400, "worker 1 to start a trial")
         kill_group(w1)
         killed = [p.parent.name for p in (tmp_path / "w1" / "round1").glob("trial_*/execution_0")]
-        assert len(killed) == 1
         assert _finish(chief, 400) == 0, (tmp_path / "chief.log").read_text()[-3000:]
         assert _finish(w2, 60) == 0, (tmp_path / "w2.log").read_text()[-3000:]
     finally:
         for p in procs:
             if p.poll() is None:
                 kill_group(p)
-    rows = read_trials(tmp_path / "chief")
-    assert sorted(r["trial_id"] for r in rows) == [str(i) for i in range(TRIALS)]
-    assert all(r["status"] == "COMPLETED" for r in rows)
-    # Every trial finished exactly once, and the killed worker's trial was taken over.
-    done = [p.parent.parent.name for w in ("w1", "w2")
-            for p in (tmp_path / w / "round1").glob("trial_*/execution_0/DONE")]
-    assert sorted(done) == sorted(f"trial_{i}" for i in range(TRIALS))
-    assert killed[0] in [p.parent.parent.name
-                         for p in (tmp_path / "w2" / "round1").glob("trial_*/execution_0/DONE")]
-    assert "silent for 15s" in (tmp_path / "chief.log").read_text()
-    assert load_json(tmp_path / "chief" / "best_config.json")["score"] == pytest.approx(
-        max(float(r["val_accuracy"]) for r in rows))
+    return killed
 
 
-@pytest.mark.slow
-def test_multiworker_training_matches_one_worker_on_the_same_global_batch(colour_folder, tmp_path):
+def _multiworker(colour_folder, tmp_path):
+    """The same tiny training by 2 MultiWorkerMirroredStrategy workers and by 1."""
     args = ["classification", "train", "--multiworker", "--preset", "tiny",
             "--data", f"folder:{colour_folder}", "--set", "test_holdout=12", "--set", "val_fraction=0.25",
             "--set", "batch_size=32", "--set", "epochs=2", "--set", "learning_rate=1e-3",
@@ -90,6 +79,51 @@ def test_multiworker_training_matches_one_worker_on_the_same_global_batch(colour
         for w in workers:
             if w.poll() is None:
                 kill_group(w)
+
+
+def _detection_data_parallel(tmp_path):
+    proc = classics("detection", "train", "--multiworker", "--preset", "tiny",
+                    "--set", f"runs_dir={tmp_path / 'runs'}", "--set", "epochs=2",
+                    "--run-dir", tmp_path / "det", stdout=open(tmp_path / "det.log", "w"), stderr=-2)
+    assert _finish(proc, 400) == 0, (tmp_path / "det.log").read_text()[-3000:]
+
+
+def background_jobs(request, root):
+    """The clusters run in child processes from the session's start (tests/conftest.py)."""
+    folder = request.getfixturevalue("colour_folder")
+    paths = {name: root / name for name in ("tuner", "multiworker", "detection")}
+    for path in paths.values():
+        path.mkdir()
+    return {
+        "tuner cluster": lambda: (paths["tuner"], _chief_and_workers(folder, paths["tuner"])),
+        "multiworker": lambda: (paths["multiworker"], _multiworker(folder, paths["multiworker"])),
+        "detection data-parallel": lambda: (paths["detection"], _detection_data_parallel(paths["detection"])),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.background
+def test_chief_and_two_workers_finish_every_trial_once_when_a_worker_dies(jobs):
+    tmp_path, killed = jobs.result("tuner cluster")
+    assert len(killed) == 1
+    rows = read_trials(tmp_path / "chief")
+    assert sorted(r["trial_id"] for r in rows) == [str(i) for i in range(TRIALS)]
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    # Every trial finished exactly once, and the killed worker's trial was taken over.
+    done = [p.parent.parent.name for w in ("w1", "w2")
+            for p in (tmp_path / w / "round1").glob("trial_*/execution_0/DONE")]
+    assert sorted(done) == sorted(f"trial_{i}" for i in range(TRIALS))
+    assert killed[0] in [p.parent.parent.name
+                         for p in (tmp_path / "w2" / "round1").glob("trial_*/execution_0/DONE")]
+    assert "silent for 15s" in (tmp_path / "chief.log").read_text()
+    assert load_json(tmp_path / "chief" / "best_config.json")["score"] == pytest.approx(
+        max(float(r["val_accuracy"]) for r in rows))
+
+
+@pytest.mark.slow
+@pytest.mark.background
+def test_multiworker_training_matches_one_worker_on_the_same_global_batch(jobs):
+    tmp_path, _ = jobs.result("multiworker")
     # Worker 0 trains into --run-dir, worker 1 into --run-dir/worker1.
     a = np.load(tmp_path / "two" / "final_weights.npz")
     b = np.load(tmp_path / "two" / "worker1" / "final_weights.npz")
@@ -113,15 +147,13 @@ def test_multiworker_training_matches_one_worker_on_the_same_global_batch(colour
 
 
 @pytest.mark.slow
-def test_multiworker_runs_any_app_through_its_own_train(tmp_path):
+@pytest.mark.background
+def test_multiworker_runs_any_app_through_its_own_train(jobs):
     """Detection (its own loss, fresh-scene PyDataset, val_loss) trains data-parallel with
     the same `train` as `classics detection train`; its run directory is a normal run that
     `evaluate` reads."""
+    tmp_path, _ = jobs.result("detection data-parallel")
     run_dir = tmp_path / "det"
-    proc = classics("detection", "train", "--multiworker", "--preset", "tiny",
-                    "--set", f"runs_dir={tmp_path / 'runs'}", "--set", "epochs=2",
-                    "--run-dir", run_dir, stdout=open(tmp_path / "det.log", "w"), stderr=-2)
-    assert _finish(proc, 400) == 0, (tmp_path / "det.log").read_text()[-3000:]
     summary = load_json(run_dir / "data_parallel.json")
     assert summary["workers"] == 1 and summary["epochs"] == 2 and summary["monitor"] == "val_loss"
     assert len(summary["step_losses"]) == 2 * (96 // 16)  # tiny: 96 scenes, batch 16

@@ -1,5 +1,6 @@
 """A real search in child processes: SIGKILL mid-trial, rerun, exact trial count, results."""
 
+import functools
 import json
 
 import pytest
@@ -8,10 +9,8 @@ from tuning_helpers import classics, kill_group, launches, load_json, read_trial
 TRIALS = 2
 
 
-@pytest.fixture(scope="session")
-def resumed_search(colour_folder, tmp_path_factory):
+def _resumed_search(colour_folder, directory):
     """`classics tune` killed with SIGKILL during trial 2, then rerun to the end."""
-    directory = tmp_path_factory.mktemp("search")
     args = ["tune", "classification", *tiny_args(colour_folder), "--trials", TRIALS,
             "--max-epochs", 2, "--directory", directory]
     first = classics(*args, stdout=open(directory / "first.log", "w"), stderr=-2)
@@ -23,14 +22,28 @@ def resumed_search(colour_folder, tmp_path_factory):
         assert first.poll() is None, (directory / "first.log").read_text()[-2000:]
     finally:
         kill_group(first)
-    assert len(launches(directory / "round1" / "trial_0")) == 1
-    assert not (directory / "trials.csv").exists()
+    launched = len(launches(directory / "round1" / "trial_0"))
+    results_before_rerun = (directory / "trials.csv").exists()
     second = classics(*args, stdout=open(directory / "second.log", "w"), stderr=-2)
     assert second.wait(timeout=600) == 0, (directory / "second.log").read_text()[-3000:]
+    return directory, launched, results_before_rerun
+
+
+def background_jobs(request, root):
+    """The search runs in child processes from the session's start (tests/conftest.py)."""
+    return {"resumed search": functools.partial(_resumed_search, request.getfixturevalue("colour_folder"), root)}
+
+
+@pytest.fixture(scope="session")
+def resumed_search(jobs):
+    """The search directory, once the killed search was rerun to its end."""
+    directory, launched, results_before_rerun = jobs.result("resumed search")
+    assert launched == 1 and not results_before_rerun  # the kill came during trial 2, before any result
     return directory
 
 
 @pytest.mark.slow
+@pytest.mark.background
 def test_rerun_after_sigkill_finishes_the_remaining_trials_only(resumed_search):
     rows = read_trials(resumed_search)
     assert [r["trial_id"] for r in rows] == ["0", "1"]
@@ -42,6 +55,7 @@ def test_rerun_after_sigkill_finishes_the_remaining_trials_only(resumed_search):
 
 
 @pytest.mark.slow
+@pytest.mark.background
 def test_results_files(resumed_search):
     rows = read_trials(resumed_search)
     best = load_json(resumed_search / "best_config.json")
@@ -63,6 +77,7 @@ def test_results_files(resumed_search):
 
 
 @pytest.mark.slow
+@pytest.mark.background
 def test_best_config_retrains_to_the_best_score(resumed_search, tmp_path):
     """`classics classification train --config best_config.json` takes the file as is."""
     from apps.classification.task import TASK
