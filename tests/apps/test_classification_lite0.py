@@ -3,10 +3,12 @@ the trunk normalises itself (its features equal the shared Lite0 on raw pixels),
 loads the offline weights, and the frozen phase leaves them untouched."""
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
 from PIL import Image
+from processes import run_classics
 
 from apps.common import config as config_lib
 from apps.common import efficientnet_lite
@@ -46,23 +48,39 @@ def test_imagenet_init_is_refused_where_it_does_not_apply():
     assert _config(backbone="efficientnet_lite0", init="imagenet", freeze_epochs=1).freeze_epochs == 1
 
 
-@pytest.mark.slow
-def test_frozen_phase_keeps_the_imagenet_trunk_then_fine_tuning_moves_it(tmp_path):
-    import keras
-
-    from apps.classification.task import TASK
-
+def _colour_run(root):
+    """`classics classification train` on Lite0 with init=imagenet, one frozen epoch then one of
+    fine-tuning, on two colours (24 images each, 32 px): the run directory."""
     rng = np.random.default_rng(0)
-    root = tmp_path / "colours"
     for label, colour in enumerate(((200, 40, 40), (40, 200, 40))):
-        (root / str(label)).mkdir(parents=True)
+        (root / "colours" / str(label)).mkdir(parents=True)
         for i in range(24):
             pixels = np.clip(np.array(colour) + rng.normal(0, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(root / str(label) / f"{i}.png")
-    config = _config(data=f"folder:{root}", backbone="efficientnet_lite0", init="imagenet",
-                     freeze_epochs=1, epochs=1, test_holdout=8, val_fraction=0.25, batch_size=8,
-                     runs_dir=str(tmp_path / "runs"))
-    run = TASK.train(config, fresh=True, verbose=0)
+            Image.fromarray(pixels).save(root / "colours" / str(label) / f"{i}.png")
+    sets = ["backbone=efficientnet_lite0", "init=imagenet", "freeze_epochs=1", "epochs=1", "test_holdout=8",
+            "val_fraction=0.25", "batch_size=8", f"runs_dir={root / 'runs'}"]
+    code, _, err = run_classics("classification", "train", "--preset", "tiny", "--data", f"folder:{root / 'colours'}",
+                                *sum((["--set", s] for s in sets), []))
+    assert code == 0, err[-3000:]
+    (run_dir,) = (root / "runs" / "classification").iterdir()
+    return run_dir
+
+
+def background_jobs(request, root):
+    """The Lite0 run trains in a child process from the session's start (tests/conftest.py)."""
+    return {"lite0 colours": functools.partial(_colour_run, root)}
+
+
+@pytest.mark.slow
+@pytest.mark.background
+def test_frozen_phase_keeps_the_imagenet_trunk_then_fine_tuning_moves_it(jobs):
+    import keras
+
+    from apps.classification.config import Config
+    from apps.classification.task import TASK
+    from apps.common.run import Run
+
+    run = Run.open("classification", Config, jobs.result("lite0 colours"))
     start = efficientnet_lite.efficientnet_lite0((32, 32, 3), include_top=False, pooling="avg")
     frozen = keras.models.load_model(run.path / "frozen" / "best.keras", compile=False)
     trunk = frozen.get_layer("backbone").get_layer("efficientnet_lite0")

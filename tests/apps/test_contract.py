@@ -11,15 +11,13 @@ missing from CASES fails the registry test.
 import functools
 import importlib.util
 import json
-import os
 import pathlib
 import signal
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
+from processes import run_classics
 
 from apps import APPS, get_task
 from apps.cli import main
@@ -97,29 +95,21 @@ def _train_command(app, runs, sets):
     return [app, "train", "--preset", "tiny", "--set", f"runs_dir={runs}", *sum((["--set", s] for s in sets), [])]
 
 
-def _classics(args, env=None, script=None):
-    """A child `classics` process as a user runs it (no TF_CPP_MIN_LOG_LEVEL of the test
-    session's); `script`: a file run instead of `-m apps`."""
-    user_env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    user_env.update(env or {}, PYTHONUNBUFFERED="1")
-    program = [str(script)] if script else ["-m", "apps"]
-    return subprocess.run([sys.executable, *program, *map(str, args)], cwd=REPO, env=user_env,
-                          capture_output=True, text=True, timeout=600)
-
-
 def _killed_run(app, root):
-    """The job of one app: its tiny train SIGKILLed mid-epoch -> (command, runs dir, process)."""
+    """The job of one app: its tiny train SIGKILLed mid-epoch, run as a user runs it (no
+    TF_CPP_MIN_LOG_LEVEL) -> (command, runs dir, (return code, stdout, stderr))."""
     sets, part, epoch, _ = CASES[app]
     runs = root / app
     if app == "classification":  # the frozen phase needs a run to start from: one epoch of tiny
-        init = _classics(_train_command(app, root / "init", ["epochs=1"]))
-        assert init.returncode == 0, init.stderr[-2000:]
+        code, _, err = run_classics(*_train_command(app, root / "init", ["epochs=1"]))
+        assert code == 0, err[-2000:]
         (init_dir,) = (root / "init" / app).iterdir()
         sets = [*sets, f"init_from={init_dir}"]
     command = _train_command(app, runs, sets)
     killer = root / f"killer_{app}.py"
     killer.write_text(KILLER)
-    return command, runs, _classics(command, {"KILL_PART": part, "KILL_EPOCH": str(epoch)}, killer)
+    return command, runs, run_classics(*command, env={"KILL_PART": part, "KILL_EPOCH": str(epoch)},
+                                       script=killer, as_user=True)
 
 
 def background_jobs(request, root):
@@ -133,11 +123,11 @@ def background_jobs(request, root):
 def test_train_killed_mid_epoch_resumes_then_evaluates_and_exports(app, exports, jobs, capsys):
     root, done = exports
     _, part, epoch, epochs = CASES[app]
-    command, runs, killed = jobs.result(f"killed {app}")
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    command, runs, (code, _, stderr) = jobs.result(f"killed {app}")
+    assert code == -signal.SIGKILL, stderr[-2000:]
     # Quiet by default: none of TensorFlow's C++ start-up or runtime lines, no retracing warnings
     # (start-up, data, building, a whole epoch with validation and checkpoints, then the kill).
-    noise = [line for line in killed.stderr.splitlines() if quiet.is_noise(line) or "retracing" in line]
+    noise = [line for line in stderr.splitlines() if quiet.is_noise(line) or "retracing" in line]
     assert not noise, noise
     (run_dir,) = [p for p in (runs / app).iterdir() if p.is_dir()]
     killed_dir = run_dir / part if part else run_dir

@@ -6,7 +6,8 @@ import socket
 
 import numpy as np
 import pytest
-from tuning_helpers import classics, kill_group, load_json, read_trials, tiny_args, wait_for
+from processes import classics, kill_group, wait_for
+from tuning_helpers import load_json, read_trials, tiny_args
 
 TRIALS = 3
 

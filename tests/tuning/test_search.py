@@ -4,7 +4,8 @@ import functools
 import json
 
 import pytest
-from tuning_helpers import classics, kill_group, launches, load_json, read_trials, tiny_args, wait_for
+from processes import classics, kill_group, wait_for
+from tuning_helpers import launches, load_json, read_trials, tiny_args
 
 TRIALS = 2
 
