@@ -8,10 +8,10 @@ import pathlib
 import re
 import signal
 import subprocess
-import sys
 import time
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from processes import classics
+
 MAX_BODY = 65536  # small, so the 413 tests need little data
 
 
@@ -117,11 +117,8 @@ class Client:
 def running_server(root, *flags):
     """`python -m apps serve --port 0 ...` in a subprocess; yields (port, process, stderr file)."""
     log = open(pathlib.Path(root).parent / f"serve-{os.getpid()}-{time.monotonic_ns()}.log", "w+")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "apps", "serve", "--model-root", str(root), "--port", "0",
-         "--max-body-bytes", str(MAX_BODY), *flags],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    process = classics("serve", "--model-root", root, "--port", "0", "--max-body-bytes", MAX_BODY, *flags,
+                       stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         line = process.stdout.readline()  # printed once every model is loaded and the port is bound
         match = re.search(r"on http://127\.0\.0\.1:(\d+) ", line)
