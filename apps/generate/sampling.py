@@ -23,6 +23,25 @@ def _rnn_cells(model):
     return cells
 
 
+def next_token(logits, temperature, top_k, seed, step):
+    """Next ids (batch,) int32 from logits (batch, vocabulary): argmax when temperature <= 0,
+    else a draw from softmax(logits / temperature) over the top_k largest logits (top_k <= 0:
+    all), seeded by (seed, step) (`tf.random.stateless_categorical`), so one seed and step
+    give one draw. Each row of a batch draws independently."""
+    import tensorflow as tf
+
+    logits = tf.convert_to_tensor(logits, tf.float32)
+    temperature = tf.convert_to_tensor(temperature, tf.float32)
+    k = tf.minimum(tf.convert_to_tensor(top_k, tf.int32), tf.shape(logits)[-1])
+    kth = tf.math.top_k(logits, tf.maximum(k, 1)).values[:, -1:]  # (batch, 1)
+    logits = tf.where((k > 0) & (logits < kth), tf.constant(-1e9), logits)
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    drawn = tf.random.stateless_categorical(
+        logits / tf.maximum(temperature, 1e-6), 1,
+        seed=tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)]), dtype=tf.int32)[:, 0]
+    return tf.cond(temperature > 0.0, lambda: drawn, lambda: greedy)
+
+
 def make_sampler(model, vocabulary):
     """A tf.Module whose `sample(prefix, temperature, top_k, max_length, seed)` returns
     {"text": prefix + continuation, "ended": whether EOS ended it}. With token vocabularies
@@ -90,19 +109,8 @@ def make_sampler(model, vocabulary):
                 lambda i, *_: i < tf.shape(inputs)[0], feed,
                 (tf.constant(0), tf.zeros((1, size)), initial_states()))
 
-            def choose(logits, t):
-                """Next id from (1, vocab) logits."""
-                k = tf.minimum(top_k, size)
-                kth = tf.math.top_k(logits, tf.maximum(k, 1)).values[:, -1:]
-                logits = tf.where((k > 0) & (logits < kth), tf.constant(-1e9), logits)
-                greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-                drawn = tf.random.stateless_categorical(
-                    logits / tf.maximum(temperature, 1e-6), 1,
-                    seed=tf.stack([seed, tf.cast(t, tf.int64)]), dtype=tf.int32)[:, 0]
-                return tf.cond(temperature > 0.0, lambda: drawn, lambda: greedy)[0]
-
             def generate(t, logits, states, out, ended):
-                token = choose(logits, t)
+                token = next_token(logits, temperature, top_k, seed, t)[0]
                 ended = tf.equal(token, EOS)
                 out = tf.cond(ended, lambda: out, lambda: out.write(out.size(), token))
                 logits, states = step(token[None], states)
