@@ -5,6 +5,7 @@ in-graph sampling in the export, tour."""
 import pathlib
 
 from apps.common import report
+from apps.common.errors import ConfigError
 from apps.common.files import write_json
 from apps.common.task import Task
 from apps.generate import commands, ngram
@@ -89,6 +90,9 @@ class GenerateTask(Task):
             prefix=tf.constant([prefix] * n), temperature=tf.constant([t] * n, tf.float32),
             top_k=tf.constant([k] * n, tf.int32), max_length=tf.constant([length] * n, tf.int32),
             seed=tf.constant([seed + i for i in range(n)], tf.int64))
+        refused = [e.decode("utf-8") for e in out["error"].numpy() if e]
+        if refused:  # the export's own verdict, so the CLI refuses what a server would
+            raise ConfigError(refused[0])
         return [{"text": text.decode("utf-8"), "ended": bool(ended), "seed": seed + i, "temperature": t}
                 for i, (text, ended) in enumerate(zip(out["text"].numpy(), out["ended"].numpy()))]
 
