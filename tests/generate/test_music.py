@@ -86,3 +86,24 @@ def test_chorales_corpus_runs_through_load_data(monkeypatch):
     assert data.vocabulary.decode(data.vocabulary.encode(data.train[0])) == " ".join(data.train[0])
     with pytest.raises(DataError, match="cannot be joined"):
         load_corpus("names+chorales")
+
+
+def test_chorale_pitches_and_the_parse_cache(monkeypatch, tmp_path):
+    from apps.generate import chorales as chorales_module
+    from apps.generate.chorales import pitches
+    from apps.generate.corpora import load_corpus
+
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))
+    monkeypatch.setattr(chorales_module, "chorale_paths", lambda: chorale_paths()[:3])
+    assert pitches(("74:2", "rest:0.5", "77:1.5")) == ("74", "rest", "77")
+    first = load_chorales()
+    cached = list((tmp_path / "generate").glob("bach-sopranos-music21-10.5.1-*.json"))
+    assert len(cached) == 1
+    # read back without parsing: the same chorales
+    monkeypatch.setattr(music21.corpus, "parse", lambda *a, **k: pytest.fail("parsed again"))
+    assert load_chorales() == first
+    corpus = load_corpus("chorale-pitches")
+    assert corpus.items == tuple(pitches(c.tokens) for c in first[0])
+    assert corpus.items[0][:3] == ("74", "77", "74")
+    with pytest.raises(DataError, match="cannot be joined"):
+        load_corpus("chorales+chorale-pitches")
