@@ -97,3 +97,22 @@ def test_presets_are_config_fields_and_build(preset):
     assert model.get_layer("logits").units == 11
     assert len([layer for layer in model.layers if layer.name.startswith("rnn_")]) == config.rnn_layers
     assert {"default", "tour", "tiny"} <= set(PRESETS)
+
+
+def test_shared_substrings_against_brute_force():
+    import random
+
+    from apps.generate.metrics import SharedSubstrings
+
+    def brute(text, texts):
+        return max((j - i for i in range(len(text)) for j in range(i + 1, len(text) + 1)
+                    if any(text[i:j] in t for t in texts)), default=0)
+
+    rng = random.Random(0)
+    texts = ["".join(rng.choice("abc") for _ in range(rng.randint(1, 12))) for _ in range(6)]
+    index = SharedSubstrings(texts)
+    for _ in range(200):
+        text = "".join(rng.choice("abcd") for _ in range(rng.randint(0, 15)))
+        assert index.longest(text) == brute(text, texts)
+    joined = SharedSubstrings(["xab", "cdy"])
+    assert joined.longest("abcd") == 2  # "abcd" spans two texts: not one match
