@@ -23,6 +23,9 @@ class Config(TrainConfig):
     data: str = "names"
     val_fraction: Fraction = 0.1  # fixed-seed split by item
     test_fraction: Fraction = 0.1
+    # Note lines (chorales): also train on each training line transposed by +-1..transpose
+    # semitones (validation and test lines are not), as music models commonly do.
+    transpose: Count = 0
     max_item_length: PositiveInt = 2000  # longer items are dropped (counted), so batches stay bounded
     # Model: character embedding -> stacked RNN over layers.GRUCell / layers.LSTMCell -> logits.
     cell: Annotated[str, OneOf("lstm", "gru")] = "lstm"
@@ -62,6 +65,9 @@ PRESETS = {
     "tunes": preset("folk tunes in ABC (O'Neill's, Aird's, Ryan's): an LSTM of 256, long samples",
                     data="oneills+airds+ryans", units=256, batch_size=16, max_sample_length=800),
     "tour": preset("names, a smaller LSTM, 15 epochs (the tour)", units=64, epochs=15),
+    "tour-tunes": preset("O'Neill's tunes, an LSTM of 128, 2 epochs (the tour's two tunes)",
+                         data="oneills", units=128, batch_size=32, epochs=2, lr_schedule="cosine",
+                         learning_rate=1e-2, max_sample_length=600),
     "tiny": preset("a tiny LSTM, 1 epoch: seconds, for tests",
                    units=8, rnn_layers=1, embedding_dim=4, epochs=1, batch_size=8, dropout=0.0),
 }

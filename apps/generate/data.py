@@ -56,6 +56,21 @@ class Data:
     val: tuple
     test: tuple
     dropped: tuple  # ((reason, count), ...) from the corpus and the length limit
+    transposed: tuple = ()  # note lines: the training lines transposed (config.transpose), fit only
+
+    @property
+    def fit_items(self) -> tuple:
+        """What the model trains on: the training items and their transpositions."""
+        return self.train + self.transposed
+
+
+def transpose(tokens, semitones: int) -> tuple:
+    """Note tokens ("65:1", "65", "rest:0.5") moved by `semitones`; rests stay."""
+    moved = []
+    for token in tokens:
+        pitch, colon, rest = token.partition(":")
+        moved.append(token if pitch == "rest" else f"{int(pitch) + semitones}{colon}{rest}")
+    return tuple(moved)
 
 
 def load_data(config) -> Data:
@@ -69,8 +84,15 @@ def load_data(config) -> Data:
     if not splits.train:
         raise DataError(f"data {config.data!r}: no training items")
     separator = "" if isinstance(items[0], str) else " "  # token items: chorales
-    return Data(vocabulary=Vocabulary.from_items(splits.train, separator), train=splits.train,
-                val=splits.val, test=splits.test, dropped=tuple(sorted(dropped.items())))
+    moved = ()
+    if config.transpose:
+        if not separator:
+            raise DataError(f"transpose={config.transpose}: only note lines (chorales, chorale-pitches) "
+                            f"transpose, not {config.data!r}")
+        moved = tuple(transpose(item, d) for d in range(-config.transpose, config.transpose + 1) if d
+                      for item in splits.train)
+    return Data(vocabulary=Vocabulary.from_items(splits.train + moved, separator), train=splits.train,
+                val=splits.val, test=splits.test, dropped=tuple(sorted(dropped.items())), transposed=moved)
 
 
 def make_dataset(items, vocabulary: Vocabulary, batch_size: int, shuffle: bool = False,

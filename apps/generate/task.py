@@ -4,12 +4,14 @@ in-graph sampling in the export, tour."""
 
 import pathlib
 
+import numpy as np
+
 from apps.common import report
 from apps.common.errors import ConfigError
-from apps.common.files import write_json
+from apps.common.files import atomic_write_text, write_json
 from apps.common.task import Task
-from apps.generate import commands, ngram
-from apps.generate.abc_check import check_rate
+from apps.generate import commands, ngram, render
+from apps.generate.abc_check import check_abc, check_rate
 from apps.generate.config import PRESETS, Config
 from apps.generate.data import load_data, make_dataset
 from apps.generate.metrics import bits_per_char
@@ -32,17 +34,18 @@ class GenerateTask(Task):
 
     def describe_data(self, data):
         dropped = ", ".join(f"{n} {why}" for why, n in data.dropped)
-        return (f"{len(data.train)} train, {len(data.val)} validation, {len(data.test)} test items; "
+        moved = f" (+{len(data.transposed)} transposed)" if data.transposed else ""
+        return (f"{len(data.train)}{moved} train, {len(data.val)} validation, {len(data.test)} test items; "
                 f"{len(data.vocabulary.chars)} symbols" + (f"; dropped: {dropped}" if dropped else ""))
 
     def build_model(self, config, data):
         return build_model(config, data.vocabulary.size)
 
     def compile(self, model, config, data, learning_rate=None):
-        compile_model(model, config, -(-len(data.train) // config.batch_size))
+        compile_model(model, config, -(-len(data.fit_items) // config.batch_size))
 
     def datasets(self, config, data):
-        return (make_dataset(data.train, data.vocabulary, config.batch_size, shuffle=True, seed=config.seed),
+        return (make_dataset(data.fit_items, data.vocabulary, config.batch_size, shuffle=True, seed=config.seed),
                 make_dataset(data.val, data.vocabulary, config.batch_size))
 
     # ------------------------------------------------------------ a finished run
@@ -77,7 +80,8 @@ class GenerateTask(Task):
         return "\n".join(lines)
 
     def sample(self, run, prefix, n, temperature=None, top_k=None, max_length=None, seed=0, model=None, data=None):
-        """n samples through the export's sampler (sample i with seed + i)."""
+        """n samples through the export's sampler (sample i with seed + i); `prefix` is one text
+        for all, or a list of n (one per sample)."""
         import tensorflow as tf
 
         config = run.config
@@ -87,7 +91,7 @@ class GenerateTask(Task):
         k = config.top_k if top_k is None else top_k
         length = config.max_sample_length if max_length is None else max_length
         out = signatures["serving_default"](
-            prefix=tf.constant([prefix] * n), temperature=tf.constant([t] * n, tf.float32),
+            prefix=tf.constant([prefix] * n if isinstance(prefix, str) else list(prefix)), temperature=tf.constant([t] * n, tf.float32),
             top_k=tf.constant([k] * n, tf.int32), max_length=tf.constant([length] * n, tf.int32),
             seed=tf.constant([seed + i for i in range(n)], tf.int64))
         refused = [e.decode("utf-8") for e in out["error"].numpy() if e]
@@ -117,6 +121,48 @@ class GenerateTask(Task):
             notes=f"{config.epochs} epochs of the '{config.preset}' preset; names split by name, the test names "
                   "never trained on. Ten names sampled at temperature 1 through the export: "
                   + ", ".join(result["samples"][:10]))
+        self.tour_tunes(context)
+
+    def tour_tunes(self, context, candidates: int = 8, temperature: float = 0.8):
+        """A small LSTM on O'Neill's tunes (the 'tour-tunes' preset), `candidates` tunes sampled
+        through the export's signature, each primed with a training tune's M/L/K header; the two
+        valid ones with the most bars drawn as piano rolls and written as MIDI."""
+        config = self.tour_config(context, "tour-tunes")
+        run = self.train(config, fresh=True, verbose=0)
+        data = load_data(config)
+        headers = [tune_header(t) for t in data.train]
+        picks = np.random.default_rng(config.seed).integers(len(headers), size=candidates)
+        samples = self.sample(run, [headers[i] for i in picks], candidates, temperature, data=data)
+        checks = [check_abc(s["text"]) for s in samples]
+        order = sorted((i for i, c in enumerate(checks) if c.valid), key=lambda i: -checks[i].bars)[:2]
+        folder = context.directory / self.name
+        images, files = [], []
+        for rank, i in enumerate(order, start=1):
+            score = render.abc_score(samples[i]["text"])
+            images.append(render.piano_roll_png(
+                score, folder / f"tune{rank}.png",
+                title=f"sampled tune {rank} (seed {samples[i]['seed']}, T={temperature}, {checks[i].bars} bars)"))
+            files.append(render.write_midi(score, folder / f"tune{rank}.mid").name)
+            atomic_write_text(folder / f"tune{rank}.abc", "X:1\n" + samples[i]["text"] + "\n")
+        valid = sum(c.valid for c in checks)
+        context.report.add(
+            "generation (a character LSTM on O'Neill's tunes in ABC)",
+            {"tunes valid ABC (music21)": f"{valid} of {candidates}",
+             "bars of the drawn tunes": ", ".join(str(checks[i].bars) for i in order) or "-",
+             "MIDI": ", ".join(files) or "-"},
+            images,
+            notes=f"{config.epochs} epochs of the 'tour-tunes' preset (an LSTM of {config.units}; the 'tunes' "
+                  f"preset trains longer and bigger). {candidates} tunes sampled at temperature {temperature}, "
+                  "each after the M/L/K header of a training tune; the two valid ones with the most bars drawn "
+                  "as piano rolls (time in quarter notes, bar lines dashed) and written as MIDI and ABC. "
+                  + ("" if len(order) == 2 else f"Only {len(order)} of the samples were valid ABC."))
+
+
+def tune_header(tune: str) -> str:
+    """The M/L/K lines of a corpus tune (the K: line last), with the newline the body starts after."""
+    lines = tune.split("\n")
+    end = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), 0)
+    return "\n".join(lines[:end]) + "\n"
 
 
 def report_curves(run, context):

@@ -107,3 +107,22 @@ def test_chorale_pitches_and_the_parse_cache(monkeypatch, tmp_path):
     assert corpus.items[0][:3] == ("74", "77", "74")
     with pytest.raises(DataError, match="cannot be joined"):
         load_corpus("chorales+chorale-pitches")
+
+
+def test_transposed_training_lines(monkeypatch):
+    import dataclasses
+
+    from apps.generate import chorales as chorales_module
+    from apps.generate.config import Config
+    from apps.generate.data import load_data, transpose
+
+    assert transpose(("65:1", "rest:0.5", "70"), -2) == ("63:1", "rest:0.5", "68")
+    monkeypatch.setattr(chorales_module, "chorale_paths", lambda: chorale_paths()[:4])
+    config = dataclasses.replace(Config(), data="chorales", val_fraction=0.0, test_fraction=0.34, transpose=2)
+    data = load_data(config)
+    assert len(data.transposed) == 4 * len(data.train)  # -2, -1, +1, +2
+    assert data.transposed[0] == transpose(data.train[0], -2)
+    assert data.fit_items == data.train + data.transposed
+    assert all(t in data.vocabulary.chars for line in data.transposed for t in line)
+    with pytest.raises(DataError, match="transpose=2: only note lines"):
+        load_data(dataclasses.replace(Config(), transpose=2))
