@@ -46,6 +46,10 @@ def test_real_chorales_by_file():
 def test_check_abc_counts_bars_and_refuses_what_is_not_a_tune():
     check = check_abc(TUNE)
     assert (check.valid, check.bars, check.notes) == (True, 9, 47)  # a pickup bar + 8 bars
+    assert check.full_bars == 1.0  # bars 2..8 hold 6/8 each
+    # bars of 2.5, 3.5, 3, 3, 1.5 quarters in 6/8; music21 splits the 3.5 into 3 + 0.5, so the
+    # inner bars are 3, 0.5, 3, 3: three of four fill the meter
+    assert check_abc("M:6/8\nL:1/8\nK:Am\ncAB GA|DEG GAB c|cBA GED|EAA A2B|ABc|").full_bars == 0.75
     assert check_abc(TUNE.replace("K:Am", "K:A Mixolydian")).valid
     assert check_abc("M:6/8\nL:1/8\nK:Am\n|]]x((9/0").error == "no notes"  # music21 parses it
     assert check_abc("M:6/8\nL:1/8\nK:Em\nAB \"c|d|e|]").error == "no bars"  # open quote
