@@ -59,11 +59,10 @@ class Config(TrainConfig):
 
 PRESETS = {
     "default": preset("names from Debian's miscfiles: one LSTM of 128, 30 epochs, dropout 0.2"),
-    # Folk tunes: longer items, a larger model, longer samples. On O'Neill's alone, 4 epochs
-    # (9 minutes on a busy 2-core CPU) held out 2.21 bits/char (the 4-gram: 2.70), and 97 % of
-    # samples at temperature 0.6 passed check_abc (80 % at 1.0).
+    # Folk tunes: longer items, a larger model, longer samples (numbers: benchmarks/generate.py).
     "tunes": preset("folk tunes in ABC (O'Neill's, Aird's, Ryan's): an LSTM of 256, long samples",
-                    data="oneills+airds+ryans", units=256, batch_size=16, max_sample_length=800),
+                    data="oneills+airds+ryans", units=256, batch_size=32, epochs=16, lr_schedule="cosine",
+                    learning_rate=4e-3, max_sample_length=800),
     "tour": preset("names, a smaller LSTM, 15 epochs (the tour)", units=64, epochs=15),
     "tour-tunes": preset("O'Neill's tunes, an LSTM of 128, 2 epochs (the tour's two tunes)",
                          data="oneills", units=128, batch_size=32, epochs=2, lr_schedule="cosine",
