@@ -136,3 +136,19 @@ def make_dataset(items, vocabulary: Vocabulary, batch_size: int, shuffle: bool =
     ds = tf.data.Dataset.from_generator(batches, output_signature=(spec, spec))
     ds = ds.map(lambda x, y: (x, y, tf.cast(tf.not_equal(y, PAD), tf.float32)))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def training_headers(data, n: int, seed: int) -> list:
+    """n M/L/K headers of training tunes drawn at random (seeded): a sample primed with one
+    starts from a header the corpus uses, in the corpus's proportions."""
+    import numpy as np
+
+    headers = [tune_header(t) for t in data.train]
+    return [headers[i] for i in np.random.default_rng(seed).integers(len(headers), size=n)]
+
+
+def tune_header(tune: str) -> str:
+    """The M/L/K lines of a corpus tune (the K: line last), with the newline the body starts after."""
+    lines = tune.split("\n")
+    end = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), 0)
+    return "\n".join(lines[:end]) + "\n"

@@ -4,8 +4,6 @@ in-graph sampling in the export, tour."""
 
 import pathlib
 
-import numpy as np
-
 from apps.common import report
 from apps.common.errors import ConfigError
 from apps.common.files import atomic_write_text, write_json
@@ -13,7 +11,7 @@ from apps.common.task import Task
 from apps.generate import commands, ngram, render
 from apps.generate.abc_check import check_abc, check_rate
 from apps.generate.config import PRESETS, Config
-from apps.generate.data import load_data, make_dataset
+from apps.generate.data import load_data, make_dataset, training_headers
 from apps.generate.metrics import bits_per_char
 from apps.generate.model import build_model, compile_model
 from apps.generate.serving import export_module
@@ -90,8 +88,11 @@ class GenerateTask(Task):
         t = config.temperature if temperature is None else temperature
         k = config.top_k if top_k is None else top_k
         length = config.max_sample_length if max_length is None else max_length
+        prefixes = [prefix] * n if isinstance(prefix, str) else list(prefix)
+        if len(prefixes) != n:
+            raise ConfigError(f"{len(prefixes)} prefixes for {n} samples: give one, or one per sample")
         out = signatures["serving_default"](
-            prefix=tf.constant([prefix] * n if isinstance(prefix, str) else list(prefix)), temperature=tf.constant([t] * n, tf.float32),
+            prefix=tf.constant(prefixes), temperature=tf.constant([t] * n, tf.float32),
             top_k=tf.constant([k] * n, tf.int32), max_length=tf.constant([length] * n, tf.int32),
             seed=tf.constant([seed + i for i in range(n)], tf.int64))
         refused = [e.decode("utf-8") for e in out["error"].numpy() if e]
@@ -130,9 +131,8 @@ class GenerateTask(Task):
         config = self.tour_config(context, "tour-tunes")
         run = self.train(config, fresh=True, verbose=0)
         data = load_data(config)
-        headers = [tune_header(t) for t in data.train]
-        picks = np.random.default_rng(config.seed).integers(len(headers), size=candidates)
-        samples = self.sample(run, [headers[i] for i in picks], candidates, temperature, data=data)
+        samples = self.sample(run, training_headers(data, candidates, config.seed), candidates, temperature,
+                              data=data)
         checks = [check_abc(s["text"]) for s in samples]
         order = sorted((i for i, c in enumerate(checks) if c.valid), key=lambda i: -checks[i].bars)[:2]
         folder = context.directory / self.name
@@ -156,13 +156,6 @@ class GenerateTask(Task):
                   "each after the M/L/K header of a training tune; the two valid ones with the most bars drawn "
                   "as piano rolls (time in quarter notes, bar lines dashed) and written as MIDI and ABC. "
                   + ("" if len(order) == 2 else f"Only {len(order)} of the samples were valid ABC."))
-
-
-def tune_header(tune: str) -> str:
-    """The M/L/K lines of a corpus tune (the K: line last), with the newline the body starts after."""
-    lines = tune.split("\n")
-    end = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), 0)
-    return "\n".join(lines[:end]) + "\n"
 
 
 def report_curves(run, context):
