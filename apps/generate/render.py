@@ -37,10 +37,27 @@ def tokens_score(tokens):
     return score
 
 
+def plain_score(score):
+    """The notes of a score alone in one fresh part (its pitches, onsets and lengths)."""
+    from music21 import note, stream
+
+    part = stream.Part()
+    for start, length, pitch in roll_notes(score)[0]:
+        part.insert(start, note.Note(pitch, quarterLength=length))
+    plain = stream.Score()
+    plain.insert(0, part)
+    return plain
+
+
 def write_midi(score, path) -> pathlib.Path:
+    """MIDI by music21; its MIDI writer fails on some sampled tunes (a time signature met twice
+    in its conductor track), which are then written as their notes alone (`plain_score`)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    score.write("midi", fp=str(path))
+    try:
+        score.write("midi", fp=str(path))
+    except Exception:  # noqa: BLE001 - music21 raises StreamException and others here
+        plain_score(score).write("midi", fp=str(path))
     return path
 
 

@@ -32,3 +32,15 @@ def test_piano_roll_png_draws_the_notes(tmp_path):
     pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
     blue = (np.abs(pixels - [31, 119, 180]).sum(-1) < 30)  # matplotlib's tab:blue
     assert pixels.shape[0] == 320 and blue.sum() > 500
+
+
+def test_midi_falls_back_to_the_notes_when_music21_cannot_write_the_score(tmp_path, monkeypatch):
+    score = abc_score(TUNE)
+
+    def broken(*args, **kwargs):
+        raise music21.exceptions21.StreamException("the object is already found in this Stream")
+
+    monkeypatch.setattr(score, "write", broken)
+    midi = music21.converter.parse(str(write_midi(score, tmp_path / "b.mid")))
+    assert [(float(n.offset), n.pitch.midi) for n in midi.stripTies().flatten().notes] == [
+        (s, p) for s, _, p in roll_notes(abc_score(TUNE))[0]]
