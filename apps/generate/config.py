@@ -49,6 +49,7 @@ class Config(TrainConfig):
     temperature: NonNegative = 1.0
     top_k: Count = 0  # 0: all tokens
     max_sample_length: PositiveInt = 40  # characters generated after the prefix, at most
+    min_bars: Count = 0  # ABC tunes: the sampler withholds the end until this many bar lines
 
 
     def check(self):
@@ -62,7 +63,7 @@ PRESETS = {
     # Folk tunes: longer items, a larger model, longer samples (numbers: benchmarks/generate.py).
     "tunes": preset("folk tunes in ABC (O'Neill's, Aird's, Ryan's): an LSTM of 256, long samples",
                     data="oneills+airds+ryans", units=256, batch_size=32, epochs=16, lr_schedule="cosine",
-                    learning_rate=4e-3, max_sample_length=800),
+                    learning_rate=4e-3, max_sample_length=800, top_k=10, min_bars=8),
     "tour": preset("names, a smaller LSTM, 15 epochs (the tour)", units=64, epochs=15),
     "tour-tunes": preset("O'Neill's tunes, an LSTM of 128, 2 epochs (the tour's two tunes)",
                          data="oneills", units=128, batch_size=32, epochs=2, lr_schedule="cosine",

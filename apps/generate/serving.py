@@ -59,10 +59,11 @@ def export_module(model, config, vocabulary):
     "ended": EOS reached, "error": "" or why the instance was refused (`instance_errors`; its
     text is then "")}, one sample per instance (`make_sampler`'s sample, instance by
     instance). Temperature 0 is argmax decoding; the same seed gives the same sample.
+    config.min_bars (tunes) withholds the end until that many bar lines (`make_sampler`).
     """
     import tensorflow as tf
 
-    module = make_sampler(model, vocabulary)
+    module = make_sampler(model, vocabulary, config.min_bars)
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name="prefix"),
