@@ -63,9 +63,10 @@ CONFIGS = {
     # (pitch, length) pair is its own token, and the rarer ones multiply. An LSTM of 128 with
     # dropout 0.3 held out 2.557 (batch 8, 40 epochs); this one 2.389.
     "chorales": lambda: _config("default", data="chorales", batch_size=8, epochs=40, lr_schedule="cosine",
-                                units=256, dropout=0.5, embedding_dim=64, max_sample_length=60),
+                                units=256, dropout=0.5, embedding_dim=64, max_sample_length=60, by_length=True),
     "chorale-pitches": lambda: _config("default", data="chorale-pitches", epochs=12, lr_schedule="cosine",
-                                       units=256, dropout=0.4, transpose=6, max_sample_length=60),
+                                       units=256, dropout=0.4, transpose=6, max_sample_length=60,
+                                       by_length=True),
 }
 TARGETS = {"names": ("bits/char", 3.3, 2), "oneills": ("bits/char", 2.2, 4),
            "chorales": ("nats/note", 2.5, 2), "chorale-pitches": ("nats/note", 1.6, 3)}

@@ -111,10 +111,11 @@ def batch_order(lengths, batch_size: int, rng=None, chunk_batches: int = 20) -> 
 
 
 def make_dataset(items, vocabulary: Vocabulary, batch_size: int, shuffle: bool = False,
-                 seed: int = 0):
+                 seed: int = 0, by_length: bool = False):
     """Batches of (inputs, targets, weights), each (batch, time) padded to the batch's longest;
     weights are 1 on real targets (every character and the EOS) and 0 on padding. Shuffled
-    batches hold items of similar length (`batch_order`), a new order each epoch from `seed`."""
+    batches come in a new order each epoch from `seed`; with `by_length` they hold items of
+    similar length (`batch_order`)."""
     import numpy as np
     import tensorflow as tf
 
@@ -123,7 +124,7 @@ def make_dataset(items, vocabulary: Vocabulary, batch_size: int, shuffle: bool =
     rng = np.random.default_rng(seed) if shuffle else None  # advances epoch by epoch
 
     def batches():
-        for batch in batch_order(lengths, batch_size, rng):
+        for batch in batch_order(lengths, batch_size, rng, chunk_batches=20 if by_length else 1):
             width = max(lengths[i] for i in batch)
             inputs = np.full((len(batch), width), PAD, np.int32)
             targets = np.full((len(batch), width), PAD, np.int32)

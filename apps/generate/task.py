@@ -43,7 +43,8 @@ class GenerateTask(Task):
         compile_model(model, config, -(-len(data.fit_items) // config.batch_size))
 
     def datasets(self, config, data):
-        return (make_dataset(data.fit_items, data.vocabulary, config.batch_size, shuffle=True, seed=config.seed),
+        return (make_dataset(data.fit_items, data.vocabulary, config.batch_size, shuffle=True, seed=config.seed,
+                             by_length=config.by_length),
                 make_dataset(data.val, data.vocabulary, config.batch_size))
 
     # ------------------------------------------------------------ a finished run
