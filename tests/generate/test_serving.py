@@ -95,3 +95,25 @@ def test_token_prefix_errors_name_the_unknown_tokens(tmp_path):
     (ok_text, _, ok), (_, _, unknown) = call([("60:1  62:1", 1.0, 0, 4), ("60:1 99:1 x", 1.0, 0, 4)])
     assert ok == "" and ok_text.split()[:2] == ["60:1", "62:1"]
     assert unknown == "prefix: tokens the model never saw in training: 99:1 x"
+
+
+def test_task_sample_raises_the_exports_verdict():
+    import types
+
+    from apps.common.errors import ConfigError
+    from apps.generate.task import TASK
+
+    keras.utils.set_random_seed(0)
+    config = dataclasses.replace(Config(), **PRESETS["tiny"].values)
+    vocabulary = Vocabulary.from_items(["Ada", "Bob", "Cyd"])
+    data = types.SimpleNamespace(vocabulary=vocabulary)
+    model = build_model(config, vocabulary.size)
+    run = types.SimpleNamespace(config=config)
+    got = TASK.sample(run, ["A", "B"], 2, 0.0, 0, 5, 0, model=model, data=data)
+    assert [e["text"][0] for e in got] == ["A", "B"] and [e["seed"] for e in got] == [0, 1]
+    with pytest.raises(ConfigError, match="prefix: characters the model never saw in training: Z e"):
+        TASK.sample(run, "Zed", 2, 1.0, 0, 5, 0, model=model, data=data)
+    with pytest.raises(ConfigError, match="max_length=20000: expected 0..10000"):
+        TASK.sample(run, "A", 1, 1.0, 0, 20_000, 0, model=model, data=data)
+    with pytest.raises(ConfigError, match="3 prefixes for 2 samples"):
+        TASK.sample(run, ["A", "B", "C"], 2, model=model, data=data)
