@@ -20,6 +20,7 @@ class AbcCheck:
     bars: int  # measures music21 made (a pickup counts as one)
     notes: int
     error: str = ""
+    full_bars: float = 0.0  # share of the inner bars (not the first, not the last) as long as the meter says
 
 
 def _header_error(text: str) -> str:
@@ -53,10 +54,22 @@ def check_abc(text: str) -> AbcCheck:
             score = converter.parse("X:1\n" + text, format="abc")
     except Exception as exc:  # noqa: BLE001 - the parser raises many kinds on bad input
         return AbcCheck(False, 0, 0, f"{type(exc).__name__}: {exc}")
-    bars = len(score.recurse().getElementsByClass("Measure"))
+    measures = list(score.recurse().getElementsByClass("Measure"))
     notes = len(score.recurse().notes)
-    error = "" if notes and bars else "no notes" if not notes else "no bars"
-    return AbcCheck(valid=not error, bars=bars, notes=notes, error=error)
+    error = "" if notes and measures else "no notes" if not notes else "no bars"
+    return AbcCheck(valid=not error, bars=len(measures), notes=notes, error=error,
+                    full_bars=_full_bars(score, measures))
+
+
+def _full_bars(score, measures) -> float:
+    """Share of the inner bars whose notes fill the header's meter exactly (music21 reads a bar
+    of any length; a sampled tune that keeps the meter fills its bars)."""
+    meters = score.recurse().getElementsByClass("TimeSignature")
+    inner = measures[1:-1]
+    if not meters or not inner:
+        return 0.0
+    length = float(meters[0].barDuration.quarterLength)
+    return sum(float(m.duration.quarterLength) == length for m in inner) / len(inner)
 
 
 def check_rate(texts) -> tuple:

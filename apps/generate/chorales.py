@@ -13,9 +13,13 @@ chorale (apps/generate/corpora.split_items), so no held-out melody is trained on
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 from apps.common.errors import DataError
+from apps.common.files import write_json
+from apps.common.packages import cache_root
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,18 +56,29 @@ def chorale_paths() -> list:
 
 def load_chorales(paths=None) -> tuple:
     """(chorales, skipped): the four-part chorales' soprano lines; `skipped` counts the
-    files that are not four-part or that music21 cannot parse."""
-    from music21 import corpus
+    files that are not four-part or that music21 cannot parse. Parsing all 408 files takes
+    1-2 minutes, so the result for music21's own list is kept in the package cache
+    (`cache_root()/generate/`, one JSON file per music21 version and file list)."""
+    import music21
 
+    paths = chorale_paths() if paths is None else list(paths)
+    key = hashlib.sha256("\n".join(Path(p).name for p in paths).encode()).hexdigest()[:16]
+    cache = cache_root() / "generate" / f"bach-sopranos-music21-{music21.__version__}-{key}.json"
+    if cache.exists():
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        return tuple(Chorale(name, tuple(tokens)) for name, tokens in stored["chorales"]), stored["skipped"]
     chorales, skipped = [], 0
-    for path in chorale_paths() if paths is None else paths:
+    for path in paths:
         try:
-            tokens = soprano_tokens(corpus.parse(str(path)))
-        except DataError:
-            skipped += 1
-            continue
-        except Exception:  # noqa: BLE001 - music21 raises many kinds on a malformed file
+            tokens = soprano_tokens(music21.corpus.parse(str(path)))
+        except Exception:  # noqa: BLE001 - not four-part (DataError), or music21 cannot parse it
             skipped += 1
             continue
         chorales.append(Chorale(name=Path(path).stem, tokens=tokens))
+    write_json(cache, {"chorales": [[c.name, list(c.tokens)] for c in chorales], "skipped": skipped})
     return tuple(chorales), skipped
+
+
+def pitches(tokens) -> tuple:
+    """The pitch part of note tokens ("65:1.0" -> "65", "rest:0.5" -> "rest")."""
+    return tuple(token.split(":", 1)[0] for token in tokens)

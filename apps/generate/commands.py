@@ -4,6 +4,7 @@ import json
 
 from apps.common import cli
 from apps.common.errors import ConfigError
+from apps.generate.data import load_data, training_headers
 
 
 def _cmd_sample(task, args):
@@ -12,7 +13,14 @@ def _cmd_sample(task, args):
     if args.temperature is not None and args.temperature < 0:
         raise ConfigError(f"--temperature: expected >= 0 (0: argmax), got {args.temperature}")
     run = task.open(args)
-    for entry in task.sample(run, args.prefix, args.n, args.temperature, args.top_k, args.max_length, args.seed):
+    prefix = args.prefix
+    data = load_data(run.config)
+    if args.training_headers:
+        if not any(isinstance(t, str) and "\nK:" in "\n" + t for t in data.train[:50]):
+            raise ConfigError(f"--training-headers: the run's data {run.config.data!r} holds no ABC tunes")
+        prefix = [h + args.prefix for h in training_headers(data, args.n, args.seed)]
+    for entry in task.sample(run, prefix, args.n, args.temperature, args.top_k, args.max_length, args.seed,
+                             data=data):
         print(json.dumps(entry, ensure_ascii=False) if args.json else entry["text"])
 
 
@@ -20,6 +28,9 @@ def add_commands(task, sub) -> None:
     p = sub.add_parser("sample", help="sample texts (names, tunes, note lines) from a trained model")
     cli.add_run_argument(p)
     p.add_argument("--prefix", default="", help="the text every sample starts with")
+    p.add_argument("--training-headers", action="store_true",
+                   help="tunes: start each sample with the M/L/K header of a training tune drawn at random "
+                        "(then --prefix); the model writes the body")
     p.add_argument("-n", type=int, default=10, help="how many samples (default 10)")
     p.add_argument("--temperature", type=float, default=None,
                    help="softmax temperature: 1 samples the model's distribution, -> 0 argmax (default: config)")

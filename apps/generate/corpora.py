@@ -12,7 +12,8 @@ Sources (joined by "+", e.g. "oneills+airds"):
              installed music21 package (an install requirement), as embedding 1,059 single
              files through the package cache would list every file name here.
     chorales Bach's four-part chorales' soprano lines as note tokens (apps/generate/chorales.py;
-             needs music21 installed, ~1-2 minutes to parse); items are tuples of tokens.
+             needs music21 installed, ~1-2 minutes to parse once); items are tuples of tokens.
+    chorale-pitches  the same lines, pitches alone ("65", "rest"): durations dropped.
     text:<file>  any UTF-8 file, one item per line (blank lines skipped).
 """
 
@@ -28,9 +29,10 @@ import numpy as np
 
 from apps.common.errors import DataError
 from apps.common.packages import EMBEDDED, ONEILLS_FILES, fetch_package_file
-from apps.generate.chorales import load_chorales
+from apps.generate.chorales import load_chorales, pitches
 
-SOURCES = ("names", "latin", "oneills", "airds", "ryans", "chorales")
+SOURCES = ("names", "latin", "oneills", "airds", "ryans", "chorales", "chorale-pitches")
+TOKEN_SOURCES = ("chorales", "chorale-pitches")  # items are token tuples: not joined with text
 
 # Latin noun endings (1st/2nd declension nominatives -a, -us, -um, and the plural -ae of the
 # zoological and botanical families, -idae, -inae, -aceae): Acacia, Corylus, Verbascum, Belgae.
@@ -204,10 +206,10 @@ def _source(name: str) -> tuple:
         return _airds()
     if name == "ryans":
         return _ryans()
-    if name == "chorales":
-
+    if name in TOKEN_SOURCES:
         chorales, skipped = load_chorales()
-        return [c.tokens for c in chorales], {"not four-part": skipped}
+        tokens = [c.tokens if name == "chorales" else pitches(c.tokens) for c in chorales]
+        return tokens, {"not four-part": skipped}
     raise DataError(f"corpus {name!r}: expected one of {', '.join(SOURCES)} or text:<file>, "
                     "several joined by '+'")
 
@@ -218,8 +220,8 @@ def load_corpus(spec: str) -> Corpus:
     if not spec or any(not p for p in parts):
         raise DataError(f"corpus {spec!r}: expected one of {', '.join(SOURCES)} or text:<file>, "
                         "several joined by '+'")
-    if "chorales" in parts and len(parts) > 1:
-        raise DataError(f"corpus {spec!r}: chorales (note tokens) cannot be joined with text sources")
+    if set(parts) & set(TOKEN_SOURCES) and len(parts) > 1:
+        raise DataError(f"corpus {spec!r}: chorales (note tokens) cannot be joined with other sources")
     items, dropped, seen = [], {}, set()
     for part in parts:
         found, part_dropped = _source(part)

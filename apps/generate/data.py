@@ -56,6 +56,21 @@ class Data:
     val: tuple
     test: tuple
     dropped: tuple  # ((reason, count), ...) from the corpus and the length limit
+    transposed: tuple = ()  # note lines: the training lines transposed (config.transpose), fit only
+
+    @property
+    def fit_items(self) -> tuple:
+        """What the model trains on: the training items and their transpositions."""
+        return self.train + self.transposed
+
+
+def transpose(tokens, semitones: int) -> tuple:
+    """Note tokens ("65:1", "65", "rest:0.5") moved by `semitones`; rests stay."""
+    moved = []
+    for token in tokens:
+        pitch, colon, rest = token.partition(":")
+        moved.append(token if pitch == "rest" else f"{int(pitch) + semitones}{colon}{rest}")
+    return tuple(moved)
 
 
 def load_data(config) -> Data:
@@ -69,26 +84,72 @@ def load_data(config) -> Data:
     if not splits.train:
         raise DataError(f"data {config.data!r}: no training items")
     separator = "" if isinstance(items[0], str) else " "  # token items: chorales
-    return Data(vocabulary=Vocabulary.from_items(splits.train, separator), train=splits.train,
-                val=splits.val, test=splits.test, dropped=tuple(sorted(dropped.items())))
+    moved = ()
+    if config.transpose:
+        if not separator:
+            raise DataError(f"transpose={config.transpose}: only note lines (chorales, chorale-pitches) "
+                            f"transpose, not {config.data!r}")
+        moved = tuple(transpose(item, d) for d in range(-config.transpose, config.transpose + 1) if d
+                      for item in splits.train)
+    return Data(vocabulary=Vocabulary.from_items(splits.train + moved, separator), train=splits.train,
+                val=splits.val, test=splits.test, dropped=tuple(sorted(dropped.items())), transposed=moved)
+
+
+def batch_order(lengths, batch_size: int, rng=None, chunk_batches: int = 20) -> list:
+    """Item indices of each batch. Without `rng`: consecutive items. With it: a shuffled order
+    whose chunks of `chunk_batches` batches are sorted by length before being cut into batches,
+    and the batches shuffled, so a batch holds items of similar length (less padding: on
+    O'Neill's tunes 3.4x fewer RNN steps an epoch than random batches) and still varies."""
+    n = len(lengths)
+    if rng is None:
+        return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+    order, chunk, batches = rng.permutation(n), batch_size * chunk_batches, []
+    for start in range(0, n, chunk):
+        part = sorted(order[start:start + chunk].tolist(), key=lambda i: lengths[i])
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def make_dataset(items, vocabulary: Vocabulary, batch_size: int, shuffle: bool = False,
-                 seed: int = 0):
+                 seed: int = 0, by_length: bool = False):
     """Batches of (inputs, targets, weights), each (batch, time) padded to the batch's longest;
-    weights are 1 on real targets (every character and the EOS) and 0 on padding."""
+    weights are 1 on real targets (every character and the EOS) and 0 on padding. Shuffled
+    batches come in a new order each epoch from `seed`; with `by_length` they hold items of
+    similar length (`batch_order`)."""
+    import numpy as np
     import tensorflow as tf
 
     encoded = [vocabulary.encode(item) for item in items]
+    lengths = [len(ids) + 1 for ids in encoded]
+    rng = np.random.default_rng(seed) if shuffle else None  # advances epoch by epoch
 
-    def pairs():
-        for ids in encoded:
-            yield [EOS] + ids, ids + [EOS]
+    def batches():
+        for batch in batch_order(lengths, batch_size, rng, chunk_batches=20 if by_length else 1):
+            width = max(lengths[i] for i in batch)
+            inputs = np.full((len(batch), width), PAD, np.int32)
+            targets = np.full((len(batch), width), PAD, np.int32)
+            for row, i in enumerate(batch):
+                inputs[row, :lengths[i]] = [EOS] + encoded[i]
+                targets[row, :lengths[i]] = encoded[i] + [EOS]
+            yield inputs, targets
 
-    spec = tf.TensorSpec((None,), tf.int32)
-    ds = tf.data.Dataset.from_generator(pairs, output_signature=(spec, spec))
-    if shuffle:
-        ds = ds.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.padded_batch(batch_size, padding_values=PAD)
+    spec = tf.TensorSpec((None, None), tf.int32)
+    ds = tf.data.Dataset.from_generator(batches, output_signature=(spec, spec))
     ds = ds.map(lambda x, y: (x, y, tf.cast(tf.not_equal(y, PAD), tf.float32)))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def training_headers(data, n: int, seed: int) -> list:
+    """n M/L/K headers of training tunes drawn at random (seeded): a sample primed with one
+    starts from a header the corpus uses, in the corpus's proportions."""
+    import numpy as np
+
+    headers = [tune_header(t) for t in data.train]
+    return [headers[i] for i in np.random.default_rng(seed).integers(len(headers), size=n)]
+
+
+def tune_header(tune: str) -> str:
+    """The M/L/K lines of a corpus tune (the K: line last), with the newline the body starts after."""
+    lines = tune.split("\n")
+    end = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), 0)
+    return "\n".join(lines[:end]) + "\n"

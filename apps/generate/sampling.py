@@ -23,10 +23,33 @@ def _rnn_cells(model):
     return cells
 
 
-def make_sampler(model, vocabulary):
+def next_token(logits, temperature, top_k, seed, step):
+    """Next ids (batch,) int32 from logits (batch, vocabulary): argmax when temperature <= 0,
+    else a draw from softmax(logits / temperature) over the top_k largest logits (top_k <= 0:
+    all), seeded by (seed, step) (`tf.random.stateless_categorical`), so one seed and step
+    give one draw. Each row of a batch draws independently."""
+    import tensorflow as tf
+
+    logits = tf.convert_to_tensor(logits, tf.float32)
+    temperature = tf.convert_to_tensor(temperature, tf.float32)
+    k = tf.minimum(tf.convert_to_tensor(top_k, tf.int32), tf.shape(logits)[-1])
+    kth = tf.math.top_k(logits, tf.maximum(k, 1)).values[:, -1:]  # (batch, 1)
+    logits = tf.where((k > 0) & (logits < kth), tf.constant(-1e9), logits)
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    drawn = tf.random.stateless_categorical(
+        logits / tf.maximum(temperature, 1e-6), 1,
+        seed=tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)]), dtype=tf.int32)[:, 0]
+    return tf.cond(temperature > 0.0, lambda: drawn, lambda: greedy)
+
+
+def make_sampler(model, vocabulary, min_bars: int = 0):
     """A tf.Module whose `sample(prefix, temperature, top_k, max_length, seed)` returns
     {"text": prefix + continuation, "ended": whether EOS ended it}. With token vocabularies
-    (a separator), the prefix is tokens joined by it and so is the text."""
+    (a separator), the prefix is tokens joined by it and so is the text.
+
+    min_bars > 0 (ABC tunes): the end (EOS) is withheld until the text holds that many bar
+    lines (a "|" not right after another "|"; prefix included), so a tune is not cut short;
+    the other symbols keep their model odds. A vocabulary without "|" ignores it."""
     import tensorflow as tf
 
     embedding, dense = model.get_layer("embedding"), model.get_layer("logits")
@@ -34,6 +57,13 @@ def make_sampler(model, vocabulary):
     size = vocabulary.size
     banned = tf.constant([i in (PAD, UNK) for i in range(size)])  # (vocabulary,)
     id_to_char = tf.constant(["", "", ""] + list(vocabulary.chars))
+    bar = FIRST_CHAR + vocabulary.chars.index("|") if "|" in vocabulary.chars and min_bars > 0 else -1
+    is_eos = tf.constant([i == EOS for i in range(size)])  # (vocabulary,)
+
+    def bar_lines(ids, before):
+        """Bar lines among ids (n,) given the id before them."""
+        previous = tf.concat([[before], ids[:-1]], axis=0)
+        return tf.reduce_sum(tf.cast(tf.equal(ids, bar) & tf.not_equal(previous, bar), tf.int32))
 
     def step(token, states):
         """One character: token (1,) int32, states a flat tuple -> logits (1, vocab), states."""
@@ -90,28 +120,21 @@ def make_sampler(model, vocabulary):
                 lambda i, *_: i < tf.shape(inputs)[0], feed,
                 (tf.constant(0), tf.zeros((1, size)), initial_states()))
 
-            def choose(logits, t):
-                """Next id from (1, vocab) logits."""
-                k = tf.minimum(top_k, size)
-                kth = tf.math.top_k(logits, tf.maximum(k, 1)).values[:, -1:]
-                logits = tf.where((k > 0) & (logits < kth), tf.constant(-1e9), logits)
-                greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-                drawn = tf.random.stateless_categorical(
-                    logits / tf.maximum(temperature, 1e-6), 1,
-                    seed=tf.stack([seed, tf.cast(t, tf.int64)]), dtype=tf.int32)[:, 0]
-                return tf.cond(temperature > 0.0, lambda: drawn, lambda: greedy)[0]
-
-            def generate(t, logits, states, out, ended):
-                token = choose(logits, t)
+            def generate(t, logits, states, out, ended, bars, last):
+                early = bars < min_bars  # without a bar symbol, bars starts at min_bars: never early
+                logits = tf.where(is_eos[None, :] & early, tf.constant(-1e9), logits)
+                token = next_token(logits, temperature, top_k, seed, t)[0]
                 ended = tf.equal(token, EOS)
                 out = tf.cond(ended, lambda: out, lambda: out.write(out.size(), token))
+                bars += tf.cast(tf.equal(token, bar) & tf.not_equal(last, bar), tf.int32)
                 logits, states = step(token[None], states)
-                return t + 1, logits, states, out, ended
+                return t + 1, logits, states, out, ended, bars, token
 
-            _, _, _, out, ended = tf.while_loop(
-                lambda t, logits, states, out, ended: (t < max_length) & ~ended, generate,
+            start_bars = bar_lines(prefix_ids, EOS) if bar >= 0 else tf.constant(min_bars)
+            _, _, _, out, ended, _, _ = tf.while_loop(
+                lambda t, logits, states, out, ended, bars, last: (t < max_length) & ~ended, generate,
                 (tf.constant(0), logits, states, tf.TensorArray(tf.int32, 0, dynamic_size=True),
-                 tf.constant(False)))
+                 tf.constant(False), start_bars, inputs[-1]))
             symbols = tf.concat([pieces, tf.gather(id_to_char, out.stack())], axis=0)
             text = tf.strings.reduce_join(symbols, separator=vocabulary.separator)
             return {"text": text, "ended": ended}

@@ -5,12 +5,13 @@ in-graph sampling in the export, tour."""
 import pathlib
 
 from apps.common import report
-from apps.common.files import write_json
+from apps.common.errors import ConfigError
+from apps.common.files import atomic_write_text, write_json
 from apps.common.task import Task
-from apps.generate import commands, ngram
-from apps.generate.abc_check import check_rate
+from apps.generate import commands, ngram, render
+from apps.generate.abc_check import check_abc, check_rate
 from apps.generate.config import PRESETS, Config
-from apps.generate.data import load_data, make_dataset
+from apps.generate.data import load_data, make_dataset, training_headers
 from apps.generate.metrics import bits_per_char
 from apps.generate.model import build_model, compile_model
 from apps.generate.serving import export_module
@@ -24,24 +25,26 @@ class GenerateTask(Task):
                  "text:<file> (one item a line); several joined by '+'.")
     Config, presets = Config, PRESETS
     monitor, mode = "val_loss", "min"
-    tour_seconds = 15.0
+    tour_seconds = 45.0  # names and two tunes: 46 s at load 3.5 (29 s of CPU)
 
     def load_data(self, config):
         return load_data(config)
 
     def describe_data(self, data):
         dropped = ", ".join(f"{n} {why}" for why, n in data.dropped)
-        return (f"{len(data.train)} train, {len(data.val)} validation, {len(data.test)} test items; "
+        moved = f" (+{len(data.transposed)} transposed)" if data.transposed else ""
+        return (f"{len(data.train)}{moved} train, {len(data.val)} validation, {len(data.test)} test items; "
                 f"{len(data.vocabulary.chars)} symbols" + (f"; dropped: {dropped}" if dropped else ""))
 
     def build_model(self, config, data):
         return build_model(config, data.vocabulary.size)
 
     def compile(self, model, config, data, learning_rate=None):
-        compile_model(model, config, -(-len(data.train) // config.batch_size))
+        compile_model(model, config, -(-len(data.fit_items) // config.batch_size))
 
     def datasets(self, config, data):
-        return (make_dataset(data.train, data.vocabulary, config.batch_size, shuffle=True, seed=config.seed),
+        return (make_dataset(data.fit_items, data.vocabulary, config.batch_size, shuffle=True, seed=config.seed,
+                             by_length=config.by_length),
                 make_dataset(data.val, data.vocabulary, config.batch_size))
 
     # ------------------------------------------------------------ a finished run
@@ -76,7 +79,8 @@ class GenerateTask(Task):
         return "\n".join(lines)
 
     def sample(self, run, prefix, n, temperature=None, top_k=None, max_length=None, seed=0, model=None, data=None):
-        """n samples through the export's sampler (sample i with seed + i)."""
+        """n samples through the export's sampler (sample i with seed + i); `prefix` is one text
+        for all, or a list of n (one per sample)."""
         import tensorflow as tf
 
         config = run.config
@@ -85,10 +89,16 @@ class GenerateTask(Task):
         t = config.temperature if temperature is None else temperature
         k = config.top_k if top_k is None else top_k
         length = config.max_sample_length if max_length is None else max_length
+        prefixes = [prefix] * n if isinstance(prefix, str) else list(prefix)
+        if len(prefixes) != n:
+            raise ConfigError(f"{len(prefixes)} prefixes for {n} samples: give one, or one per sample")
         out = signatures["serving_default"](
-            prefix=tf.constant([prefix] * n), temperature=tf.constant([t] * n, tf.float32),
+            prefix=tf.constant(prefixes), temperature=tf.constant([t] * n, tf.float32),
             top_k=tf.constant([k] * n, tf.int32), max_length=tf.constant([length] * n, tf.int32),
             seed=tf.constant([seed + i for i in range(n)], tf.int64))
+        refused = [e.decode("utf-8") for e in out["error"].numpy() if e]
+        if refused:  # the export's own verdict, so the CLI refuses what a server would
+            raise ConfigError(refused[0])
         return [{"text": text.decode("utf-8"), "ended": bool(ended), "seed": seed + i, "temperature": t}
                 for i, (text, ended) in enumerate(zip(out["text"].numpy(), out["ended"].numpy()))]
 
@@ -113,6 +123,45 @@ class GenerateTask(Task):
             notes=f"{config.epochs} epochs of the '{config.preset}' preset; names split by name, the test names "
                   "never trained on. Ten names sampled at temperature 1 through the export: "
                   + ", ".join(result["samples"][:10]))
+        self.tour_tunes(context)
+
+    def tour_tunes(self, context, candidates: int = 8, temperature: float = 0.6):
+        """A small LSTM on O'Neill's tunes (the 'tour-tunes' preset), `candidates` tunes sampled
+        through the export's signature, each primed with a training tune's M/L/K header; the two
+        valid ones (>= 8 bars) whose bars best fill the meter drawn as piano rolls and written as MIDI."""
+        config = self.tour_config(context, "tour-tunes")
+        run = self.train(config, fresh=True, verbose=0)
+        data = load_data(config)
+        samples = self.sample(run, training_headers(data, candidates, config.seed), candidates, temperature,
+                              data=data)
+        checks = [check_abc(s["text"]) for s in samples]
+        # the two that keep the meter best (then the longest)
+        order = sorted((i for i, c in enumerate(checks) if c.valid and c.bars >= 8),
+                       key=lambda i: (-checks[i].full_bars, -checks[i].bars))[:2]
+        folder = context.directory / self.name
+        images, files = [], []
+        for rank, i in enumerate(order, start=1):
+            score = render.abc_score(samples[i]["text"])
+            images.append(render.piano_roll_png(
+                score, folder / f"tune{rank}.png",
+                title=f"sampled tune {rank} (seed {samples[i]['seed']}, T={temperature}, {checks[i].bars} bars)"))
+            files.append(render.write_midi(score, folder / f"tune{rank}.mid").name)
+            atomic_write_text(folder / f"tune{rank}.abc", "X:1\n" + samples[i]["text"] + "\n")
+        valid = sum(c.valid for c in checks)
+        context.report.add(
+            "generation (a character LSTM on O'Neill's tunes in ABC)",
+            {"tunes valid ABC (music21)": f"{valid} of {candidates}",
+             "bars of the drawn tunes": ", ".join(str(checks[i].bars) for i in order) or "-",
+             "their inner bars that fill the meter": ", ".join(f"{checks[i].full_bars:.0%}" for i in order) or "-",
+             "MIDI": ", ".join(files) or "-"},
+            images,
+            notes=f"{config.epochs} epochs of the 'tour-tunes' preset (an LSTM of {config.units}; the 'tunes' "
+                  f"preset trains longer and bigger). {candidates} tunes sampled at temperature {temperature}, "
+                  "each after the M/L/K header of a training tune; of those music21 reads with >= 8 bars, the two "
+                  "whose bars best fill the meter drawn as piano rolls (time in quarter notes, bar lines dashed) "
+                  "and written as MIDI and ABC. music21 reads loose ABC, so a valid tune of this short training "
+                  "can still wander off the meter; benchmarks/generate.py measures the 'tunes' model. "
+                  + ("" if len(order) == 2 else f"Only {len(order)} of the samples were valid ABC."))
 
 
 def report_curves(run, context):

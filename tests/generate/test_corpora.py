@@ -110,3 +110,17 @@ def test_embedded_tunes_one_per_number_and_dedup_reported():
     assert ryans.items[0].startswith("M:C\nL:1/8\nK:Am\n")
     every = load_corpus("oneills+airds+ryans")  # no tune text shared between the books
     assert len(every.items) == 1837 + 1177 + 1045
+
+
+def test_training_headers_are_the_m_l_k_lines_of_training_tunes():
+    import types
+
+    from apps.generate.data import training_headers, tune_header
+
+    tunes, _ = abc_tunes(BOOK, "book")
+    assert tune_header(tunes[0][1]) == "M:6/8\nL:1/8\nK:G\n"
+    data = types.SimpleNamespace(train=tuple(t for _, t in tunes))
+    drawn = training_headers(data, 200, seed=3)
+    assert set(drawn) == {"M:6/8\nL:1/8\nK:G\n", "M:2/4\nL:1/16\nK:D\n"}
+    assert 60 < drawn.count("M:2/4\nL:1/16\nK:D\n") < 140  # both tunes alike
+    assert training_headers(data, 20, seed=3) == drawn[:20]

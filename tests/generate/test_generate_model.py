@@ -97,3 +97,45 @@ def test_presets_are_config_fields_and_build(preset):
     assert model.get_layer("logits").units == 11
     assert len([layer for layer in model.layers if layer.name.startswith("rnn_")]) == config.rnn_layers
     assert {"default", "tour", "tiny"} <= set(PRESETS)
+
+
+def test_shared_substrings_against_brute_force():
+    import random
+
+    from apps.generate.metrics import SharedSubstrings
+
+    def brute(text, texts):
+        return max((j - i for i in range(len(text)) for j in range(i + 1, len(text) + 1)
+                    if any(text[i:j] in t for t in texts)), default=0)
+
+    rng = random.Random(0)
+    texts = ["".join(rng.choice("abc") for _ in range(rng.randint(1, 12))) for _ in range(6)]
+    index = SharedSubstrings(texts)
+    for _ in range(200):
+        text = "".join(rng.choice("abcd") for _ in range(rng.randint(0, 15)))
+        assert index.longest(text) == brute(text, texts)
+    joined = SharedSubstrings(["xab", "cdy"])
+    assert joined.longest("abcd") == 2  # "abcd" spans two texts: not one match
+
+
+def test_shuffled_batches_group_similar_lengths_and_cover_every_item_once():
+    import numpy as np
+
+    from apps.generate.data import batch_order
+
+    lengths = np.random.default_rng(1).integers(1, 500, size=1000).tolist()
+    rng = np.random.default_rng(0)
+    first, second = batch_order(lengths, 10, rng), batch_order(lengths, 10, rng)
+    for order in (first, second):
+        assert sorted(i for batch in order for i in batch) == list(range(1000))
+        assert all(len(batch) == 10 for batch in order)  # 1000 = 5 chunks of 20 batches of 10
+    assert first != second  # a new order each epoch
+    steps = sum(max(lengths[i] for i in batch) for batch in first)  # RNN steps of an epoch
+    random_steps = sum(max(lengths[i] for i in batch) for batch in batch_order(
+        [lengths[i] for i in np.random.default_rng(2).permutation(1000)], 10))
+    assert steps < 0.7 * random_steps
+    assert batch_order([3, 1, 2], 2) == [[0, 1], [2]]
+    vocab = Vocabulary.from_items(ITEMS)
+    seen = [row.tolist() for inputs, _, _ in make_dataset(ITEMS, vocab, 2, shuffle=True, seed=4)
+            for row in inputs.numpy()]
+    assert sorted(vocab.decode(r) for r in seen) == sorted(ITEMS)

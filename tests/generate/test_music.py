@@ -46,6 +46,10 @@ def test_real_chorales_by_file():
 def test_check_abc_counts_bars_and_refuses_what_is_not_a_tune():
     check = check_abc(TUNE)
     assert (check.valid, check.bars, check.notes) == (True, 9, 47)  # a pickup bar + 8 bars
+    assert check.full_bars == 1.0  # bars 2..8 hold 6/8 each
+    # bars of 2.5, 3.5, 3, 3, 1.5 quarters in 6/8; music21 splits the 3.5 into 3 + 0.5, so the
+    # inner bars are 3, 0.5, 3, 3: three of four fill the meter
+    assert check_abc("M:6/8\nL:1/8\nK:Am\ncAB GA|DEG GAB c|cBA GED|EAA A2B|ABc|").full_bars == 0.75
     assert check_abc(TUNE.replace("K:Am", "K:A Mixolydian")).valid
     assert check_abc("M:6/8\nL:1/8\nK:Am\n|]]x((9/0").error == "no notes"  # music21 parses it
     assert check_abc("M:6/8\nL:1/8\nK:Em\nAB \"c|d|e|]").error == "no bars"  # open quote
@@ -86,3 +90,43 @@ def test_chorales_corpus_runs_through_load_data(monkeypatch):
     assert data.vocabulary.decode(data.vocabulary.encode(data.train[0])) == " ".join(data.train[0])
     with pytest.raises(DataError, match="cannot be joined"):
         load_corpus("names+chorales")
+
+
+def test_chorale_pitches_and_the_parse_cache(monkeypatch, tmp_path):
+    from apps.generate import chorales as chorales_module
+    from apps.generate.chorales import pitches
+    from apps.generate.corpora import load_corpus
+
+    monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))
+    monkeypatch.setattr(chorales_module, "chorale_paths", lambda: chorale_paths()[:3])
+    assert pitches(("74:2", "rest:0.5", "77:1.5")) == ("74", "rest", "77")
+    first = load_chorales()
+    cached = list((tmp_path / "generate").glob("bach-sopranos-music21-10.5.1-*.json"))
+    assert len(cached) == 1
+    # read back without parsing: the same chorales
+    monkeypatch.setattr(music21.corpus, "parse", lambda *a, **k: pytest.fail("parsed again"))
+    assert load_chorales() == first
+    corpus = load_corpus("chorale-pitches")
+    assert corpus.items == tuple(pitches(c.tokens) for c in first[0])
+    assert corpus.items[0][:3] == ("74", "77", "74")
+    with pytest.raises(DataError, match="cannot be joined"):
+        load_corpus("chorales+chorale-pitches")
+
+
+def test_transposed_training_lines(monkeypatch):
+    import dataclasses
+
+    from apps.generate import chorales as chorales_module
+    from apps.generate.config import Config
+    from apps.generate.data import load_data, transpose
+
+    assert transpose(("65:1", "rest:0.5", "70"), -2) == ("63:1", "rest:0.5", "68")
+    monkeypatch.setattr(chorales_module, "chorale_paths", lambda: chorale_paths()[:4])
+    config = dataclasses.replace(Config(), data="chorales", val_fraction=0.0, test_fraction=0.34, transpose=2)
+    data = load_data(config)
+    assert len(data.transposed) == 4 * len(data.train)  # -2, -1, +1, +2
+    assert data.transposed[0] == transpose(data.train[0], -2)
+    assert data.fit_items == data.train + data.transposed
+    assert all(t in data.vocabulary.chars for line in data.transposed for t in line)
+    with pytest.raises(DataError, match="transpose=2: only note lines"):
+        load_data(dataclasses.replace(Config(), transpose=2))

@@ -107,3 +107,34 @@ def test_token_vocabulary_samples_tokens_joined_by_spaces():
         assert got.split()[:len(prefix.split())] == prefix.split()
     sampled = sampler.sample("60:1", 1.0, 0, 20, 4)["text"].numpy().decode().split()
     assert set(sampled) <= set(tokens.chars)
+
+
+def test_min_bars_withholds_the_end_until_that_many_bar_lines():
+    tunes = Vocabulary.from_items(["ab|ba|", "a||b|"])  # "|" is a symbol: ABC-like
+    keras.utils.set_random_seed(3)
+    config = dataclasses.replace(Config(), **{**PRESETS["tiny"].values, "units": 8})
+    model = build_model(config, tunes.size)
+    dense = model.get_layer("logits")
+    kernel, bias = dense.get_weights()
+    bias[EOS] = 6.0  # the end is by far the likeliest next symbol
+    dense.set_weights([kernel, bias])
+
+    def bars(text):  # bar lines: a "|" not right after another
+        return sum(c == "|" and (i == 0 or text[i - 1] != "|") for i, c in enumerate(text))
+
+    free = make_sampler(model, tunes)
+    held = make_sampler(model, tunes, min_bars=3)
+    for seed in range(20):
+        assert bool(free.sample("", 1.0, 0, 200, seed)["ended"])
+        out = held.sample("", 1.0, 0, 200, seed)
+        text = out["text"].numpy().decode()
+        assert bool(out["ended"]) and bars(text) >= 3
+        assert bars(text[:-1]) < 3 or text[-1] != "|" or bars(text) == 3  # it ends once allowed
+        primed = held.sample("a|b||", 1.0, 0, 200, seed)
+        text = primed["text"].numpy().decode()
+        assert bool(primed["ended"]) and bars(text) >= 3 and text.startswith("a|b||")  # the prefix's 2 count
+    # argmax once the end is withheld may never write a bar line: max_length still ends it
+    greedy = held.sample("a", 0.0, 0, 30, 0)
+    assert bool(greedy["ended"]) or len(greedy["text"].numpy().decode()) == 31
+    names = make_sampler(model, Vocabulary.from_items(["ab", "c"]), min_bars=3)  # same size, no "|"
+    assert bool(names.sample("", 1.0, 0, 50, 0)["ended"])  # no "|" in the vocabulary: no effect
