@@ -18,6 +18,8 @@ def classics(*args, env=None, script=None, as_user=False, **popen):
     child_env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     if not as_user:
         child_env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    # The checkout under test, also for a script outside it (sys.path[0] is the script's folder).
+    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     child_env.update(env or {}, PYTHONUNBUFFERED="1")
     program = [str(script)] if script else ["-m", "apps"]
     return subprocess.Popen([sys.executable, *program, *map(str, args)], cwd=ROOT, env=child_env,

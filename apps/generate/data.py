@@ -135,6 +135,8 @@ def make_dataset(items, vocabulary: Vocabulary, batch_size: int, shuffle: bool =
 
     spec = tf.TensorSpec((None, None), tf.int32)
     ds = tf.data.Dataset.from_generator(batches, output_signature=(spec, spec))
+    # Keras knows where an epoch ends (a resumed run otherwise warns that the data ran out).
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(encoded) // batch_size)))
     ds = ds.map(lambda x, y: (x, y, tf.cast(tf.not_equal(y, PAD), tf.float32)))
     return ds.prefetch(tf.data.AUTOTUNE)
 
