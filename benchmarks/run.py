@@ -36,6 +36,7 @@ BENCHMARKS = {
     "ood": "benchmarks.ood",
     "sentiment_documents": "benchmarks.sentiment_documents",
     "tuning_memory": "benchmarks.tuning_memory",
+    "translation": "benchmarks.translation",
 }
 
 

@@ -42,6 +42,9 @@ class Config(TrainConfig):
     decoder_units: PositiveInt = 64  # course: n_s = 64; seq2seq: the decoder and attention width
     attention_units: PositiveInt = 10  # the course's tanh layer (model=course)
     score: Annotated[str, OneOf("dot", "general")] = "general"  # Luong score for model=seq2seq
+    # The export refuses longer texts (per instance); texts over `source_length` characters
+    # are cut to it, with a notice in the answer.
+    export_max_chars: PositiveInt = 1000
     # Decoding (model=seq2seq): beam_width 1 is greedy; alpha of the length penalty.
     beam_width: PositiveInt = 4
     length_alpha: NonNegative = 0.6

@@ -180,6 +180,15 @@ class AttentionSeq2Seq(keras.Model):
         )
         return self._logits(outputs, values, mask)
 
+    def attention_weights(self, source_ids, decoder_ids):
+        """The teacher-forced pass's attention (batch, Ty, Tx): row t is what step t attends
+        to while reading decoder_ids[:, t] (the same weights step-by-step decoding uses)."""
+        values, mask, initial = self.encode(source_ids)
+        outputs = self.decoder(
+            self.target_embedding(decoder_ids), initial_state=initial, mask=ops.not_equal(decoder_ids, PAD_ID)
+        )
+        return self.attention(outputs, values, values_mask=mask)[1]
+
     def decode_step(self, tokens, states, values, mask):
         """One decoder step: tokens (batch,) -> logits (batch, V), new states."""
         output, states = self.decoder.cell(self.target_embedding(tokens), states)
