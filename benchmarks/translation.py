@@ -8,12 +8,26 @@ The reference on the same inputs: `dateutil.parser.parse(text)` (its defaults: m
 for numeric dates, a year of two digits within 50 years of today), a date counted right
 when its ISO form equals the reference; a text it refuses counts as wrong.
 
+Bible (rows `bible ...`), KJV -> Reina-Valera 1909 on the held-out last books (the app's
+`bible` data: 1,589 test verses), one protocol for every system: the plain output string
+against the reference verse, our corpus BLEU (sacrebleu's 13a tokenization, cased) and chrF
+(equal to sacrebleu, tests/translation/test_translation_metrics.py); targets BLEU >= 18 and
+chrF >= 50 with beam 5, and beam 5 >= greedy.
+- IBM Model 1 trained here (apps/translation/ibm1.py, 5 EM iterations on the training verses),
+  word by word, cased as the training targets.
+- The attention model: a finished run of the `bible` preset (or a variant), $BIBLE_RUN or the
+  newest finished bible run under WORKDIR (it is trained there, for hours, when there is none;
+  its training time is the run's wall time, config.json to DONE). Its export's greedy
+  signature and its beam signature at width 5 (length_alpha of the run's config).
+
     python -m benchmarks.run --only translation | tee benchmarks/results/translation.txt
+    BIBLE_RUN=/path/to/run python -m benchmarks.run --only translation
 """
 
 import collections
 import dataclasses
 import datetime
+import os
 import pathlib
 import tempfile
 import time
@@ -87,5 +101,83 @@ def date_rows(quick):
     return rows
 
 
+def score(hypotheses, references):
+    from apps.translation.metrics import corpus_bleu, corpus_chrf
+
+    return corpus_bleu(hypotheses, references).score, corpus_chrf(hypotheses, references)
+
+
+def ibm1_scores(data, iterations):
+    from apps.translation import ibm1
+
+    started = time.monotonic()
+    model = ibm1.train([(ibm1.tokenize(p.source), ibm1.tokenize(p.target)) for p in data.train], iterations)
+    surface = ibm1.surface_forms(p.target for p in data.train)
+    hypotheses = [ibm1.translate(model, p.source, surface) for p in data.test]
+    seconds = time.monotonic() - started
+    print(f"IBM Model 1: {iterations} EM iterations, {len(model.t)} word pairs, {seconds:.0f} s; "
+          f"e.g. {hypotheses[0]!r}")
+    return score(hypotheses, [p.target for p in data.test])
+
+
+def bible_run(quick):
+    """A finished bible run: $BIBLE_RUN, the newest under WORKDIR, else one trained now."""
+    from apps import get_task
+    from apps.common.run import Run
+    from apps.translation.config import Config
+
+    task = get_task("translation")
+    if os.environ.get("BIBLE_RUN"):
+        return Run.open("translation", Config, os.environ["BIBLE_RUN"])
+    found = sorted((p for p in WORKDIR.glob("**/DONE")), key=lambda p: p.stat().st_mtime, reverse=True)
+    for done in found:
+        run = Run.open("translation", Config, done.parent)
+        if run.config.data == "bible":
+            return run
+    overrides = {"epochs": 1, "test_fraction": 0.05} if quick else {}
+    return task.train(_config("bible", **overrides), verbose=0)
+
+
+def bible_rows(quick):
+    from apps import get_task
+    from apps.translation.data import load_data
+    from apps.translation.serving import export_module
+
+    task = get_task("translation")
+    run = bible_run(quick)
+    data = load_data(run.config)
+    references = [p.target for p in data.test]
+    log(f"bible: run {run.path}; IBM Model 1")
+    ibm_bleu, ibm_chrf = ibm1_scores(data, 1 if quick else 5)
+    config = dataclasses.replace(run.config, beam_width=5)
+    module, _ = export_module(run.load_model(), config, data.source_vocabulary, data.target_vocabulary)
+    sources = [p.source for p in data.test][: 64 if quick else None]
+    references = references[: len(sources)]
+    results = {}
+    for name, beam in (("greedy", False), ("beam 5", True)):
+        log(f"bible: {name} decoding of {len(sources)} test verses")
+        started = time.monotonic()
+        hypotheses = task.translate(module, sources, beam=beam, batch_size=64)
+        results[name] = (*score(hypotheses, references), time.monotonic() - started)
+        print(f"{name}: {results[name][2]:.0f} s to translate; e.g. {hypotheses[1]!r} "
+              f"(reference {references[1]!r})")
+    seconds = (run.path / "DONE").stat().st_mtime - (run.path / "config.json").stat().st_mtime
+    epochs = len(run.log_rows())
+    print(f"bible: run {run.path} (preset {run.config.preset!r}, {epochs} epoch(s), batch "
+          f"{run.config.batch_size}, {seconds / 60:.0f} min of wall time on the shared 2-core CPU); "
+          f"{len(data.train)} train / {len(data.test)} test verses")
+    (bleu, chrf, _), (g_bleu, g_chrf, _) = results["beam 5"], results["greedy"]
+    what = f"held-out verses, {epochs} epoch(s)"
+    return [
+        Row(f"bible BLEU beam 5 vs IBM Model 1 ({what})", bleu, "", ibm_bleu, "", target=">= 18",
+            ok=at_least(bleu, 18.0)),
+        Row(f"bible chrF beam 5 vs IBM Model 1 ({what})", chrf, "", ibm_chrf, "", target=">= 50",
+            ok=at_least(chrf, 50.0)),
+        Row("bible BLEU beam 5 vs greedy", bleu, "", g_bleu, "", target="beam >= greedy", ok=bleu >= g_bleu),
+        Row("bible chrF beam 5 vs greedy", chrf, "", g_chrf, "", target="beam >= greedy", ok=chrf >= g_chrf),
+        Row("bible: training wall time", seconds / 60, "min"),
+    ]
+
+
 def run(quick: bool) -> list:
-    return date_rows(quick)
+    return date_rows(quick) + bible_rows(quick)

@@ -221,7 +221,7 @@ def build_model(config, source_vocabulary_size, target_vocabulary_size):
             cell=config.cell,
         )
     if config.model == "seq2seq":
-        return AttentionSeq2Seq(
+        model = AttentionSeq2Seq(
             source_vocabulary_size,
             target_vocabulary_size,
             embedding_dim=config.embedding_dim,
@@ -229,4 +229,7 @@ def build_model(config, source_vocabulary_size, target_vocabulary_size):
             cell=config.cell,
             score=config.score,
         )
+        # Built on one padded pair: fit's BackupAndRestore (resume) needs the weights to exist.
+        model([ops.zeros((1, config.source_length), "int32"), ops.zeros((1, config.target_length + 1), "int32")])
+        return model
     raise ValueError(f"`model` must be 'course' or 'seq2seq', received: {config.model!r}")
