@@ -15,13 +15,13 @@ against the reference verse, our corpus BLEU (sacrebleu's 13a tokenization, case
 chrF >= 50 with beam 5, and beam 5 >= greedy.
 - IBM Model 1 trained here (apps/translation/ibm1.py, 5 EM iterations on the training verses),
   word by word, cased as the training targets.
-- The attention model: a finished run of the `bible` preset (or a variant), $BIBLE_RUN or the
+- The attention model: a finished run of the `bible` preset (or a variant), $CLASSICS_BIBLE_RUN or the
   newest finished bible run under WORKDIR (it is trained there, for hours, when there is none;
   its training time is the run's wall time, config.json to DONE). Its export's greedy
   signature and its beam signature at width 5 (length_alpha of the run's config).
 
     python -m benchmarks.run --only translation | tee benchmarks/results/translation.txt
-    BIBLE_RUN=/path/to/run python -m benchmarks.run --only translation
+    CLASSICS_BIBLE_RUN=/path/to/run python -m benchmarks.run --only translation
 """
 
 import collections
@@ -121,14 +121,14 @@ def ibm1_scores(data, iterations):
 
 
 def bible_run(quick):
-    """A finished bible run: $BIBLE_RUN, the newest under WORKDIR, else one trained now."""
+    """A finished bible run: $CLASSICS_BIBLE_RUN, the newest under WORKDIR, else one trained now."""
     from apps import get_task
     from apps.common.run import Run
     from apps.translation.config import Config
 
     task = get_task("translation")
-    if os.environ.get("BIBLE_RUN"):
-        return Run.open("translation", Config, os.environ["BIBLE_RUN"])
+    if os.environ.get("CLASSICS_BIBLE_RUN"):
+        return Run.open("translation", Config, os.environ["CLASSICS_BIBLE_RUN"])
     found = sorted((p for p in WORKDIR.glob("**/DONE")), key=lambda p: p.stat().st_mtime, reverse=True)
     for done in found:
         run = Run.open("translation", Config, done.parent)
