@@ -59,7 +59,6 @@ class TranslationTask(Task):
 
     def outputs(self, function, texts, batch_size=256):
         """{output name: NumPy array} of an export signature over `texts`, in batches."""
-        import numpy as np
         import tensorflow as tf
 
         parts = [function(texts=tf.constant(list(texts[start:start + batch_size])))
