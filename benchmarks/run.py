@@ -37,6 +37,7 @@ BENCHMARKS = {
     "sentiment_documents": "benchmarks.sentiment_documents",
     "tuning_memory": "benchmarks.tuning_memory",
     "translation": "benchmarks.translation",
+    "translation_bible": "benchmarks.translation_bible",
 }
 
 
