@@ -35,7 +35,7 @@ def attention_png(examples, path, title="attention") -> pathlib.Path:
         ax.set_yticks(range(len(outputs)), outputs, fontsize=7 if len(outputs) <= 40 else 3)
         ax.set_xlabel("source character read", fontsize=8)
         ax.set_ylabel("output", fontsize=8)
-        ax.set_title(caption if len(caption) <= 70 else caption[:67] + "...", fontsize=8)
+        ax.set_title(caption, fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = pathlib.Path(path)

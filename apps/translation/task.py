@@ -79,7 +79,7 @@ class TranslationTask(Task):
         got = self.outputs(function, texts)
         decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])
         return [(decode(got["characters"][i]), decode(got["outputs"][i]), got["attention"][i],
-                 f"\u201c{text}\u201d \u2192 {got['translation'][i].decode('utf-8')}")
+                 f"\u201c{_short(text)}\u201d \u2192 {_short(got['translation'][i].decode('utf-8'))}")
                 for i, text in enumerate(texts)]
 
     def add_arguments(self, command, parser):
@@ -183,6 +183,10 @@ class TranslationTask(Task):
                   "patterns in en_US, en_GB, fr_FR, de_DE and es_ES (calendar-year patterns; no date string "
                   f"is in two splits). Dates typed for the tour, through the exported SavedModel: {translated}. "
                   f"Held-out examples: {held_out}.")
+
+
+def _short(text, limit=40):
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 # Written as a user might (capitals, commas); the export normalises them as the training data.
