@@ -37,6 +37,8 @@ BENCHMARKS = {
     "sentiment_documents": "benchmarks.sentiment_documents",
     "tuning_memory": "benchmarks.tuning_memory",
     "generate": "benchmarks.generate",
+    "translation": "benchmarks.translation",
+    "translation_bible": "benchmarks.translation_bible",
 }
 
 

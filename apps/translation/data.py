@@ -23,6 +23,7 @@ class TranslationData:
     source_vocabulary: CharVocabulary
     target_vocabulary: CharVocabulary
     note: str  # what was dropped, unknown or cut, one clause each
+    test_groups: tuple = ()  # dates: the locale of each test pair ("en_GB"); else empty
 
 
 def _pairs(config):
@@ -37,10 +38,11 @@ def _pairs(config):
             tuple(corpus.Pair(s.human, s.iso) for s in part)
             for part in (loaded.train, loaded.val, loaded.test)
         ]
-        return (*split, f"{loaded.ambiguous} ambiguous numeric dates dropped")
+        groups = tuple(s.locale for s in loaded.test)
+        return (*split, f"{loaded.ambiguous} ambiguous numeric dates dropped", groups)
     if config.data == "bible" or config.data.startswith("tsv:"):
         loaded = corpus.load_corpus(config.data, config.val_fraction, config.test_fraction, config.seed)
-        return loaded.train, loaded.val, loaded.test, loaded.note
+        return loaded.train, loaded.val, loaded.test, loaded.note, ()
     raise ConfigError(f"data: unknown source {config.data!r}; use 'dates', 'bible' or 'tsv:<file>'")
 
 
@@ -48,7 +50,7 @@ def load_data(config):
     """A `TranslationData` for `config` (deterministic for config.seed)."""
     if config.model not in ("course", "seq2seq"):
         raise ConfigError(f"model: expected 'course' or 'seq2seq', got {config.model!r}")
-    train, val, test, note = _pairs(config)
+    train, val, test, note, groups = _pairs(config)
     if not train:
         raise ConfigError(f"data {config.data!r}: the training split is empty")
     source = CharVocabulary.from_texts(p.source for p in train)
@@ -63,7 +65,7 @@ def load_data(config):
                 vocabulary.encode([getattr(p, side) for p in split], length), f"{name} {side}"
             )
             notes += [report] if report else []
-    return TranslationData(train, val, test, source, target, "; ".join(notes))
+    return TranslationData(train, val, test, source, target, "; ".join(notes), groups)
 
 
 def encode(pairs, data, config):

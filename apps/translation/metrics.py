@@ -160,3 +160,18 @@ def corpus_chrf(hypotheses, references, char_order=6, beta=2.0):
             for k in range(3):
                 total[k] += row[k]
     return _chrf_from_stats(summed, beta)
+
+
+def exact_match_by_group(hypotheses, references, groups):
+    """{group: (fraction of hypotheses equal to their reference, count)}, groups sorted;
+    {} when `groups` is empty (no grouping)."""
+    if not groups:
+        return {}
+    if not len(hypotheses) == len(references) == len(groups):
+        raise ValueError(f"{len(hypotheses)} hypotheses, {len(references)} references and "
+                         f"{len(groups)} groups: expected one of each per sentence")
+    tallies = collections.defaultdict(lambda: [0, 0])
+    for hypothesis, reference, group in zip(hypotheses, references, groups):
+        tallies[group][0] += hypothesis == reference
+        tallies[group][1] += 1
+    return {g: (hits / count, count) for g, (hits, count) in sorted(tallies.items())}

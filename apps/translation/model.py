@@ -180,6 +180,15 @@ class AttentionSeq2Seq(keras.Model):
         )
         return self._logits(outputs, values, mask)
 
+    def attention_weights(self, source_ids, decoder_ids):
+        """The teacher-forced pass's attention (batch, Ty, Tx): row t is what step t attends
+        to while reading decoder_ids[:, t] (the same weights step-by-step decoding uses)."""
+        values, mask, initial = self.encode(source_ids)
+        outputs = self.decoder(
+            self.target_embedding(decoder_ids), initial_state=initial, mask=ops.not_equal(decoder_ids, PAD_ID)
+        )
+        return self.attention(outputs, values, values_mask=mask)[1]
+
     def decode_step(self, tokens, states, values, mask):
         """One decoder step: tokens (batch,) -> logits (batch, V), new states."""
         output, states = self.decoder.cell(self.target_embedding(tokens), states)
@@ -212,7 +221,7 @@ def build_model(config, source_vocabulary_size, target_vocabulary_size):
             cell=config.cell,
         )
     if config.model == "seq2seq":
-        return AttentionSeq2Seq(
+        model = AttentionSeq2Seq(
             source_vocabulary_size,
             target_vocabulary_size,
             embedding_dim=config.embedding_dim,
@@ -220,4 +229,7 @@ def build_model(config, source_vocabulary_size, target_vocabulary_size):
             cell=config.cell,
             score=config.score,
         )
+        # Built on one padded pair: fit's BackupAndRestore (resume) needs the weights to exist.
+        model([ops.zeros((1, config.source_length), "int32"), ops.zeros((1, config.target_length + 1), "int32")])
+        return model
     raise ValueError(f"`model` must be 'course' or 'seq2seq', received: {config.model!r}")

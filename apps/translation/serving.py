@@ -1,22 +1,72 @@
 """The exported module: strings in, translations out, everything in the graph.
 
-    serving_default  texts (N,) string -> translation (N,) string       greedy
-    beam             texts (N,) string -> translations (N, k) string,   model=seq2seq only:
-                                          scores (N, k) float32         best first
+    serving_default  texts (N,) string -> translation (N,) string        greedy
+                                          notice (N,) string, error (N,) string
+    beam             texts (N,) string -> translations (N, k) string,    model=seq2seq only:
+                                          scores (N, k) float32,         best first
+                                          notice, error
+    attention        texts (N,) string -> translation (N,), characters (N, Tx) string (the
+                                          source characters read, "" past the end), outputs
+                                          (N, Ty) string (one per decoder step, "" past the
+                                          end), attention (N, Ty, Tx) float32, notice, error
 
-Dates are normalised as the training data was written (lowercase, commas dropped). Source
-characters outside the vocabulary become <unk>; texts are cut to `source_length`
-characters. Special tokens (<pad>, <unk>, <s>, </s>) write nothing.
+Dates are normalised as the training data was written (lowercase, commas dropped). Special
+tokens (<pad>, <unk>, <s>, </s>) write nothing.
+
+Per instance, never for the whole batch:
+- `error` ("" when fine) refuses a text: empty or whitespace only, no letter or digit, over
+  `config.export_max_chars` characters, or not one character the model knows. A refused text
+  is read as the empty text and answered with an empty translation (`classics serve` answers
+  {"error": ...} in its place).
+- `notice` ("" when none) tells what the model did not read as written: a text over
+  `source_length` characters is cut to it, characters outside the vocabulary are read as
+  <unk> (listed, at most 8).
 """
 
+from apps.common import validation
 from apps.translation.decode import beam_search, greedy_decode
 from apps.translation.vocabulary import END_ID, PAD_ID, START_ID, UNKNOWN_ID
+
+NO_KNOWN_CHARACTER = "none of its characters is known to the model"
+LISTED_UNKNOWN = 8
+
+
+def _checked(texts, config, table):
+    """texts (N,) -> (source ids (N, Tx) int32, error (N,), notice (N,), characters read (N, Tx))."""
+    import tensorflow as tf
+
+    texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
+    errors = validation.text_verdicts(texts, config.export_max_chars)
+    texts = tf.where(tf.equal(errors, ""), texts, "")
+    if config.data == "dates":
+        texts = tf.strings.regex_replace(tf.strings.lower(texts, encoding="utf-8"), ",", "")
+    chars = tf.strings.unicode_split(texts, "UTF-8")  # ragged (N, None)
+    total = chars.row_lengths()
+    read = chars[:, : config.source_length]
+    ids = table.lookup(read)
+    unknown = tf.ragged.boolean_mask(read, tf.equal(ids, UNKNOWN_ID))
+    count = unknown.row_lengths()
+    errors = tf.where(tf.equal(errors, "") & (count > 0) & tf.equal(count, read.row_lengths()),
+                      NO_KNOWN_CHARACTER, errors)
+    listed = tf.strings.reduce_join(tf.strings.join(["'", unknown[:, :LISTED_UNKNOWN], "'"]),
+                                    axis=-1, separator=", ")
+    cut = tf.strings.join([f"read the first {config.source_length} of ", tf.strings.as_string(total),
+                           " characters (the model's limit); the rest is not translated"])
+    strange = tf.strings.join([tf.strings.as_string(count), " character(s) unknown to the model, read as <unk>: ",
+                               listed, tf.where(count > LISTED_UNKNOWN, ", ...", "")])
+    was_cut, has_unknown = total > config.source_length, count > 0
+    notice = tf.strings.join([tf.where(was_cut, cut, ""), tf.where(was_cut & has_unknown, "; ", ""),
+                              tf.where(has_unknown, strange, "")])
+    notice = tf.where(tf.equal(errors, ""), notice, "")
+    shape = [None, config.source_length]
+    return (ids.to_tensor(default_value=PAD_ID, shape=shape), errors, notice,
+            read.to_tensor(default_value="", shape=shape))
 
 
 def export_module(model, config, source_vocabulary, target_vocabulary):
     """(tf.Module, {signature name: concrete tf.function})."""
+    import keras
     import tensorflow as tf
-
 
     first_source_id = source_vocabulary.first_character_id
 
@@ -35,49 +85,80 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
             self.characters = tf.constant(
                 [t if i >= first else "" for i, t in enumerate(target_vocabulary.tokens)]
             )
+            if config.model == "course":  # ids -> encoder states, for the attention weights
+                self.encoder = keras.Model(model.input, model.get_layer("encoder").output)
 
         def source_ids(self, texts):
-            if config.data == "dates":
-                texts = tf.strings.regex_replace(tf.strings.lower(texts, encoding="utf-8"), ",", "")
-            chars = tf.strings.unicode_split(texts, "UTF-8")[:, : config.source_length]  # ragged
-            return self.table.lookup(chars).to_tensor(
-                default_value=PAD_ID, shape=[None, config.source_length]
-            )
+            return _checked(texts, config, self.table)[0]
+
+        def ended(self, ids):
+            """(..., steps) bool: past the first </s>."""
+            return tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=-1, exclusive=True) > 0
 
         def write(self, ids):
             """(..., steps) ids -> (...) strings, stopping at </s>."""
-            ended = tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=-1, exclusive=True) > 0
-            ids = tf.where(ended, PAD_ID, ids)
-            return tf.strings.reduce_join(tf.gather(self.characters, ids), axis=-1)
+            return tf.strings.reduce_join(tf.gather(self.characters, tf.where(self.ended(ids), PAD_ID, ids)),
+                                          axis=-1)
+
+        def greedy(self, ids):
+            """(N, Tx) -> (N, steps) ids of the greedy translation."""
+            if config.model == "course":
+                return tf.argmax(self.model(ids, training=False), axis=-1, output_type=tf.int32)
+            return greedy_decode(self.model, ids, config.target_length + 1, START_ID, END_ID)
+
+        def weights(self, ids, out):
+            """(N, steps, Tx): the attention of each decoder step of the greedy translation `out`."""
+            if config.model == "course":
+                return self.model.get_layer("decoder").attention_weights(
+                    self.encoder(ids, training=False), values_mask=tf.not_equal(ids, PAD_ID))
+            starts = tf.fill([tf.shape(out)[0], 1], START_ID)
+            decoder_ids = tf.concat([starts, out[:, :-1]], axis=1)  # what each step read
+            return self.model.attention_weights(ids, decoder_ids)
 
     module = TranslationServing()
     texts_spec = tf.TensorSpec([None], tf.string, name="texts")
 
+    def refused_blank(strings, errors):
+        """Empty strings where the instance was refused; strings (N,) or (N, k)."""
+        refused = tf.not_equal(errors, "")
+        if strings.shape.rank == 2:
+            refused = refused[:, None]
+        return tf.where(refused, "", strings)
+
     @tf.function(input_signature=[texts_spec])
     def translate(texts):
-        ids = module.source_ids(texts)
-        if config.model == "course":
-            out = tf.argmax(module.model(ids, training=False), axis=-1, output_type=tf.int32)
-        else:
-            out = greedy_decode(module.model, ids, config.target_length + 1, START_ID, END_ID)
-        return {"translation": module.write(out)}
+        ids, errors, notice, _ = _checked(texts, config, module.table)
+        translation = refused_blank(module.write(module.greedy(ids)), errors)
+        return {"translation": translation, "notice": notice, "error": errors}
 
-    module.translate = translate
-    signatures = {"serving_default": translate}
+    @tf.function(input_signature=[texts_spec])
+    def attention(texts):
+        ids, errors, notice, characters = _checked(texts, config, module.table)
+        out = module.greedy(ids)
+        shown = tf.where(module.ended(out) | tf.equal(out, PAD_ID), PAD_ID, out)
+        return {"translation": refused_blank(module.write(out), errors),
+                "characters": refused_blank(characters, errors),
+                "outputs": refused_blank(tf.gather(module.characters, shown), errors),
+                "attention": module.weights(ids, out), "notice": notice, "error": errors}
+
+    module.translate, module.attention = translate, attention
+    signatures = {"serving_default": translate, "attention": attention}
     if config.model == "seq2seq":
 
         @tf.function(input_signature=[texts_spec])
         def beam(texts):
+            ids, errors, notice, _ = _checked(texts, config, module.table)
             tokens, scores = beam_search(
                 module.model,
-                module.source_ids(texts),
+                ids,
                 config.target_length + 1,
                 START_ID,
                 END_ID,
                 beam_width=config.beam_width,
                 alpha=config.length_alpha,
             )
-            return {"translations": module.write(tokens), "scores": scores}
+            return {"translations": refused_blank(module.write(tokens), errors), "scores": scores,
+                    "notice": notice, "error": errors}
 
         module.beam = beam
         signatures["beam"] = beam
