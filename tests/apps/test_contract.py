@@ -113,8 +113,14 @@ def _killed_run(app, root):
 
 
 def background_jobs(request, root):
-    """The killed runs start with the session (tests/conftest.py) and run beside other tests."""
-    return {f"killed {app}": functools.partial(_killed_run, app, root) for app in sorted(CASES)}
+    """The killed runs start with the session (tests/conftest.py) and run beside other tests:
+    those of the selected apps (every app's when the served-exports test is selected)."""
+    mine = [item for item in request.session.items if item.module.__name__ == __name__]
+    apps = {item.callspec.params["app"] for item in mine if hasattr(item, "callspec")
+            and item.originalname == test_train_killed_mid_epoch_resumes_then_evaluates_and_exports.__name__}
+    if any(item.originalname == test_every_export_is_served_as_the_in_process_savedmodel.__name__ for item in mine):
+        apps = set(CASES)
+    return {f"killed {app}": functools.partial(_killed_run, app, root) for app in sorted(apps)}
 
 
 @pytest.mark.slow
