@@ -3,7 +3,7 @@
 The classifier: a finished run of `classics classification train` (default preset) named by
 $CLASSICS_OOD_RUN, else one trained here into a temporary directory (`--quick`: the tiny
 preset, numbers not representative). Its export (the Task's `export`: the threshold of the
-chosen score calibrated on the run's VALIDATION split so >= 95 % of it passes) is loaded and
+chosen score calibrated on the run's VALIDATION split so >= ood_pass_fraction (98 %) of it passes) is loaded and
 called as a client would: encoded bytes through `serving_default` (photos), uint8 pixels
 through `predict_images` (the rest).
 
