@@ -46,13 +46,10 @@ def fit_bigrams(rows, vocabulary_size: int) -> Bigrams:
     """`Bigrams` of token-id sequences (an iterable of 1-D int arrays); pairs with padding or
     [UNK] are not counted."""
     v = int(vocabulary_size)
-    unigrams = np.zeros(v, np.int64)
-    pairs = []
-    for row in rows:
-        row = np.asarray(row, np.int64)
-        unigrams += np.bincount(row, minlength=v)
-        ok = (row[:-1] >= 2) & (row[1:] >= 2)
-        pairs.append((row[:-1] * v + row[1:])[ok])
+    rows = [np.asarray(row, np.int64) for row in rows]
+    flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    unigrams = np.bincount(flat, minlength=v).astype(np.int64)  # one pass: not V work per row
+    pairs = [(row[:-1] * v + row[1:])[(row[:-1] >= 2) & (row[1:] >= 2)] for row in rows]
     keys, counts = np.unique(np.concatenate(pairs) if pairs else np.zeros(0, np.int64), return_counts=True)
     unigrams[:2] = 0
     return Bigrams(keys.astype(np.int64), counts.astype(np.int64), unigrams, v)
