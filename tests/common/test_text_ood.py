@@ -60,5 +60,6 @@ def test_in_a_tf_function_and_an_empty_batch():
     bigrams = text_ood.fit_bigrams([np.array(r) for r in REFERENCE], V)
     score = text_ood.FamiliarityScore(bigrams, 0.5)
     fn = tf.function(score, input_signature=[tf.RaggedTensorSpec([None, None], tf.int64)])
-    assert fn(tf.ragged.constant([[2, 3]], dtype=tf.int64)).numpy()[0] == pytest.approx(loop_score([2, 3], REFERENCE, 0.5))
+    got = fn(tf.ragged.constant([[2, 3]], dtype=tf.int64)).numpy()[0]
+    assert got == pytest.approx(loop_score([2, 3], REFERENCE, 0.5))
     assert fn(tf.ragged.constant([], dtype=tf.int64, ragged_rank=1)).shape == (0,)
