@@ -69,9 +69,11 @@ class Config(TrainConfig):
     # energy and mahalanobis (penultimate features; class Gaussians fitted on the training
     # split) against pixel-shuffled validation images; msp only for an ensemble / TTA) and the
     # share of the validation images answered without `unsure` (its threshold is calibrated at
-    # export on the validation split).
+    # export on the validation split). 0.98, not 0.95: the 95 % point of 400 validation images
+    # is a noisy estimate (it flagged 7.5 % of the MNIST-5k test digits); at 0.98 the test split
+    # gets <= 5 % while noise, photos and Fashion-MNIST stay flagged (benchmarks/ood.py).
     ood_score: Annotated[str, OneOf("auto", "msp", "energy", "mahalanobis")] = "auto"
-    ood_pass_fraction: Annotated[float, Between(0.5, 1)] = 0.95
+    ood_pass_fraction: Annotated[float, Between(0.5, 1)] = 0.98
 
     def check(self):
         if self.export_min_side > self.export_max_side:

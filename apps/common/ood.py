@@ -8,12 +8,14 @@ Scores (higher = less like the training data):
             the class means, one covariance shared by the classes, both fitted on the
             TRAINING split (Lee et al., 2018, without input perturbation); for a model whose
             features the app can reach
+    an app's own score, passed to `calibrate` as `extra`: e.g. a text classifier's "bigram" (how
+            familiar a text's adjacent words are, apps/common/text_ood.py)
 A one-logit binary model's logit z is read as the two logits (-z/2, z/2): the same softmax as
 (0, z), and an energy that, like msp, depends on |z| only.
 
 The threshold is calibrated on the run's validation split: the smallest score that at least
 `pass_fraction` of the validation inputs do not exceed, so >= pass_fraction of in-distribution
-validation inputs are answered without `unsure`. "auto" picks the score with the higher AUROC
+validation inputs are answered without `unsure`. "auto" picks the score with the highest AUROC
 between the validation inputs and a synthetic outlier set made from them by the app (pixels
 shuffled within each image, words shuffled across texts): no real outlier data is used.
 """
@@ -113,6 +115,7 @@ class Calibration:
     proxy_auroc: dict  # score -> AUROC validation vs the synthetic outliers
     means: list | None = None  # mahalanobis: (K, D) class means of the training features
     precision: list | None = None  # mahalanobis: (D, D) inverse of their shared covariance
+    params: dict | None = None  # a score computed by the app (`extra`): its parameters
 
     @property
     def gaussian(self):
@@ -125,28 +128,34 @@ class Calibration:
 
 def calibrate(val_logits, proxy_logits, score: str = "auto", pass_fraction: float = 0.95,
               probabilities: bool = False, val_features=None, proxy_features=None,
-              gaussian=None) -> Calibration:
+              gaussian=None, extra=None, params=None) -> Calibration:
     """Pick the score ("auto": the highest AUROC of validation vs `proxy_logits`) and its
     threshold on the validation logits. `probabilities`: the model outputs averaged
     probabilities (their logs are passed), where energy is meaningless; mahalanobis is
-    offered when the features and the training Gaussians (`fit_gaussians`) are given."""
-    allowed = ["msp"] + ([] if probabilities else ["energy"]) + (["mahalanobis"] if gaussian is not None else [])
+    offered when the features and the training Gaussians (`fit_gaussians`) are given.
+    `extra`: {name: (validation scores, proxy scores)} of scores the app computes itself (e.g.
+    apps/common/text_ood.py), offered too; `params` ({name: dict}) are kept for the chosen one."""
+    extra = dict(extra or {})
+    allowed = (["msp"] + ([] if probabilities else ["energy"]) + (["mahalanobis"] if gaussian is not None else [])
+               + list(extra))
     if score != "auto" and score not in allowed:
         why = {"energy": " (the model averages probabilities: no logits for energy)",
                "mahalanobis": " (no features of this model)"}.get(score, "")
         raise ConfigError(f"ood_score={score!r}: expected auto or {' / '.join(allowed)}{why}")
     gaussian = None if gaussian is None else tuple(np.asarray(a, np.float32) for a in gaussian)
 
-    def of(name, z, features):
+    def of(name, z, features, which):
+        if name in extra:
+            return np.asarray(extra[name][which], np.float32)
         return scores(z, name, features if name == "mahalanobis" else None, gaussian)
 
-    aurocs = {name: auroc(of(name, val_logits, val_features), of(name, proxy_logits, proxy_features))
+    aurocs = {name: auroc(of(name, val_logits, val_features, 0), of(name, proxy_logits, proxy_features, 1))
               for name in allowed}
     chosen = max(allowed, key=lambda name: aurocs[name]) if score == "auto" else score
     keep = chosen == "mahalanobis"
-    return Calibration(chosen, threshold(of(chosen, val_logits, val_features), pass_fraction), float(pass_fraction),
-                       int(len(val_logits)), aurocs, gaussian[0].tolist() if keep else None,
-                       gaussian[1].tolist() if keep else None)
+    return Calibration(chosen, threshold(of(chosen, val_logits, val_features, 0), pass_fraction),
+                       float(pass_fraction), int(len(val_logits)), aurocs, gaussian[0].tolist() if keep else None,
+                       gaussian[1].tolist() if keep else None, (params or {}).get(chosen))
 
 
 def shuffled_pixels(images: np.ndarray, seed: int) -> np.ndarray:

@@ -141,6 +141,41 @@ def rotten_tomatoes_rows() -> list[tuple[str, str]]:
     return [(row["category"], row["text"] or "") for _, row in rows]
 
 
+PLOT_HELD_OUT = 1 / 3  # of the plot rows: never trained on as neutral text (benchmarks insert them)
+
+
+def plot_rows(part: str) -> list[str]:
+    """The corpus's plot summaries split by a fixed seed: "neutral" (2/3, the neutral text the
+    classifier may train on) or "held_out" (1/3, for measuring what neutral text does)."""
+    plots = [text for category, text in rotten_tomatoes_rows() if category == "plot"]
+    held = np.random.default_rng(0).permutation(len(plots))[:round(PLOT_HELD_OUT * len(plots))]
+    keep = np.zeros(len(plots), bool)
+    keep[held] = True
+    if part not in ("neutral", "held_out"):
+        raise ValueError(f"part={part!r}: expected 'neutral' or 'held_out'")
+    neutral = [t for t, k in zip(plots, keep) if not k]
+    if part == "neutral":
+        return neutral
+    seen = set(neutral)  # the corpus repeats a few summaries: none of the neutral ones is held out
+    return [t for t, k in zip(plots, keep) if k and t not in seen]
+
+
+def neutral_snippets(texts, min_words: int, max_words: int, seed: int) -> list[str]:
+    """`texts` cut into consecutive pieces of min_words..max_words words (a random length each,
+    fixed seed; a shorter tail joins the previous piece): snippet-sized neutral text."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for text in texts:
+        words, start = str(text).split(), 0
+        while start < len(words):
+            end = start + int(rng.integers(min_words, max_words + 1))
+            if len(words) - end < min_words:
+                end = len(words)
+            out.append(" ".join(words[start:end]))
+            start = end
+    return out
+
+
 def _load_rotten_tomatoes(_name, config, split):
     if split != "train":
         raise sources.MissingSplitError(f"rotten_tomatoes has no {split!r} split")
@@ -245,12 +280,17 @@ def targets(labels, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[labels]
 
 
-def make_dataset(texts, labels, config, num_classes: int, *, training: bool):
-    """Batched tf.data of (raw string, target); shuffled when `training`."""
+def make_dataset(texts, labels, config, num_classes: int, *, training: bool, neutral=()):
+    """Batched tf.data of (raw string, target); shuffled when `training`. `neutral` texts are
+    added with the uniform target (0.5 for a binary head: its logit is trained towards 0)."""
     import tensorflow as tf
 
+    y = targets(labels, num_classes)
+    if len(neutral):
+        y = np.concatenate([y, np.full((len(neutral), y.shape[1]), 1.0 / num_classes, np.float32)])
+        texts = list(texts) + list(neutral)
     # A list of str, not a fixed-width NumPy unicode array (one long review would size every row).
-    ds = tf.data.Dataset.from_tensor_slices(([str(t) for t in texts], targets(labels, num_classes)))
+    ds = tf.data.Dataset.from_tensor_slices(([str(t) for t in texts], y))
     if training:
         ds = ds.shuffle(len(texts), seed=config.seed, reshuffle_each_iteration=True)
     return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)

@@ -57,19 +57,24 @@ def ids_model(model):
     return keras.Model(ids, model.get_layer("mean_probability")([c(ids) for c in classifiers]), name="ids_to_logits")
 
 
+def ragged_tokens(model, name="whole_text_tokens"):
+    """The model's TextVectorization (same standardisation and vocabulary) without truncation:
+    strings (N,) -> ragged token ids (N, None)."""
+    import keras
+
+    vectorize = model.get_layer("vectorize")
+    return keras.layers.TextVectorization(standardize=vectorize._standardize, vocabulary=vectorize.get_vocabulary(),
+                                          ragged=True, name=name)
+
+
 class WholeText:
     """Reads every token of a text: its token ids in windows of `sequence_length` (the length
     the model was trained on), the logits of each window by the model, their mean per text.
     A text of at most `sequence_length` tokens is one window: the model's own answer."""
 
     def __init__(self, model, sequence_length: int):
-        import keras
-
-        vectorize = model.get_layer("vectorize")
         self.length = int(sequence_length)
-        self.tokens = keras.layers.TextVectorization(  # the model's, without truncation
-            standardize=vectorize._standardize, vocabulary=vectorize.get_vocabulary(), ragged=True,
-            name="whole_text_tokens")
+        self.tokens = ragged_tokens(model)
         self.classify = ids_model(model)
 
     def __call__(self, text):
@@ -88,7 +93,7 @@ class WholeText:
         return tf.math.unsorted_segment_mean(logits, owner, n), read
 
 
-def export_module(model, labels, max_chars=100_000, calibration=None, sequence_length=None):
+def export_module(model, labels, max_chars=100_000, calibration=None, sequence_length=None, familiar=None):
     """A tf.Module with the serving signatures: raw strings in; probabilities, class id,
     label and score out (`serving_default`), or the token ids the model reads (`tokenize`).
     The TextVectorization layer and its vocabulary table are inside the graph.
@@ -97,7 +102,8 @@ def export_module(model, labels, max_chars=100_000, calibration=None, sequence_l
     punctuation only, over `max_chars` characters) and returns `error` per instance ("" when
     fine; a refused text is answered as the empty text, which the server drops). With
     `calibration` (apps/common/ood.py) it also returns `unsure`, `ood_score` and
-    `ood_threshold` per instance. With `sequence_length` a text is read whole (`WholeText`:
+    `ood_threshold` per instance (a "bigram" calibration scores the text's token ids with
+    `familiar`, a text_ood.FamiliarityScore). With `sequence_length` a text is read whole (`WholeText`:
     the mean of the logits of its windows) and `tokens_read` says how many tokens; without,
     the model reads its first tokens as trained. An empty batch answers empty outputs."""
     import tensorflow as tf
@@ -110,6 +116,12 @@ def export_module(model, labels, max_chars=100_000, calibration=None, sequence_l
             if self.whole is not None:  # tracked, so their vocabulary table and weights are saved
                 self.whole_tokens, self.whole_classify = self.whole.tokens, self.whole.classify
             self.labels = tf.constant(list(labels))
+            if calibration is not None and calibration.score == "bigram":
+                if familiar is None:
+                    raise ValueError("a 'bigram' calibration needs `familiar` (its FamiliarityScore)")
+                self.familiar = familiar
+                self.familiar_tables = [familiar.keys, familiar.log_counts, familiar.log_unigrams]
+                self.familiar_tokens = self.whole.tokens if self.whole is not None else ragged_tokens(model)
 
     module = SentimentServing()
 
@@ -131,7 +143,10 @@ def export_module(model, labels, max_chars=100_000, calibration=None, sequence_l
         out.update({"probabilities": probs, "class_ids": ids, "classes": tf.gather(module.labels, ids),
                     "scores": tf.reduce_max(probs, axis=-1), "error": errors})
         if calibration is not None:
-            score = ood_lib.score_tensor(logits, calibration.score)
+            if calibration.score == "bigram":
+                score = module.familiar(tf.cast(module.familiar_tokens(read), tf.int64))[:n]
+            else:
+                score = ood_lib.score_tensor(logits, calibration.score)
             out.update(unsure=score > calibration.threshold, ood_score=score,
                        ood_threshold=tf.fill([n], tf.constant(calibration.threshold, tf.float32)))
         return out

@@ -11,15 +11,22 @@ import numpy as np
 
 from apps.common import metrics as metrics_lib
 from apps.common import ood as ood_lib
-from apps.common import report, validation
-from apps.common.errors import DataError
+from apps.common import report, text_ood, validation
+from apps.common.errors import ConfigError, DataError
 from apps.common.files import write_json
 from apps.common.optimizers import make_optimizer
 from apps.common.task import Task
-from apps.sentiment import lexicon, pretrain
+from apps.sentiment import familiar, lexicon, pretrain
 from apps.sentiment import model as model_lib
 from apps.sentiment.config import PRESETS, Config
-from apps.sentiment.data import class_counts, decode_utf8, load_data, make_dataset
+from apps.sentiment.data import (
+    class_counts,
+    decode_utf8,
+    load_data,
+    make_dataset,
+    neutral_snippets,
+    plot_rows,
+)
 from apps.sentiment.metrics import confident_mistakes, roc_auc
 from apps.sentiment.serving import (
     WholeText,
@@ -27,6 +34,7 @@ from apps.sentiment.serving import (
     logits,
     probabilities,
     probabilities_from_logits,
+    ragged_tokens,
     tf_strings,
 )
 from apps.sentiment.vectors import embedding_matrix, load_word_vectors
@@ -43,6 +51,7 @@ class Prepared:
     vectors_path: str  # the word vectors initialising the embedding ("" : random)
     vectors: tuple | None  # (words, matrix) read from vectors_path
     lexicon_words: dict | None
+    neutral: list  # neutral training texts (config.neutral), trained towards the uniform answer
 
     @property
     def class_names(self):
@@ -72,12 +81,15 @@ class SentimentTask(Task):
             candidates = list(vectors[0]) if vectors else []
             candidates += sorted(words or ())
             vocabulary = model_lib.extend_vocabulary(vocabulary, candidates, config.max_tokens, log=sys.stderr)
-        return config, Prepared(splits, vocabulary, vectors_path, vectors, words)
+        neutral = (neutral_snippets(plot_rows("neutral"), min(8, config.sequence_length), config.sequence_length,
+                                    config.seed) if config.neutral == "plot" else [])
+        return config, Prepared(splits, vocabulary, vectors_path, vectors, words, neutral)
 
     def describe_data(self, data):
         s = data.splits
         return (f"{len(s.y_train)} train, {len(s.y_val)} validation, {len(s.y_test)} test texts; classes "
-                f"{class_counts(s.y_train, s.class_names)}")
+                f"{class_counts(s.y_train, s.class_names)}"
+                + (f"; {len(data.neutral)} neutral snippets (plot summaries)" if data.neutral else ""))
 
     def build_model(self, config, data):
         model = model_lib.build_model(config, len(data.class_names), data.vocabulary)
@@ -99,7 +111,7 @@ class SentimentTask(Task):
         import keras
 
         k = len(data.class_names)
-        steps = math.ceil(len(data.splits.y_train) / config.batch_size)
+        steps = math.ceil((len(data.splits.y_train) + len(data.neutral)) / config.batch_size)
         if k == 2:
             loss = keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
             accuracy = keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")  # on the logit
@@ -110,7 +122,7 @@ class SentimentTask(Task):
 
     def datasets(self, config, data):
         s, k = data.splits, len(data.class_names)
-        return (make_dataset(s.x_train, s.y_train, config, k, training=True),
+        return (make_dataset(s.x_train, s.y_train, config, k, training=True, neutral=data.neutral),
                 make_dataset(s.x_val, s.y_val, config, k, training=False))
 
     def members(self, config):
@@ -150,20 +162,43 @@ class SentimentTask(Task):
         return "\n".join(lines)
 
     def calibration(self, run, model=None):
-        """The "unsure" threshold of the run's model on its validation split
-        (apps/common/ood.py); cached in the run as ood.json."""
+        """The "unsure" score and threshold of the run's model on its validation split
+        (apps/common/ood.py; bigram: apps/common/text_ood.py, its counts in the run as
+        ood_bigrams.npz); cached in the run as ood.json."""
         config = run.config
-        key = {"score": config.ood_score, "pass_fraction": config.ood_pass_fraction, "whole_text": config.whole_text}
+        key = {"version": 2, "score": config.ood_score, "pass_fraction": config.ood_pass_fraction,
+               "whole_text": config.whole_text, "reference": config.ood_reference}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
         if cached and cached.get("key") == key:
             return ood_lib.Calibration(**cached["calibration"])
         model = model or run.load_model()
         splits = load_data(config)
+        proxy_texts = ood_lib.shuffled_words(splits.x_val, config.seed)
         val = read_logits(config, model, splits.x_val)[0]
-        proxy = read_logits(config, model, ood_lib.shuffled_words(splits.x_val, config.seed))[0]
-        result = ood_lib.calibrate(val, proxy, config.ood_score, config.ood_pass_fraction)
+        proxy = read_logits(config, model, proxy_texts)[0]
+        extra, params = {}, {}
+        if config.ood_reference:
+            tokens = ragged_tokens(model)
+            bigrams = familiar.fit(config, splits, tokens)
+            bigrams.save(run.file(familiar.BIGRAMS_FILE))
+            val_ids = familiar.ragged_ids(tokens, splits.x_val)
+            prior = text_ood.prior_of(bigrams, val_ids)
+            score = text_ood.FamiliarityScore(bigrams, prior)
+            extra["bigram"] = (score(val_ids).numpy(), score(familiar.ragged_ids(tokens, proxy_texts)).numpy())
+            params["bigram"] = {"prior": prior, "unseen": text_ood.UNSEEN, "prior_pairs": text_ood.PRIOR_PAIRS}
+        elif config.ood_score == "bigram":
+            raise ConfigError("ood_score='bigram' needs ood_reference (the text whose word pairs are familiar)")
+        result = ood_lib.calibrate(val, proxy, config.ood_score, config.ood_pass_fraction, extra=extra, params=params)
         run.write_json(OOD_FILE, {"key": key, "calibration": result.to_json()})
         return result
+
+    def familiarity(self, run, calibration):
+        """The run's bigram FamiliarityScore of a "bigram" calibration, else None."""
+        if calibration.score != "bigram":
+            return None
+        p = calibration.params
+        return text_ood.FamiliarityScore(text_ood.Bigrams.load(run.file(familiar.BIGRAMS_FILE)), p["prior"],
+                                         p["unseen"], p["prior_pairs"])
 
     def predict(self, run, inputs, options=None):
         """{text, predictions: [{label, probability}] most probable first, unsure, ood_score,
@@ -180,9 +215,11 @@ class SentimentTask(Task):
         model = run.load_model()
         calibration = self.calibration(run, model)
         y, read = read_logits(run.config, model, texts)
+        scorer = self.familiarity(run, calibration)
+        scores = (ood_lib.scores(y, calibration.score) if scorer is None
+                  else scorer(familiar.ragged_ids(ragged_tokens(model), texts)).numpy())
         out = []
-        for k, (text, row, score) in enumerate(zip(texts, probabilities_from_logits(y).numpy(),
-                                                   ood_lib.scores(y, calibration.score))):
+        for k, (text, row, score) in enumerate(zip(texts, probabilities_from_logits(y).numpy(), scores)):
             order = np.argsort(-row, kind="mergesort")
             out.append({"text": text, "predictions": [
                 {"label": run.labels[i], "probability": float(row[i])} for i in order],
@@ -200,7 +237,8 @@ class SentimentTask(Task):
         model = run.load_model()
         calibration = self.calibration(run, model)
         module, signatures = export_module(model, run.labels, run.config.export_max_chars, calibration,
-                                           run.config.sequence_length if run.config.whole_text else None)
+                                           run.config.sequence_length if run.config.whole_text else None,
+                                           self.familiarity(run, calibration))
         vocabulary = model_lib.vectorizer(model).get_vocabulary()
         return module, signatures, {"vocabulary.txt": "".join(f"{w}\n" for w in vocabulary),
                                     "ood.json": calibration.to_json()}

@@ -169,20 +169,38 @@ def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_model, exp
 
 
 def test_unsure_is_calibrated_on_validation_and_the_same_in_export_and_predict(tiny_run, tiny_model, exported):
-    from apps.common import ood
-    from apps.sentiment.serving import logits
+    from apps.common import ood, text_ood
+    from apps.sentiment import familiar
+    from apps.sentiment.serving import logits, ragged_tokens
 
     calibration = TASK.calibration(tiny_run)
-    val = ood.scores(logits(tiny_model, load_data(tiny_run.config).x_val), calibration.score)
+    # auto: word pairs tell validation texts from their word-shuffled copies better than msp.
+    assert calibration.score == "bigram" and calibration.pass_fraction == 0.97
+    assert calibration.proxy_auroc["bigram"] > max(calibration.proxy_auroc["msp"], 0.8)
+    splits = load_data(tiny_run.config)
+    tokens = ragged_tokens(tiny_model)
+    # The counts: the training snippets only (ood_reference=train in the tiny preset).
+    want = text_ood.fit_bigrams([np.array(r) for r in familiar.ragged_ids(tokens, splits.x_train).to_list()],
+                                tokens.vocabulary_size())
+    got_counts = text_ood.Bigrams.load(tiny_run.file(familiar.BIGRAMS_FILE))
+    np.testing.assert_array_equal(got_counts.keys, want.keys)
+    np.testing.assert_array_equal(got_counts.counts, want.counts)
+    scorer = TASK.familiarity(tiny_run, calibration)
+    val = scorer(familiar.ragged_ids(tokens, splits.x_val)).numpy()
     assert len(val) == calibration.validation_count
-    assert (val <= calibration.threshold).mean() >= 0.95 > (val < calibration.threshold).mean()
+    assert (val <= calibration.threshold).mean() >= 0.97 > (val < calibration.threshold).mean()
     assert json.loads((exported / "assets.extra" / "ood.json").read_text())["threshold"] == calibration.threshold
-    texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "film film film", "zq xv"]
+    texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "film film film", "zq xv",
+             "El perro de la casa come pan y bebe agua todos los dias."]
     got = tf.saved_model.load(str(exported)).signatures["serving_default"](text=tf.constant(texts))
-    # msp of one binary logit: 1 - max(p, 1 - p)
-    np.testing.assert_allclose(got["ood_score"].numpy(), 1 - probabilities(tiny_model, texts).max(axis=1), atol=1e-6)
+    np.testing.assert_allclose(got["ood_score"].numpy(), scorer(familiar.ragged_ids(tokens, texts)).numpy(),
+                               rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(got["unsure"].numpy(), got["ood_score"].numpy() > np.float32(calibration.threshold))
+    assert got["unsure"].numpy()[-1]  # Spanish: no familiar pair
     for entry, score, unsure in zip(TASK.predict(tiny_run, texts), got["ood_score"].numpy(), got["unsure"].numpy()):
         assert entry["unsure"] == bool(unsure) and entry["ood_score"] == pytest.approx(float(score), abs=1e-6)
         assert entry["ood_threshold"] == calibration.threshold
         assert TASK.format_prediction(entry).endswith("\tunsure") == entry["unsure"]
+    # msp stays available by name: 1 - max(p, 1 - p) of the (whole-text) logits.
+    msp = ood.calibrate(logits(tiny_model, splits.x_val), logits(tiny_model, splits.x_val[:5]), "msp", 0.97)
+    assert msp.score == "msp" and msp.params is None

@@ -90,3 +90,54 @@ def test_single_class_and_unknown_sources_are_refused(tmp_path):
         load_text_source(_csv_config(tmp_path / "missing.csv"))
     with pytest.raises(ConfigError, match="test_fraction"):
         load_data(dataclasses.replace(Config(), test_fraction=0.0))
+
+
+def test_plot_rows_split_in_two_disjoint_fixed_parts():
+    from apps.sentiment.data import plot_rows, rotten_tomatoes_rows
+
+    neutral, held = plot_rows("neutral"), plot_rows("held_out")
+    plots = [t for c, t in rotten_tomatoes_rows() if c == "plot"]
+    # 366 drawn for holding out; 6 of them repeat a neutral summary (the corpus has duplicates)
+    assert len(plots) == 1097 and (len(neutral), len(held)) == (731, 360)
+    assert not set(neutral) & set(held) and set(neutral) | set(held) == set(plots)
+    assert plot_rows("neutral") == neutral
+    with pytest.raises(ValueError, match="part='plots'"):
+        plot_rows("plots")
+
+
+def test_neutral_snippets_cut_every_word_once_in_bounded_pieces():
+    from apps.sentiment.data import neutral_snippets
+
+    texts = [" ".join(f"w{i}" for i in range(n)) for n in (3, 20, 100)]
+    pieces = neutral_snippets(texts, 8, 16, seed=0)
+    assert " ".join(pieces).split() == " ".join(texts).split()  # in order, none lost or repeated
+    assert pieces[0] == texts[0]  # shorter than min_words: one piece
+    assert all(8 <= len(p.split()) < 8 + 16 for p in pieces[1:])  # a short tail joins the piece before
+    assert neutral_snippets(texts, 8, 16, seed=0) == pieces
+
+
+def test_neutral_texts_get_the_uniform_target():
+    from apps.sentiment.data import make_dataset
+
+    config = Config(batch_size=8)
+    for k, want in ((2, [[0.0], [1.0], [0.5], [0.5]]), (3, [[1, 0, 0], [0, 1, 0], [1 / 3] * 3, [1 / 3] * 3])):
+        (x, y), = make_dataset(["bad", "good"], np.array([0, 1]), config, k, training=False,
+                               neutral=["plot one", "plot two"]).as_numpy_iterator()
+        assert [t.decode() for t in x] == ["bad", "good", "plot one", "plot two"]
+        np.testing.assert_allclose(y, np.array(want, np.float32), rtol=1e-6)
+
+
+def test_the_task_trains_on_the_neutral_snippets_beside_the_labelled_ones():
+    from apps.common.config import preset_config
+    from apps.sentiment.config import PRESETS
+    from apps.sentiment.data import neutral_snippets, plot_rows
+    from apps.sentiment.task import TASK
+
+    config = dataclasses.replace(preset_config(Config, PRESETS, "tiny"), neutral="plot")
+    assert Config().neutral == "plot" and PRESETS["tiny"].values["neutral"] == ""
+    _, prepared = TASK.prepare(config, TASK.load_data(config))
+    assert prepared.neutral == neutral_snippets(plot_rows("neutral"), 8, config.sequence_length, config.seed)
+    train, val = TASK.datasets(config, prepared)
+    count = lambda ds: sum(int(y.shape[0]) for _, y in ds)  # noqa: E731
+    assert count(train) == len(prepared.splits.y_train) + len(prepared.neutral)
+    assert count(val) == len(prepared.splits.y_val)

@@ -99,18 +99,18 @@ def test_classifier_saved_model_answers_per_instance(root, images, digits, tiny_
     assert reference(version, "predict_images", images=np.zeros((0, 28, 28, 1), np.uint8))["unsure"].shape == (0,)
 
 
-def test_classifier_calibration_keeps_95_percent_of_validation(tiny_run):
+def test_classifier_calibration_keeps_98_percent_of_validation(tiny_run):
     from apps.classification.data import load_data
     from apps.classification.task import TASK
 
     calibration = TASK.calibration(tiny_run)
-    assert calibration.score in ood.SCORES and calibration.pass_fraction == 0.95
+    assert calibration.score in ood.SCORES and calibration.pass_fraction == 0.98
     # "auto": the score that best tells validation images from their pixel-shuffled copies.
     assert calibration.proxy_auroc[calibration.score] == max(calibration.proxy_auroc.values())
     assert sorted(calibration.proxy_auroc) == sorted(ood.SCORES)
     _, val = TASK.unsure_scores(tiny_run.load_model(), False, load_data(tiny_run.config).x_val, calibration)
     assert len(val) == calibration.validation_count
-    assert (val <= calibration.threshold).mean() >= 0.95 > (val < calibration.threshold).mean()
+    assert (val <= calibration.threshold).mean() >= 0.98 > (val < calibration.threshold).mean()
 
 
 def test_classifier_served_answers_per_instance(client, root, images):
@@ -184,3 +184,64 @@ def test_sentiment_saved_model_and_server_answer_per_instance(client, root):
     assert client.post("/v1/models/sentiment:predict", {"instances": []})[:2] == (200, {"predictions": []})
     empty = reference(version, "serving_default", text=np.array([], dtype=object))
     assert all(v.shape[0] == 0 for v in empty.values())
+
+
+REFERENCE = ["a good film with a fine cast", "a bad film with a dull plot", "the cast is good and the plot is fine",
+             "the film is dull and the cast is bad"]
+ODD_TEXTS = ["the film is good and the cast is fine",  # pairs of the reference: familiar
+             "fine is cast the and good is film the",  # the same words shuffled: word salad
+             "la película es buena y el reparto es bueno",  # Spanish: unknown words
+             "", "good"]  # refused; one word: no pair, the prior
+
+
+@pytest.fixture(scope="module")
+def bigram_root(tmp_path_factory):
+    """saved_models/ with a small seeded sentiment model whose `unsure` is the bigram score
+    calibrated (ood.calibrate with `extra`) on the reference sentences against their shuffles."""
+    import keras
+
+    from apps.common import export as export_lib
+    from apps.common import text_ood
+    from apps.sentiment import familiar
+    from apps.sentiment.config import PRESETS, Config
+    from apps.sentiment.model import build_model, build_vocabulary
+    from apps.sentiment.serving import export_module, ragged_tokens
+
+    root = tmp_path_factory.mktemp("bigram_models")
+    keras.utils.set_random_seed(0)
+    config = Config(**PRESETS["tiny"].values)
+    model = build_model(config, 2, build_vocabulary(REFERENCE, config))
+    tokens = ragged_tokens(model)
+    bigrams = text_ood.fit_bigrams([np.array(r) for r in familiar.ragged_ids(tokens, REFERENCE).to_list()],
+                                   tokens.vocabulary_size())
+    val_ids = familiar.ragged_ids(tokens, REFERENCE)
+    prior = text_ood.prior_of(bigrams, val_ids)
+    score = text_ood.FamiliarityScore(bigrams, prior)
+    shuffled = ood.shuffled_words(REFERENCE, 0)
+    zeros = np.zeros((len(REFERENCE), 1), np.float32)
+    calibration = ood.calibrate(zeros, zeros, "bigram", 1.0, extra={"bigram": (
+        score(val_ids).numpy(), score(familiar.ragged_ids(tokens, shuffled)).numpy())},
+        params={"bigram": {"prior": prior}})
+    module, signatures = export_module(model, ["rotten", "fresh"], 200, calibration, config.sequence_length, score)
+    export_lib.write_saved_model("sentiment", module, signatures, root=root, config=config, labels=["rotten", "fresh"])
+    return root, score, tokens
+
+
+def test_word_salad_and_spanish_are_unsure_in_the_saved_model_and_the_server(bigram_root):
+    from apps.sentiment import familiar
+
+    root, score, tokens = bigram_root
+    got = reference(root / "sentiment" / "1", "serving_default", text=np.array([t.encode() for t in ODD_TEXTS],
+                                                                                dtype=object))
+    want = score(familiar.ragged_ids(tokens, ODD_TEXTS[:3] + [""] + ODD_TEXTS[4:])).numpy()
+    np.testing.assert_allclose(got["ood_score"], want, rtol=1e-5, atol=1e-6)
+    assert got["unsure"].tolist() == [False, True, True, False, False]
+    assert [e.decode() for e in got["error"]] == ["", "", "", "empty or whitespace only", ""]
+    with running_server(root) as (port, _, _):
+        status, body, _ = Client(port).post("/v1/models/sentiment:predict", {"instances": ODD_TEXTS})
+    assert status == 200, body
+    rows = body["predictions"]
+    assert rows[3] == {"error": "empty or whitespace only"}
+    for i in (0, 1, 2, 4):
+        assert rows[i]["unsure"] == bool(got["unsure"][i]) and np.float32(rows[i]["ood_score"]) == got["ood_score"][i]
+        np.testing.assert_array_equal(np.float32(rows[i]["probabilities"]), got["probabilities"][i])
