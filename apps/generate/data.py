@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from apps.common.errors import DataError
 from apps.generate.corpora import load_corpus, split_items
 
@@ -116,7 +118,6 @@ def make_dataset(items, vocabulary: Vocabulary, batch_size: int, shuffle: bool =
     weights are 1 on real targets (every character and the EOS) and 0 on padding. Shuffled
     batches come in a new order each epoch from `seed`; with `by_length` they hold items of
     similar length (`batch_order`)."""
-    import numpy as np
     import tensorflow as tf
 
     encoded = [vocabulary.encode(item) for item in items]
@@ -144,8 +145,6 @@ def make_dataset(items, vocabulary: Vocabulary, batch_size: int, shuffle: bool =
 def training_headers(data, n: int, seed: int) -> list:
     """n M/L/K headers of training tunes drawn at random (seeded): a sample primed with one
     starts from a header the corpus uses, in the corpus's proportions."""
-    import numpy as np
-
     headers = [tune_header(t) for t in data.train]
     return [headers[i] for i in np.random.default_rng(seed).integers(len(headers), size=n)]
 

@@ -1,6 +1,7 @@
 """The export: the in-graph sampler as a batched SavedModel signature (TF Serving's row format:
 one instance = one prefix with its sampling settings), each instance checked first."""
 
+from apps.generate.data import UNK
 from apps.generate.sampling import make_sampler
 
 # Symbols an instance may ask for (prefix and continuation each): a bound on the work one
@@ -14,8 +15,6 @@ def instance_errors(module, separator, prefix, temperature, top_k, max_length):
     has no trained input for them); temperature not a finite number >= 0; top_k < 0;
     max_length outside 0..MAX_SYMBOLS. An empty prefix is fine (a sample from the start)."""
     import tensorflow as tf
-
-    from apps.generate.data import UNK
 
     text = tf.strings.unicode_transcode(prefix, "UTF-8", "UTF-8", errors="replace",
                                         replacement_char=0xFFFD)

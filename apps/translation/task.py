@@ -2,6 +2,7 @@
 exact match / BLEU / chrF through the export's own decoding, the strings-in export, tour."""
 
 import pathlib
+import shutil
 
 import numpy as np
 
@@ -154,8 +155,6 @@ class TranslationTask(Task):
 
     # ------------------------------------------------------------ tour
     def tour(self, context):
-        import shutil
-
         import tensorflow as tf
 
         config = self.tour_config(context)

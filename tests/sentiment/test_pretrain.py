@@ -4,15 +4,19 @@ SavedModel taking strings)."""
 
 import contextlib
 import dataclasses
+import functools
 import io
 import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from processes import run_classics
+from sentiment_helpers import tiny_sets, write_small_csv
 
 from apps.common import config as config_lib
 from apps.common.errors import ConfigError
+from apps.common.run import Run
 from apps.sentiment import pretrain
 from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.data import load_data
@@ -120,12 +124,27 @@ def test_pretrained_vectors_initialise_the_embedding_and_are_cached(cache, pretr
         np.testing.assert_array_equal(table[row], vectors[index[vocabulary[row]]])
 
 
+def _ensemble_run(runs, small_csv):
+    """`classics sentiment train`: the tiny run's settings as an ensemble of 3, one epoch each."""
+    sets = [*tiny_sets(runs, small_csv), "ensemble=3", "epochs=1"]
+    code, _, err = run_classics("sentiment", "train", "--preset", "tiny", *sum((["--set", s] for s in sets), []))
+    assert code == 0, err[-3000:]
+    (run_dir,) = (runs / "sentiment").iterdir()
+    return run_dir
+
+
+def background_jobs(request, root):
+    """The ensemble trains in a child process from the session's start (tests/conftest.py)."""
+    return {"sentiment ensemble": functools.partial(_ensemble_run, root / "runs", write_small_csv(root / "small.csv"))}
+
+
 @pytest.fixture(scope="module")
-def ensemble_run(tiny_config):
-    config = dataclasses.replace(tiny_config, ensemble=3, epochs=1)
-    return config, TASK.train(config, verbose=0)
+def ensemble_run(jobs):
+    run = Run.open("sentiment", Config, jobs.result("sentiment ensemble"))
+    return run.config, run
 
 
+@pytest.mark.background
 def test_ensemble_is_the_mean_of_its_members_probabilities(ensemble_run):
     from apps.sentiment.model import member_classifiers
 
@@ -156,6 +175,7 @@ def test_multiclass_ensemble_logits_softmax_to_the_mean():
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
 
 
+@pytest.mark.background
 def test_ensemble_exports_as_one_saved_model_taking_strings(ensemble_run, tmp_path):
     _, run = ensemble_run
     model = run.load_model()
