@@ -159,6 +159,21 @@ class LoadSampler:
                 f"min {min(self.samples):.1f}, max {max(self.samples):.1f} (on {os.cpu_count()} cores)")
 
 
+def finished_or_trained(app: str, env: str, preset: str, quick: bool, runs_dir):
+    """The finished run named by the environment variable `env` (full runs only), else `app`
+    trained at `preset` (`tiny` when quick) into `runs_dir`: a Run."""
+    from apps import get_task
+    from apps.common.config import preset_config
+    from apps.common.run import Run
+
+    task = get_task(app)
+    path = os.environ.get(env)
+    if path and not quick:
+        return Run.open(app, task.Config, path)
+    config = preset_config(task.Config, task.presets, "tiny" if quick else preset)
+    return task.train(dataclasses.replace(config, runs_dir=str(runs_dir)), verbose=0)
+
+
 def log(message: str) -> None:
     """Progress goes to stderr so stdout stays the results (table and details)."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -32,17 +32,15 @@ and held-out plot summaries (data.plot_rows("held_out")): English that is not a 
 Reference: msp with its own threshold calibrated the same way on the same validation split.
 """
 
-import dataclasses
 import gzip
 import io
-import os
 import pathlib
 import tempfile
 import time
 
 import numpy as np
 
-from benchmarks.common import Row, log, median
+from benchmarks.common import Row, finished_or_trained, log, median
 
 MAX_IN_FLAGGED = 0.05
 MIN_OUT_FLAGGED = {"noise": 0.99, "blank": 0.99, "photos": 0.99, "fashion-mnist": 0.80}
@@ -51,16 +49,7 @@ TEXT_MIN_OUT_FLAGGED = {"word salad, shuffled": 0.80, "word salad, vocabulary": 
 
 
 def _run(quick, tmp):
-    from apps.classification.config import PRESETS, Config
-    from apps.classification.task import TASK
-    from apps.common.config import preset_config
-    from apps.common.run import Run
-
-    path = os.environ.get("CLASSICS_OOD_RUN")
-    if path and not quick:
-        return Run.open("classification", Config, path)
-    config = preset_config(Config, PRESETS, "tiny" if quick else "default")
-    return TASK.train(dataclasses.replace(config, runs_dir=str(tmp / "runs")), verbose=0)
+    return finished_or_trained("classification", "CLASSICS_OOD_RUN", "default", quick, tmp / "runs")
 
 
 def _idx_images(path) -> np.ndarray:
@@ -207,16 +196,7 @@ def run(quick: bool = False) -> list:
 
 
 def _sentiment_run(quick, tmp):
-    from apps.common.config import preset_config
-    from apps.common.run import Run
-    from apps.sentiment.config import PRESETS, Config
-    from apps.sentiment.task import TASK
-
-    path = os.environ.get("CLASSICS_SENTIMENT_RUN")
-    if path and not quick:
-        return Run.open("sentiment", Config, path)
-    config = preset_config(Config, PRESETS, "tiny" if quick else "tour")
-    return TASK.train(dataclasses.replace(config, runs_dir=str(tmp / "sentiment-runs")), verbose=0)
+    return finished_or_trained("sentiment", "CLASSICS_SENTIMENT_RUN", "tour", quick, tmp / "sentiment-runs")
 
 
 def text_sets(splits, vocabulary, count=1000, seed=0) -> dict:

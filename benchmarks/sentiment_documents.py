@@ -15,30 +15,19 @@ unlabelled rows; only the third the model never trains on as neutral text, data.
 ("held_out")) inserted in the middle (target: a drop of at most 1 point).
 """
 
-import dataclasses
-import os
 import pathlib
 import tempfile
 
 import numpy as np
 
-from benchmarks.common import Row, log
+from benchmarks.common import Row, finished_or_trained, log
 
 SNIPPETS = 8
 PLOT_WORDS = 2000
 
 
 def _run(quick, tmp):
-    from apps.common.config import preset_config
-    from apps.common.run import Run
-    from apps.sentiment.config import PRESETS, Config
-    from apps.sentiment.task import TASK
-
-    path = os.environ.get("CLASSICS_SENTIMENT_RUN")
-    if path and not quick:
-        return Run.open("sentiment", Config, path)
-    config = preset_config(Config, PRESETS, "tiny" if quick else "tour")
-    return TASK.train(dataclasses.replace(config, runs_dir=str(tmp / "runs")), verbose=0)
+    return finished_or_trained("sentiment", "CLASSICS_SENTIMENT_RUN", "tour", quick, tmp / "runs")
 
 
 def compose(texts, labels, per_document: int, seed: int = 0):
