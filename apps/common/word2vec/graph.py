@@ -16,8 +16,13 @@ XLA fuses the arithmetic of a batch into a few loops; plain TensorFlow kernels s
 long, mostly in broadcasting and in per-row scatter overhead. The compiled loop runs on ONE
 thread: XLA locks the tables for a whole call, so two Hogwild streams calling it from two
 threads serialise (measured: ~10 % gain, from overlapping the pair making), and plain-TF
-streams that do run concurrently were slower than one XLA stream. `workers` (intra-op
-threads) helps only the pair making; benchmarks/word2vec.py reports 1 vs 2 threads.
+streams that do run concurrently were slower than one XLA stream. Two streams on copies of
+the tables (each trains half a chunk from the same start, the changes added) do run in
+parallel, but measured +5-10 % words/s and 2 points less analogy accuracy after one epoch
+(4.3 vs 6.3 %: a stream sees the other's updates a whole chunk late). The loop is CPU-bound at
+~6 CPU-seconds per million corpus words (gensim's C: ~4.7). `workers` (intra-op threads) lets
+XLA run independent parts of the loop concurrently and helps the pair making: 2 threads
+~1.5x 1 thread; benchmarks/word2vec.py reports 1 vs 2.
 """
 
 import numpy as np
