@@ -1,5 +1,6 @@
 import csv
 import io
+import shutil
 from types import SimpleNamespace
 
 import keras
@@ -14,6 +15,7 @@ from apps.classification.model import build_model
 from apps.classification.task import TASK
 from apps.common import config as config_lib
 from apps.common import export as export_lib
+from apps.common.run import Run
 
 
 def _config(preset, **sets):
@@ -122,8 +124,20 @@ def test_predict_equals_the_served_model(tiny_run, tmp_path):
         np.testing.assert_allclose([by_label[label] for label in labels], probs, atol=1e-5)
 
 
+def _other_member(run, path):
+    """A second finished run for an ensemble: `run`'s directory with its logits layer redrawn
+    (what is averaged does not need training)."""
+    shutil.copytree(run.path, path)
+    model = keras.models.load_model(path / "best.keras", compile=False)
+    logits = model.get_layer("logits")
+    rng = np.random.default_rng(7)
+    logits.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in logits.get_weights()])
+    model.save(path / "best.keras")
+    return path
+
+
 def test_tta_ensemble_is_one_exportable_model(tiny_run, tmp_path):
-    other = TASK.train(_config("tiny", runs_dir=tmp_path / "runs", seed=7, epochs=1), verbose=0)
+    other = Run.open(TASK.name, Config, _other_member(tiny_run, tmp_path / "other"))
     options = _options(ensemble=[other], tta=True)
     model, probs_out = TASK.combined(tiny_run, options)
     assert probs_out
