@@ -324,14 +324,14 @@ def _load_idx(arg: str, *, image_size: int | None, channels: int | None,
 _SPLIT_NAMES = ("train", "test", "val", "validation")
 
 
-def _subdirs(path: Path) -> list[Path]:
+def subdirs(path: Path) -> list[Path]:
     try:
         return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError as exc:
         raise DataError(f"{path}: cannot list directory ({exc.strerror or exc})") from None
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     files = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -351,13 +351,13 @@ def _load_folder(arg: str, *, image_size: int | None, channels: int | None,
         # label indices agree between splits.
         base = root / split
         if not base.is_dir():
-            have = [p.name for p in _subdirs(root)]
+            have = [p.name for p in subdirs(root)]
             raise MissingSplitError(f"folder:{root}: no '{split}' split folder (found {have})")
-        class_names = tuple(p.name for p in _subdirs(root / "train"))
+        class_names = tuple(p.name for p in subdirs(root / "train"))
         if not class_names:
             raise DataError(f"{root / 'train'}: no class subfolders (expected "
                             f"{root / 'train'}/<class>/<image files>)")
-        extra = [p.name for p in _subdirs(base) if p.name not in class_names]
+        extra = [p.name for p in subdirs(base) if p.name not in class_names]
         if extra:
             raise DataError(f"{base}: class folders {extra} are not in {root / 'train'} "
                             f"(classes: {list(class_names)})")
@@ -367,7 +367,7 @@ def _load_folder(arg: str, *, image_size: int | None, channels: int | None,
                                     f"there is no {split!r} split; use split='train' and "
                                     "split_holdout")
         base = root
-        class_names = tuple(p.name for p in _subdirs(root))
+        class_names = tuple(p.name for p in subdirs(root))
         if not class_names:
             raise DataError(f"{root}: no class subfolders (expected {root}/<class>/<image "
                             "files>)")
@@ -380,7 +380,7 @@ def _load_folder(arg: str, *, image_size: int | None, channels: int | None,
         class_dir = base / name
         if not class_dir.is_dir():
             continue  # a split may lack a class (checked below that something is there)
-        candidates = _image_files(class_dir)
+        candidates = image_files(class_dir)
         if not candidates:
             raise DataError(f"{class_dir}: no image files (expected "
                             f"{', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES)})")

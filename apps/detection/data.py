@@ -266,7 +266,7 @@ def load_yolo_dir(arg, image_size):
     if not root.is_dir():
         raise DataError(f"yolo:{arg}: no such directory")
     names_path, names = _class_names(root)
-    files = sources._image_files(root)
+    files = sources.image_files(root)
     if not files:
         raise DataError(f"yolo:{root}: no image files")
     images, all_boxes, all_classes = [], [], []

@@ -1,4 +1,5 @@
-"""The faces app's own verbs: enroll, identify, verify (on an export, as a deployment uses it)."""
+"""The faces app's own verbs: enroll, identify, verify and calibrate (on an export, as a deployment
+uses it)."""
 
 import json
 import pathlib
@@ -8,10 +9,13 @@ import numpy as np
 from apps.common import cli
 from apps.common import export as export_lib
 from apps.common import images as images_lib
-from apps.common.errors import ClassicsError, DataError
+from apps.common import sources
+from apps.common.errors import ClassicsError, ConfigError, DataError
 from apps.common.face_teachers import FaceDetector, FaceMesh
 from apps.faces import align as align_lib
 from apps.faces import gallery as gallery_lib
+from apps.faces import metrics
+from apps.faces.training import CALIBRATION, pair_distances
 from apps.faces.crop import crop_face
 
 NAME = "faces"
@@ -66,9 +70,12 @@ class Verifier:
                                               allow_gray_to_rgb=True)
         return images_lib.decode_for_model(path, self.channels, self.image_size, allow_gray_to_rgb=True)
 
-    def embed(self, paths, crop=False, align=False):
-        batch = np.stack([self.pixels(p, crop, align) for p in paths])
-        return self.module.signatures["embed_images"](images=batch)["embeddings"].numpy()
+    def embed(self, paths, crop=False, align=False, batch_size=64):
+        parts = []
+        for start in range(0, len(paths), batch_size):
+            batch = np.stack([self.pixels(p, crop, align) for p in paths[start:start + batch_size]])
+            parts.append(self.module.signatures["embed_images"](images=batch)["embeddings"].numpy())
+        return np.concatenate(parts)
 
     def verify(self, path_1, path_2, crop=False, align=False):
         out = self.module.signatures["verify_images"](
@@ -116,6 +123,67 @@ def identify(image, model=None, gallery_path=DEFAULT_GALLERY, crop=False, root="
     return (names[k] if d[k] <= threshold else "unknown"), float(d[k]), threshold, names[k]
 
 
+# ---------------------------------------------------------------- recalibration
+def people_images(folder):
+    """FOLDER/<person>/<image files> -> (paths, labels, names); at least two people and one
+    person with two images (a genuine pair)."""
+    root = pathlib.Path(folder)
+    if not root.is_dir():
+        raise DataError(f"{folder}: no such directory (expected {folder}/<person>/<image files>)")
+    paths, labels, names = [], [], []
+    for person in sources.subdirs(root):
+        files = sources.image_files(person)
+        if files:
+            paths += files
+            labels += [len(names)] * len(files)
+            names.append(person.name)
+    counts = np.bincount(labels) if labels else np.zeros(0, int)
+    if len(names) < 2 or counts.max() < 2:
+        raise DataError(f"{folder}: needs >= 2 people and one of them with >= 2 images "
+                        f"(found {len(names)} people, {len(paths)} images in {folder}/<person>/)")
+    return paths, np.asarray(labels), tuple(names)
+
+
+def calibrate(folder, far=0.01, model=None, root="saved_models", crop=False, align=False):
+    """A new export version whose `verify` threshold accepts at most `far` of the impostor
+    pairs of FOLDER's people (and whose learned similarity is refitted on them); the
+    embeddings are the export's own. -> (new version directory, report)."""
+    if not 0.0 < far < 1.0:
+        raise ConfigError(f"--far {far}: expected a rate between 0 and 1 (e.g. 0.01 for 1 %)")
+    verifier = Verifier(resolve_model(model, root))
+    paths, labels, names = people_images(folder)
+    distances, genuine, features = pair_distances(verifier.embed(paths, crop, align), labels)
+    threshold = metrics.threshold_at_far(distances, genuine, far)
+    w, b = metrics.fit_logistic(features, genuine)
+    before = metrics.accuracy_at(distances, genuine, float(verifier.calibration["threshold"]))
+    after = metrics.accuracy_at(distances, genuine, threshold)
+    impostors = int((~genuine).sum())
+    report = {
+        "folder": str(folder), "people": len(names), "images": len(paths),
+        "genuine_pairs": int(genuine.sum()), "impostor_pairs": impostors,
+        "preprocessing": "align" if align else "crop" if crop else "none",
+        "far_target": far, "smallest_measurable_far": 1.0 / impostors,
+        "threshold": threshold, "far": after["far"], "tar": after["tar"],
+        "previous_threshold": float(verifier.calibration["threshold"]),
+        "previous_far": before["far"], "previous_tar": before["tar"],
+        "roc_auc": metrics.auc(distances, genuine), "eer": metrics.eer(distances, genuine),
+        "from_version": str(verifier.version_dir),
+    }
+    calibration = {**verifier.calibration, "threshold": threshold, "target_far": far,
+                   "calibrated_on": f"{folder}: {len(names)} people, {len(paths)} images",
+                   "logistic": {"w": [float(v) for v in w], "b": b}, "recalibration": report}
+    module = verifier.module
+    module.threshold.assign(threshold)
+    module.w.assign(w)
+    module.b.assign(b)
+    extra = verifier.version_dir / "assets.extra"
+    kept = {p.name: p.read_bytes() for p in extra.iterdir() if p.is_file() and p.name != CALIBRATION}
+    version = export_lib.write_saved_model(
+        verifier.version_dir.parent.name, module, dict(module.signatures),
+        root=verifier.version_dir.parent.parent, extra_assets={**kept, CALIBRATION: calibration})
+    return version, report
+
+
 # ---------------------------------------------------------------- CLI
 def _cmd_enroll(args):
     count = enroll(args.name, args.images, args.model, args.gallery, args.replace, args.crop,
@@ -144,6 +212,25 @@ def _cmd_verify(args):
         print(f"distance {out['distance']:.4f}  threshold {out['threshold']:.4f}  "
               f"{'same person' if out['same'] else 'different people'}  "
               f"(learned similarity p={out['probability']:.3f})")
+    return 0
+
+
+def _cmd_calibrate(args):
+    version, report = calibrate(args.pairs, args.far, args.model, args.model_root, args.crop, args.align)
+    if args.json:
+        print(json.dumps({"version": str(version), **report}))
+        return 0
+    print(f"{report['people']} people, {report['images']} images: {report['genuine_pairs']} genuine and "
+          f"{report['impostor_pairs']} impostor pairs; ROC AUC {report['roc_auc']:.4f}, EER {report['eer']:.2%}")
+    print(f"served threshold {report['previous_threshold']:.4f}: FAR {report['previous_far']:.2%}, "
+          f"TAR {report['previous_tar']:.2%} on these people")
+    print(f"new threshold {report['threshold']:.4f} (FAR <= {report['far_target']:.2%}): FAR {report['far']:.2%}, "
+          f"TAR {report['tar']:.2%}")
+    if report["far_target"] < report["smallest_measurable_far"]:
+        print(f"note: {report['impostor_pairs']} impostor pairs measure a FAR no finer than "
+              f"{report['smallest_measurable_far']:.2%}; the threshold accepts none of them. "
+              "More people give a finer FAR.")
+    print(f"wrote {version}")
     return 0
 
 
@@ -181,5 +268,15 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     _model_arguments(p)
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("calibrate", help="set an export's threshold for a false-accept rate on your own "
+                                         "labelled people; writes a new export version")
+    p.add_argument("--pairs", required=True, metavar="FOLDER",
+                   help="FOLDER/<person>/<image files>: every pair of its images is a genuine or impostor pair")
+    p.add_argument("--far", type=float, default=0.01,
+                   help="the false-accept rate the threshold may reach on those pairs (default 0.01)")
+    p.add_argument("--json", action="store_true")
+    _model_arguments(p)
+    p.set_defaults(func=_cmd_calibrate)
 
 
