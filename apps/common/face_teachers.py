@@ -32,6 +32,7 @@ KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "
 # FaceMesh landmark indices (MediaPipe's canonical face mesh): eye corners, lips, nose tip.
 MESH_RIGHT_EYE, MESH_LEFT_EYE = (33, 133), (362, 263)
 MESH_UPPER_LIP, MESH_LOWER_LIP, MESH_NOSE_TIP = 13, 14, 1
+MESH_MOUTH_RIGHT, MESH_MOUTH_LEFT = 61, 291  # the subject's right / left mouth corner
 DETECTOR_SIZE, MESH_SIZE = 128, 192
 
 

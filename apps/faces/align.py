@@ -16,9 +16,14 @@ NumPy and Pillow here; the teachers run on TensorFlow Lite. The export does not 
 import numpy as np
 
 from apps.common.errors import DataError
-from apps.common.face_teachers import MESH_LEFT_EYE, MESH_RIGHT_EYE, label_faces
+from apps.common.face_teachers import (
+    MESH_LEFT_EYE,
+    MESH_MOUTH_LEFT,
+    MESH_MOUTH_RIGHT,
+    MESH_RIGHT_EYE,
+    label_faces,
+)
 
-MESH_MOUTH_RIGHT, MESH_MOUTH_LEFT = 61, 291  # the subject's right / left mouth corner
 CROP_SIZE = (92, 112)  # width, height: the AT&T frame
 # (x, y) in CROP_SIZE pixels: subject's right eye, left eye, right mouth corner, left mouth corner.
 CANONICAL = np.array([[29.3, 53.3], [61.1, 53.3], [31.1, 85.1], [58.6, 85.1]])
