@@ -86,6 +86,8 @@ class FacePipeline:
         self.detector = TfliteGraph(fetch_package_file(EMBEDDED["blazeface-short-range"]))
         self.mesh = TfliteGraph(fetch_package_file(EMBEDDED["facemesh"]))
         self.anchors = ssd_anchors()
+        # The two models' weights: attach to the module being saved (see tflite_graph).
+        self.modules = [self.detector.module, self.mesh.module]
 
     # ------------------------------------------------------------ BlazeFace
     def _letterbox(self, image):

@@ -5,13 +5,17 @@
 operators one by one as TensorFlow ops with the weights as constants: the result equals
 `tf.lite.Interpreter`'s (tested on MediaPipe's BlazeFace and FaceMesh) but runs on a batch,
 differentiates, and exports with the rest of a model (`tf.saved_model.save`), which an
-interpreter cannot.
+interpreter cannot. The float weights (fp16 ones dequantized once) are variables held by
+`graph.module` (a tf.Module): attach it to the module being saved, and every signature that
+calls the graph shares one copy.
 
 Only the operators of small float vision models are known (the list in `_OPS`); a model with
 any other operator, or with quantised (int8) tensors, is refused when it is read.
 TFLite's layouts differ from TensorFlow's in two places: CONV_2D filters are (out, kh, kw, in)
 and DEPTHWISE_CONV_2D filters (1, kh, kw, in x multiplier).
 """
+
+import pathlib
 
 import numpy as np
 
@@ -64,6 +68,18 @@ class TfliteGraph:
                                   f"{tensor.type}; only float models are supported")
             array = np.frombuffer(bytes(bytearray(data)), _DTYPES[tensor.type])
             self.constants[index] = array.reshape([int(d) for d in tensor.shape])
+        # DEQUANTIZE of a constant (fp16 weights) is done here, once.
+        for name, inputs, outputs, _ in self.operators:
+            if name == "DEQUANTIZE" and inputs[0] in self.constants:
+                self.constants[outputs[0]] = self.constants[inputs[0]].astype(np.float32)
+        self.operators = [op for op in self.operators if not (op[0] == "DEQUANTIZE" and op[2][0] in self.constants)]
+        import tensorflow as tf
+
+        self.module = tf.Module(name="tflite_" + "".join(c if c.isalnum() else "_" for c in pathlib.Path(path).stem))
+        self.module.weights = [tf.Variable(array, trainable=False, name=f"t{index}")
+                               for index, array in self.constants.items() if array.dtype == np.float32]
+        self.variables = {index: v for index, v in zip(
+            [i for i, a in self.constants.items() if a.dtype == np.float32], self.module.weights)}
 
     def __call__(self, x):
         import tensorflow as tf
@@ -73,6 +89,8 @@ class TfliteGraph:
         def get(index):
             if index in values:
                 return values[index]
+            if index in self.variables:
+                return self.variables[index]
             return tf.constant(self.constants[index])
 
         for name, inputs, outputs, options in self.operators:
@@ -105,7 +123,7 @@ def _padding(options):
 def _dequantize(graph, get, inputs, options):
     import tensorflow as tf
 
-    return tf.constant(graph.constants[inputs[0]].astype(np.float32))
+    return tf.cast(get(inputs[0]), tf.float32)
 
 
 def _conv(graph, get, inputs, options):

@@ -162,6 +162,43 @@ def _checked_image(data, channels: int, size: int, limits: ImageLimits):
 UNDECODABLE = "undecodable image: corrupt or truncated data"
 
 
+def checked_batch(image_bytes, per_image, placeholder):
+    """In-graph: string (N,) -> (outputs (N, ...) stacked, string (N,) verdicts).
+
+    `per_image(data)` turns one encoded image into (outputs, verdict): a structure of
+    tensors shaped as `placeholder`'s and "" or why it was refused; it may raise (in the
+    graph) only when the bytes cannot be decoded, which makes that instance's verdict
+    UNDECODABLE. A refused or undecodable instance gets `placeholder`'s values."""
+    import tensorflow as tf
+
+    n = tf.shape(image_bytes, out_type=tf.int64)[0]
+
+    def checked(i, data):
+        outputs, verdict = per_image(data)
+        return i, outputs, verdict
+
+    # Errors drop their element; a sentinel (-1) after the batch makes the single batch
+    # below exist even when every instance failed or the batch is empty.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_optimization.apply_default_optimizations = False
+    sentinel = tf.data.Dataset.from_tensors((tf.constant(-1, tf.int64), placeholder, tf.constant("")))
+    done = (tf.data.Dataset.from_tensor_slices((tf.range(n), image_bytes)).map(checked).ignore_errors()
+            .concatenate(sentinel).batch(n + 1).with_options(options))
+    index, outputs, verdicts = done.get_single_element()
+    index, verdicts = index[:-1, None], verdicts[:-1]  # without the sentinel
+    decoded = tf.scatter_nd(index, tf.ones_like(index[:, 0], tf.bool), [n])
+
+    def scatter(stacked, like):
+        value = tf.scatter_nd(index, stacked[:-1], tf.concat([[n], tf.shape(like, out_type=tf.int64)], 0))
+        filler = tf.broadcast_to(like, tf.shape(value))  # the placeholder where nothing was decoded
+        return tf.where(tf.reshape(decoded, [-1] + [1] * len(like.shape)), value, filler)
+
+    outputs = tf.nest.map_structure(scatter, outputs, placeholder)
+    verdicts = tf.where(decoded, tf.scatter_nd(index, verdicts, [n]), UNDECODABLE)
+    return outputs, verdicts
+
+
 def decode_checked_batch(image_bytes, channels: int, image_size: int, limits: ImageLimits):
     """In-graph: string (N,) of encoded images -> (float32 (N, size, size, channels) pixels
     0..255, string (N,) verdicts). A refused or undecodable instance gets a black placeholder;
@@ -171,27 +208,24 @@ def decode_checked_batch(image_bytes, channels: int, image_size: int, limits: Im
     images_lib.check_channels(channels, allow_none=False)
     images_lib.check_image_size(image_size, allow_none=False)
     size = int(image_size)
-    n = tf.shape(image_bytes, out_type=tf.int64)[0]
-
-    def checked(i, data):
-        image, verdict = _checked_image(data, channels, size, limits)
-        return i, image, verdict
-
-    # Errors drop their element; a sentinel (-1) after the batch makes the single batch
-    # below exist even when every instance failed or the batch is empty.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    options.experimental_optimization.apply_default_optimizations = False
-    sentinel = tf.data.Dataset.from_tensors(
-        (tf.constant(-1, tf.int64), tf.zeros([size, size, channels], tf.uint8), tf.constant("")))
-    done = (tf.data.Dataset.from_tensor_slices((tf.range(n), image_bytes)).map(checked).ignore_errors()
-            .concatenate(sentinel).batch(n + 1).with_options(options))
-    index, images, verdicts = done.get_single_element()
-    index, images, verdicts = index[:-1, None], images[:-1], verdicts[:-1]  # without the sentinel
-    decoded = tf.scatter_nd(index, tf.ones_like(index[:, 0], tf.bool), [n])
-    pixels = tf.scatter_nd(index, images, tf.stack([n, size, size, channels]))
-    verdicts = tf.where(decoded, tf.scatter_nd(index, verdicts, [n]), UNDECODABLE)
+    pixels, verdicts = checked_batch(image_bytes, lambda data: _checked_image(data, channels, size, limits),
+                                     tf.zeros([size, size, channels], tf.uint8))
     return tf.cast(pixels, tf.float32), verdicts
+
+
+def decode_checked_photo(data, limits: ImageLimits):
+    """One encoded photo -> (uint8 (H, W, 3) at its own size, grey repeated to RGB; verdict).
+    A refused one is a 1x1 black placeholder. Raises (in the graph) only on undecodable bytes."""
+    import tensorflow as tf
+
+    verdict = header_verdict(*image_header(data), limits)
+
+    def decode():
+        raw = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
+        return images_lib.conform_image_tensor(raw, 3, None)
+
+    image = tf.cond(tf.equal(verdict, ""), decode, lambda: tf.zeros([1, 1, 3], tf.uint8))
+    return image, verdict
 
 
 # ------------------------------------------------------------------------------ texts

@@ -4,6 +4,16 @@
     embed_images      images (N, H, W, C) uint8        -> embeddings
     verify            image_bytes_1, image_bytes_2 (N,) -> distance, threshold, same, probability
     verify_images     images_1, images_2 uint8         -> the same
+    embed_photos      photo_bytes (N,) string          -> embeddings, faces, error
+    verify_photos     photo_bytes_1, photo_bytes_2     -> distance, threshold, same, probability,
+                                                          faces_1, faces_2, error
+
+The photo signatures take photos of any size: each is checked (format, size limits), then
+BlazeFace finds the faces, FaceMesh their landmarks, and the one face is aligned onto the
+AT&T frame (apps/common/face_graph.py, all inside the graph) before it is embedded. A photo
+with no face or several gets `error` ("no face found", "3 faces found: ...") and
+`faces` says how many; `classics serve` answers it {"error": ...} in its place. The other
+signatures take face crops, as before.
 
 `same` is distance <= threshold (the calibrated best-accuracy threshold); `probability` is
 the learned similarity (logistic regression on |f(x1) - f(x2)|). Decoding is the shared
@@ -14,13 +24,24 @@ decoded by `decode_for_model`) and the served `verify` agree.
 import numpy as np
 
 from apps.common import images as images_lib
+from apps.common import validation
+from apps.common.face_graph import FacePipeline
+from apps.faces.align import CANONICAL, CROP_SIZE
 
 
-def export_module(model, calibration):
+def _photo_verdict(faces):
     import tensorflow as tf
 
+    many = tf.strings.join([tf.strings.as_string(faces), " faces found: send a photo of one face"])
+    return tf.where(faces == 0, "no face found", tf.where(faces == 1, "", many))
+
+
+def export_module(model, calibration, limits=None):
+    import tensorflow as tf
 
     height, width, channels = model.input_shape[1:]
+    pipeline = FacePipeline(CROP_SIZE, CANONICAL)
+    limits = limits or validation.ImageLimits()
     logistic = calibration["logistic"]
 
     class FaceServing(tf.Module):
@@ -47,10 +68,25 @@ def export_module(model, calibration):
             }
 
     module = FaceServing()
+    module.face_models = pipeline.modules  # BlazeFace's and FaceMesh's weights, saved once
     pixels_spec = tf.TensorSpec([None, height, width, channels], tf.uint8)
 
     def decode(b):
         return images_lib.decode_batch(b, channels, height)
+
+    def photo(data):
+        """One photo -> ((model-sized aligned face uint8, faces found), verdict)."""
+        image, verdict = validation.decode_checked_photo(data, limits)
+        found = pipeline(image)
+        face = images_lib.conform_image_tensor(found["crop"], channels, height)
+        verdict = tf.where(tf.equal(verdict, ""), _photo_verdict(found["faces"]), verdict)
+        return (face, found["faces"]), verdict
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def photos(photo_bytes):  # traced once, called by both photo signatures
+        placeholder = (tf.zeros([height, width, channels], tf.uint8), tf.constant(0, tf.int32))
+        (faces_pixels, faces), errors = validation.checked_batch(photo_bytes, photo, placeholder)
+        return tf.cast(faces_pixels, tf.float32), faces, errors
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_bytes(image_bytes):
@@ -70,7 +106,27 @@ def export_module(model, calibration):
     def verify_images(images_1, images_2):
         return module.compare(tf.cast(images_1, tf.float32), tf.cast(images_2, tf.float32))
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="photo_bytes")])
+    def embed_photos(photo_bytes):
+        pixels, faces, errors = photos(photo_bytes)
+        return {"embeddings": module.embeddings(pixels), "faces": faces, "error": errors}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="photo_bytes_1"),
+                                  tf.TensorSpec([None], tf.string, name="photo_bytes_2")])
+    def verify_photos(photo_bytes_1, photo_bytes_2):
+        n = tf.shape(photo_bytes_1)[0]
+        pixels, faces, errors = photos(tf.concat([photo_bytes_1, photo_bytes_2], 0))  # one pipeline
+        pixels_1, faces_1, errors_1 = pixels[:n], faces[:n], errors[:n]
+        pixels_2, faces_2, errors_2 = pixels[n:], faces[n:], errors[n:]
+        errors = tf.where(errors_1 != "", tf.strings.join(["photo 1: ", errors_1]),
+                          tf.where(errors_2 != "", tf.strings.join(["photo 2: ", errors_2]), ""))
+        answer = module.compare(pixels_1, pixels_2)
+        answer["same"] = answer["same"] & tf.equal(errors, "")  # never "same" without two faces
+        return {**answer, "faces_1": faces_1, "faces_2": faces_2, "error": errors}
+
     module.serve_bytes, module.embed_images = serve_bytes, embed_images
     module.verify, module.verify_images = verify, verify_images
+    module.embed_photos, module.verify_photos = embed_photos, verify_photos
     return module, {"serving_default": serve_bytes, "embed_images": embed_images,
-                    "verify": verify, "verify_images": verify_images}
+                    "verify": verify, "verify_images": verify_images,
+                    "embed_photos": embed_photos, "verify_photos": verify_photos}

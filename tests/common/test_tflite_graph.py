@@ -43,6 +43,7 @@ def test_replayed_ops_equal_the_interpreter_on_a_batch(key):
 def test_saved_model_round_trip_keeps_the_outputs(tmp_path):
     graph = TfliteGraph(fetch_package_file(EMBEDDED["blazeface-short-range"]))
     module = tf.Module()
+    module.weights = graph.module  # the weights, saved once however many functions use them
     module.run = tf.function(lambda x: graph(x), input_signature=[tf.TensorSpec([None, 128, 128, 3], tf.float32)])
     tf.saved_model.save(module, str(tmp_path / "m"))
     x = np.random.default_rng(1).uniform(-1, 1, (3, 128, 128, 3)).astype(np.float32)
