@@ -77,6 +77,25 @@ class Verifier:
             parts.append(self.module.signatures["embed_images"](images=batch)["embeddings"].numpy())
         return np.concatenate(parts)
 
+    def embed_photos(self, paths, batch_size=32):
+        """Photos through the export's own `embed_photos` (detection and alignment inside)
+        -> (embeddings (N, D), faces found (N,), errors (N,) "" when fine)."""
+        import tensorflow as tf
+
+        parts = []
+        for start in range(0, len(paths), batch_size):
+            blobs = []
+            for path in paths[start:start + batch_size]:
+                try:
+                    blobs.append(pathlib.Path(path).read_bytes())
+                except OSError as exc:
+                    raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            out = self.module.signatures["embed_photos"](photo_bytes=tf.constant(blobs))
+            parts.append((out["embeddings"].numpy(), out["faces"].numpy(),
+                          [e.decode() for e in out["error"].numpy()]))
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                sum((p[2] for p in parts), []))
+
     def verify(self, path_1, path_2, crop=False, align=False):
         out = self.module.signatures["verify_images"](
             images_1=self.pixels(path_1, crop, align)[None], images_2=self.pixels(path_2, crop, align)[None])
@@ -144,24 +163,39 @@ def people_images(folder):
     return paths, np.asarray(labels), tuple(names)
 
 
-def calibrate(folder, far=0.01, model=None, root="saved_models", crop=False, align=False):
+def calibrate(folder, far=0.01, model=None, root="saved_models", crop=False, align=False, photos=False):
     """A new export version whose `verify` threshold accepts at most `far` of the impostor
     pairs of FOLDER's people (and whose learned similarity is refitted on them); the
-    embeddings are the export's own. -> (new version directory, report)."""
+    embeddings are the export's own: of the images as given (or `crop`ped / `align`ed at the
+    CLI), or with `photos` through its `embed_photos` signature, as a client sending photos
+    is served (photos without exactly one face are left out and counted).
+    -> (new version directory, report)."""
     if not 0.0 < far < 1.0:
         raise ConfigError(f"--far {far}: expected a rate between 0 and 1 (e.g. 0.01 for 1 %)")
     verifier = Verifier(resolve_model(model, root))
     paths, labels, names = people_images(folder)
-    distances, genuine, features = pair_distances(verifier.embed(paths, crop, align), labels)
+    skipped = []
+    if photos:
+        embeddings, _, errors = verifier.embed_photos(paths)
+        skipped = [f"{path}: {error}" for path, error in zip(paths, errors) if error]
+        kept = np.array([not error for error in errors])
+        if kept.sum() < 2 or len(set(labels[kept])) < 2:
+            raise DataError(f"{folder}: fewer than two people with a usable photo "
+                            f"({len(skipped)} of {len(paths)} left out, e.g. {skipped[:1]})")
+        embeddings, labels, paths = embeddings[kept], labels[kept], [p for p, k in zip(paths, kept) if k]
+    else:
+        embeddings = verifier.embed(paths, crop, align)
+    distances, genuine, features = pair_distances(embeddings, labels)
     threshold = metrics.threshold_at_far(distances, genuine, far)
     w, b = metrics.fit_logistic(features, genuine)
     before = metrics.accuracy_at(distances, genuine, float(verifier.calibration["threshold"]))
     after = metrics.accuracy_at(distances, genuine, threshold)
     impostors = int((~genuine).sum())
     report = {
-        "folder": str(folder), "people": len(names), "images": len(paths),
+        "folder": str(folder), "people": int(len(np.unique(labels))), "images": len(paths),
         "genuine_pairs": int(genuine.sum()), "impostor_pairs": impostors,
-        "preprocessing": "align" if align else "crop" if crop else "none",
+        "preprocessing": "embed_photos" if photos else "align" if align else "crop" if crop else "none",
+        "left_out": skipped,
         "far_target": far, "smallest_measurable_far": 1.0 / impostors,
         "threshold": threshold, "far": after["far"], "tar": after["tar"],
         "previous_threshold": float(verifier.calibration["threshold"]),
@@ -170,7 +204,7 @@ def calibrate(folder, far=0.01, model=None, root="saved_models", crop=False, ali
         "from_version": str(verifier.version_dir),
     }
     calibration = {**verifier.calibration, "threshold": threshold, "target_far": far,
-                   "calibrated_on": f"{folder}: {len(names)} people, {len(paths)} images",
+                   "calibrated_on": f"{folder}: {report['people']} people, {len(paths)} images",
                    "logistic": {"w": [float(v) for v in w], "b": b}, "recalibration": report}
     module = verifier.module
     module.threshold.assign(threshold)
@@ -216,10 +250,15 @@ def _cmd_verify(args):
 
 
 def _cmd_calibrate(args):
-    version, report = calibrate(args.pairs, args.far, args.model, args.model_root, args.crop, args.align)
+    if args.photos and (args.crop or args.align):
+        raise ConfigError("--photos: the export detects and aligns the faces itself; drop --crop/--align")
+    version, report = calibrate(args.pairs, args.far, args.model, args.model_root, args.crop, args.align,
+                                args.photos)
     if args.json:
         print(json.dumps({"version": str(version), **report}))
         return 0
+    for line in report["left_out"]:
+        print(f"left out: {line}")
     print(f"{report['people']} people, {report['images']} images: {report['genuine_pairs']} genuine and "
           f"{report['impostor_pairs']} impostor pairs; ROC AUC {report['roc_auc']:.4f}, EER {report['eer']:.2%}")
     print(f"served threshold {report['previous_threshold']:.4f}: FAR {report['previous_far']:.2%}, "
@@ -275,6 +314,9 @@ def add_commands(sub) -> None:
                    help="FOLDER/<person>/<image files>: every pair of its images is a genuine or impostor pair")
     p.add_argument("--far", type=float, default=0.01,
                    help="the false-accept rate the threshold may reach on those pairs (default 0.01)")
+    p.add_argument("--photos", action="store_true",
+                   help="embed through the export's embed_photos signature (it detects and aligns), "
+                        "as clients sending photos are served")
     p.add_argument("--json", action="store_true")
     _model_arguments(p)
     p.set_defaults(func=_cmd_calibrate)

@@ -5,11 +5,15 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import tensorflow as tf
+from PIL import Image
 
 from apps.cli import main
 from apps.common import export as export_lib
 from apps.common import images as images_lib
+from apps.common.packages import EMBEDDED, fetch_package_file
+from apps.faces import metrics
 
 
 def _people(digit_pngs, folder, names=None):
@@ -79,3 +83,29 @@ def test_calibrate_refuses_one_person_and_a_far_out_of_range(faces_export, digit
     assert main(["faces", "calibrate", "--pairs", str(people), "--far", "0", *common]) == 2
     assert "--far 0.0" in capsys.readouterr().err
     assert export_lib.versions(tmp_path / "models" / "faces") == [1]  # nothing written
+
+
+def test_calibrate_on_photos_goes_through_the_exports_own_detection(faces_export, tmp_path, capsys):
+    _copy_export(faces_export, tmp_path / "models")
+    people = tmp_path / "photos"
+    for name, key in (("astronaut", "skimage-astronaut"), ("cameraman", "skimage-camera")):
+        (people / name).mkdir(parents=True)
+        image = Image.open(fetch_package_file(EMBEDDED[key])).convert("RGB")
+        image.save(people / name / "a.png")
+        image.resize((300, 300)).save(people / name / "b.png")
+        image.crop((0, 0, 400, 400)).save(people / name / "c.png")
+    Image.open(fetch_package_file(EMBEDDED["skimage-brick"])).save(people / "cameraman" / "d.png")
+    code = main(["faces", "calibrate", "--photos", "--pairs", str(people), "--far", "0.2",
+                 "--model-root", str(tmp_path / "models"), "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["preprocessing"] == "embed_photos" and out["images"] == 6
+    assert out["left_out"] == [f"{people / 'cameraman' / 'd.png'}: no face found"]
+    served = tf.saved_model.load(str(tmp_path / "models" / "faces" / "1")).signatures["embed_photos"]
+    paths = [people / n / f for n in ("astronaut", "cameraman") for f in ("a.png", "b.png", "c.png")]
+    emb = served(photo_bytes=tf.constant([p.read_bytes() for p in paths]))["embeddings"].numpy()
+    i, j = np.triu_indices(6, 1)
+    d, genuine = ((emb[i] - emb[j]) ** 2).sum(1), (i < 3) == (j < 3)
+    assert out["threshold"] == pytest.approx(metrics.threshold_at_far(d, genuine, 0.2), rel=1e-5)
+    assert main(["faces", "calibrate", "--photos", "--align", "--pairs", str(people),
+                 "--model-root", str(tmp_path / "models")]) == 2
