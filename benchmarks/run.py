@@ -32,6 +32,7 @@ BENCHMARKS = {
     "style": "benchmarks.style",
     "word2vec": "benchmarks.word2vec",
     "faces": "benchmarks.faces",
+    "faces_shift": "benchmarks.faces_shift",
     "sentiment": "benchmarks.sentiment",
     "ood": "benchmarks.ood",
     "sentiment_documents": "benchmarks.sentiment_documents",

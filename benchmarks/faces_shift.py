@@ -1,0 +1,186 @@
+"""Faces on photos: AT&T people the model never saw, pasted into real photos, through the export.
+
+Each AT&T image (grey 92x112 crop) is placed in a real photo without faces, at a random scale
+and position, turned by up to +-15 degrees, with brightness, contrast and blur changed. The
+photos come from the scikit-image and scikit-learn wheels, with the astronaut, the cameraman
+and the cat left out. Everything goes through the export as a serving client sends it: the
+PNG bytes to `embed_photos`, which detects, aligns and embeds inside the graph.
+
+1. The export: preset `att-effnet-wccn` (the offline EfficientNet-Lite0 trunk, a fitted head
+   on s1-s24), trained in the run, or `$CLASSICS_BENCH_SHIFT_RUN` (a finished faces run).
+2. Its threshold set for FAR 1 % with `classics faces calibrate --photos` on shifted photos of
+   s25-s30. That FAR is what the new version claims.
+3. Shifted photos of s31-s40 (never used before):
+   - the share in which exactly one face is found;
+   - ROC AUC and EER over every pair;
+   - FAR and FRR at the served threshold, where a photo without a found face rejects its
+     pairs;
+   - the baseline: the same photos through the crop signature `serving_default`, the whole
+     photo squashed to the model's input (what a client had before).
+4. Face-free photos (random crops of the same backgrounds): the share answered "no face found".
+5. Speed: `verify_photos` on one pair, against the CLI's path measured in the same run (the
+   TFLite teachers in NumPy, Pillow alignment, `verify_images`).
+
+    python -m benchmarks.run --only faces_shift [--quick]
+"""
+
+import dataclasses
+import io
+import os
+import pathlib
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks.common import Row, at_least, at_most, log, median
+from benchmarks.faces import att_faces
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PRESET = "att-effnet-wccn"
+BACKGROUNDS = ("skimage-brick", "skimage-coffee", "skimage-coins", "skimage-grass", "skimage-gravel",
+               "skimage-hubble_deep_field", "skimage-ihc", "skimage-moon", "skimage-motorcycle_left",
+               "skimage-retina", "skimage-rocket", "sklearn-china", "sklearn-flower")
+CLAIMED_FAR = 0.01
+
+
+def backgrounds():
+    from PIL import Image
+
+    from apps.common.packages import EMBEDDED, fetch_package_file
+
+    return [Image.open(fetch_package_file(EMBEDDED[key])).convert("RGB") for key in BACKGROUNDS]
+
+
+def shifted(face, scenes, rng):
+    """One AT&T crop (PIL grey) placed in a random scene -> PNG bytes."""
+    from PIL import Image, ImageEnhance, ImageFilter
+
+    scene = scenes[rng.integers(len(scenes))]
+    short = int(rng.integers(256, 513))
+    ratio = short / min(scene.size)
+    scene = scene.resize((max(short, round(scene.size[0] * ratio)), max(short, round(scene.size[1] * ratio))))
+    face = face.convert("RGB")
+    face = ImageEnhance.Brightness(face).enhance(rng.uniform(0.8, 1.2))
+    face = ImageEnhance.Contrast(face).enhance(rng.uniform(0.8, 1.2))
+    height = int(short * rng.uniform(0.35, 0.7))
+    face = face.resize((round(height * face.size[0] / face.size[1]), height), Image.BILINEAR)
+    mask = Image.new("L", face.size, 255)
+    angle = rng.uniform(-15, 15)
+    face, mask = face.rotate(angle, Image.BILINEAR, expand=True), mask.rotate(angle, Image.BILINEAR, expand=True)
+    x = int(rng.integers(0, scene.size[0] - face.size[0] + 1))
+    y = int(rng.integers(0, scene.size[1] - face.size[1] + 1))
+    scene = scene.copy()
+    scene.paste(face, (x, y), mask)
+    scene = scene.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 1.2)))
+    buffer = io.BytesIO()
+    scene.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def face_free(scenes, rng):
+    from PIL import Image
+
+    scene = scenes[rng.integers(len(scenes))]
+    side = int(rng.integers(96, min(scene.size) + 1))
+    x, y = (int(rng.integers(0, s - side + 1)) for s in scene.size)
+    crop = scene.crop((x, y, x + side, y + side)).resize((256, 256), Image.BILINEAR)
+    buffer = io.BytesIO()
+    crop.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_people(folder, people, faces_dir, scenes, rng):
+    from PIL import Image
+
+    for person in people:
+        (folder / person).mkdir(parents=True)
+        for path in sorted((faces_dir / person).glob("*.pgm")):
+            (folder / person / f"{path.stem}.png").write_bytes(shifted(Image.open(path), scenes, rng))
+
+
+def run(quick: bool) -> list[Row]:
+    import tensorflow as tf
+
+    from apps.common.config import preset_config
+    from apps.common.run import Run
+    from apps.faces import commands, metrics
+    from apps.faces.task import TASK
+
+    faces_dir, scenes, rng = att_faces(), backgrounds(), np.random.default_rng(0)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="faces-shift-"))
+    started = time.monotonic()
+    path = os.environ.get("CLASSICS_BENCH_SHIFT_RUN")
+    if path and not quick:
+        run_ = Run.open("faces", TASK.Config, path)
+    else:
+        config = preset_config(TASK.Config, TASK.presets, "tiny" if quick else PRESET)
+        config = dataclasses.replace(config, runs_dir=str(ROOT / "runs" / "bench-faces-shift"),
+                                     **({} if quick else {"data": f"folder:{faces_dir}"}))
+        run_ = TASK.train(config, verbose=0)
+    source = TASK.export(run_, root=work / "models")
+    log(f"export {source} ({(time.monotonic() - started) / 60:.1f} min with training)")
+
+    val_people = [f"s{i}" for i in range(25, 31)]
+    test_people = [f"s{i}" for i in range(31, 41)][: 3 if quick else 10]
+    write_people(work / "val", val_people, faces_dir, scenes, rng)
+    write_people(work / "test", test_people, faces_dir, scenes, rng)
+    version, report = commands.calibrate(work / "val", CLAIMED_FAR, model=source, photos=True)
+    log(f"calibrated on shifted s25-s30 ({report['images']} photos used, {len(report['left_out'])} left out): "
+        f"threshold {report['threshold']:.4f}, FAR {report['far']:.4f}, TAR {report['tar']:.4f}")
+
+    verifier = commands.Verifier(version)
+    paths, labels, _ = commands.people_images(work / "test")
+    embeddings, found, errors = verifier.embed_photos(paths)
+    ok = np.array([not e for e in errors])
+    i, j = np.triu_indices(len(paths), 1)
+    genuine = labels[i] == labels[j]
+    distances = ((embeddings[i] - embeddings[j]) ** 2).sum(1)
+    both = ok[i] & ok[j]
+    threshold = float(verifier.calibration["threshold"])
+    accepted = both & (distances <= threshold)
+    far, frr = float(accepted[~genuine].mean()), float(1.0 - accepted[genuine].mean())
+    auc, eer = metrics.auc(distances[both], genuine[both]), metrics.eer(distances[both], genuine[both])
+    squashed = verifier.module.signatures["serving_default"](
+        image_bytes=tf.constant([p.read_bytes() for p in paths]))["embeddings"].numpy()
+    base_d = ((squashed[i] - squashed[j]) ** 2).sum(1)
+    base_auc = metrics.auc(base_d, genuine)
+    log(f"test: {ok.mean():.3f} found, AUC {auc:.4f} (squashed {base_auc:.4f}), EER {eer:.4f}, "
+        f"FAR {far:.4f} FRR {frr:.4f} at {threshold:.4f}")
+
+    free = [face_free(scenes, rng) for _ in range(20 if quick else 200)]
+    out = verifier.module.signatures["embed_photos"](photo_bytes=tf.constant(free))
+    no_face = float(np.mean([e.decode() == "no face found" for e in out["error"].numpy()]))
+
+    pair = [paths[0].read_bytes()], [paths[1].read_bytes()]
+    served = verifier.module.signatures["verify_photos"]
+    served(photo_bytes_1=tf.constant(pair[0]), photo_bytes_2=tf.constant(pair[1]))  # warm
+    ours, cli = [], []
+    for _ in range(5 if quick else 30):
+        t0 = time.perf_counter()
+        served(photo_bytes_1=tf.constant(pair[0]), photo_bytes_2=tf.constant(pair[1]))
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        verifier.verify(paths[0], paths[1], align=True)
+        cli.append(time.perf_counter() - t0)
+
+    n_test = len(paths)
+    return [
+        Row("faces on photos: s31-s40 with exactly one face found", ok.mean(), "", target=">= 0.99",
+            ok=at_least(ok.mean(), 0.99), note=f"{n_test} shifted photos; errors: "
+            f"{sorted({e for e in errors if e})[:3]}"),
+        Row("faces on photos: ROC AUC through embed_photos", auc, "", reference=base_auc, target=">= 0.98",
+            ok=at_least(auc, 0.98), note="reference: the same photos squashed through serving_default"),
+        Row("faces on photos: EER", eer, "", target="info", ok=None),
+        Row("faces on photos: FAR at the served threshold vs claimed", far, "", reference=CLAIMED_FAR,
+            target="<= 2x claimed", ok=at_most(far / CLAIMED_FAR, 2.0),
+            note=f"threshold {threshold:.4f} from calibrate --photos on shifted s25-s30 "
+                 f"(FAR there {report['far']:.4f}, TAR {report['tar']:.4f})"),
+        Row("faces on photos: FRR at the served threshold", frr, "", target="<= 0.10", ok=at_most(frr, 0.10),
+            note="a photo without one found face rejects its pairs"),
+        Row("faces on photos: face-free photos answered no face", no_face, "", target=">= 0.95",
+            ok=at_least(no_face, 0.95), note=f"{len(free)} random crops of the backgrounds"),
+        Row("faces on photos: verify_photos per pair (batch 1)", median(ours) * 1e3, "ms",
+            reference=median(cli) * 1e3, reference_unit="ms", target="<= 50 ms", ok=median(ours) <= 0.05,
+            note="reference: the CLI path (TFLite teachers in NumPy, Pillow alignment, verify_images)"),
+    ]
