@@ -4,7 +4,8 @@
     embed_images      images (N, H, W, C) uint8        -> embeddings
     verify            image_bytes_1, image_bytes_2 (N,) -> distance, threshold, same, probability
     verify_images     images_1, images_2 uint8         -> the same
-    embed_photos      photo_bytes (N,) string          -> embeddings, faces, error
+    embed_photos      photo_bytes (N,) string          -> embeddings, faces, error, box (N, 4)
+                                                          and landmarks (N, 468, 3) of the face
     verify_photos     photo_bytes_1, photo_bytes_2     -> distance, threshold, same, probability,
                                                           faces_1, faces_2, error
 
@@ -75,18 +76,19 @@ def export_module(model, calibration, limits=None):
         return images_lib.decode_batch(b, channels, height)
 
     def photo(data):
-        """One photo -> ((model-sized aligned face uint8, faces found), verdict)."""
+        """One photo -> ((model-sized aligned face uint8, faces found, box, landmarks), verdict)."""
         image, verdict = validation.decode_checked_photo(data, limits)
         found = pipeline(image)
         face = images_lib.conform_image_tensor(found["crop"], channels, height)
         verdict = tf.where(tf.equal(verdict, ""), _photo_verdict(found["faces"]), verdict)
-        return (face, found["faces"]), verdict
+        return (face, found["faces"], found["box"], found["landmarks"]), verdict
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def photos(photo_bytes):  # traced once, called by both photo signatures
-        placeholder = (tf.zeros([height, width, channels], tf.uint8), tf.constant(0, tf.int32))
-        (faces_pixels, faces), errors = validation.checked_batch(photo_bytes, photo, placeholder)
-        return tf.cast(faces_pixels, tf.float32), faces, errors
+        placeholder = (tf.zeros([height, width, channels], tf.uint8), tf.constant(0, tf.int32),
+                       tf.zeros([4]), tf.zeros([468, 3]))
+        (faces_pixels, faces, boxes, landmarks), errors = validation.checked_batch(photo_bytes, photo, placeholder)
+        return tf.cast(faces_pixels, tf.float32), faces, boxes, landmarks, errors
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_bytes(image_bytes):
@@ -108,14 +110,15 @@ def export_module(model, calibration, limits=None):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="photo_bytes")])
     def embed_photos(photo_bytes):
-        pixels, faces, errors = photos(photo_bytes)
-        return {"embeddings": module.embeddings(pixels), "faces": faces, "error": errors}
+        pixels, faces, boxes, landmarks, errors = photos(photo_bytes)
+        return {"embeddings": module.embeddings(pixels), "faces": faces, "box": boxes,
+                "landmarks": landmarks, "error": errors}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="photo_bytes_1"),
                                   tf.TensorSpec([None], tf.string, name="photo_bytes_2")])
     def verify_photos(photo_bytes_1, photo_bytes_2):
         n = tf.shape(photo_bytes_1)[0]
-        pixels, faces, errors = photos(tf.concat([photo_bytes_1, photo_bytes_2], 0))  # one pipeline
+        pixels, faces, _, _, errors = photos(tf.concat([photo_bytes_1, photo_bytes_2], 0))  # one pipeline
         pixels_1, faces_1, errors_1 = pixels[:n], faces[:n], errors[:n]
         pixels_2, faces_2, errors_2 = pixels[n:], faces[n:], errors[n:]
         errors = tf.where(errors_1 != "", tf.strings.join(["photo 1: ", errors_1]),

@@ -1,19 +1,22 @@
 """Face verification on the app contract: identities, the encoder (fitted head and/or triplet
 steps), calibration, evaluation on unseen people, the export with its threshold, tour."""
 
+import io
 import pathlib
+
+import numpy as np
 
 from apps.common.backbones import init_backbone_from
 from apps.common.files import write_json
 from apps.common.optimizers import make_optimizer
+from apps.common.packages import EMBEDDED, fetch_package_file
 from apps.common.run import seed_everything
 from apps.common.task import Task
-from apps.faces import commands, training
+from apps.faces import commands, plots, training
 from apps.faces.config import PRESETS, Config
 from apps.faces.data import load_data, make_eval_dataset, make_train_dataset, train_steps
 from apps.faces.losses import MarginSoftmaxLoss, TripletLoss, VerificationAUC
 from apps.faces.model import build_model, encoder_of, training_model
-from apps.faces.plots import roc_png
 from apps.faces.serving import export_module
 
 
@@ -98,7 +101,7 @@ class FacesTask(Task):
                       threshold_at_far=calibration["threshold_at_far"])
         out_dir = pathlib.Path(out_dir or run.path / "eval")
         write_json(out_dir / "metrics.json", result)
-        result["roc_png"] = str(roc_png(d, genuine, out_dir / "roc.png",
+        result["roc_png"] = str(plots.roc_png(d, genuine, out_dir / "roc.png",
                                         title=f"ROC on {len(result['people'])} unseen people"))
         return result
 
@@ -121,18 +124,47 @@ class FacesTask(Task):
         run = self.train(config, fresh=True)
         result = self.evaluate(run, out_dir=context.directory / self.name)
         version = self.export(run, root=context.model_root)
+        photos = self.tour_photos(version, context.directory / self.name / "photos.png")
         context.report.add(
             "face verification (digits as identities: MNIST-5k 0-6 trained, 7-9 unseen)",
             {"ROC AUC (unseen 7-9)": result["roc_auc"], "EER": result["eer"],
              "TAR at FAR 1 %": result["tar_at_far_1%"],
              "accuracy at the calibrated threshold": result["at_threshold"]["accuracy"],
              "one-shot identification top-1": result["one_shot_top1"], "export": str(version)},
-            [result["roc_png"]],
+            [result["roc_png"], photos],
             notes=f"No package ships identity-labelled faces, so digits play the people: an encoder "
                   f"({config.loss}, {config.mining} mining on P x K batches) is trained on digits 0-6, its "
                   "threshold calibrated on held-out images of them, and it is evaluated on all pairs of the "
                   "unseen digits 7-9. One-shot identification enrols one image per unseen digit. For faces: "
-                  "`classics faces train --preset att-wccn` on the AT&T faces (README).")
+                  "`classics faces train --preset att-wccn` on the AT&T faces (README). The photos: what the "
+                  "export's embed_photos signature answers for photos of any size (BlazeFace, FaceMesh and "
+                  "the alignment run inside the graph): the face's box and mesh, or why there is no answer.")
+
+    @staticmethod
+    def tour_photos(version, path):
+        """The export's embed_photos on photos from the scikit-image wheel (one face, one face
+        small and turned, two faces, none) -> the picture."""
+        import tensorflow as tf
+        from PIL import Image
+
+        def photo(key):
+            return np.asarray(Image.open(fetch_package_file(EMBEDDED[key])).convert("RGB"))
+
+        astronaut = photo("skimage-astronaut")
+        face = np.asarray(Image.fromarray(astronaut[20:260, 100:340]).resize((160, 160)))
+        turned = np.asarray(Image.fromarray(astronaut).rotate(12, Image.BILINEAR).resize((300, 300)))
+        photos = [("astronaut", astronaut), ("smaller, turned 12 degrees", turned),
+                  ("two faces", np.concatenate([face, face[:, ::-1]], 1)), ("bricks", photo("skimage-brick"))]
+        blobs = []
+        for _, image in photos:
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="PNG")
+            blobs.append(buffer.getvalue())
+        out = tf.saved_model.load(str(version)).signatures["embed_photos"](photo_bytes=tf.constant(blobs))
+        answers = [{"faces": int(out["faces"][k]), "error": out["error"][k].numpy().decode(),
+                    "box": out["box"][k].numpy(), "landmarks": out["landmarks"][k].numpy()}
+                   for k in range(len(photos))]
+        return plots.photos_png(photos, answers, path)
 
 
 TASK = FacesTask()

@@ -12,6 +12,7 @@ from apps.common import face_teachers as ft
 from apps.common import images as images_lib
 from apps.common.packages import EMBEDDED, fetch_package_file
 from apps.faces import align as align_lib
+from apps.faces.task import TASK
 
 
 def _photo(key):
@@ -41,7 +42,10 @@ def test_embed_photos_aligns_the_one_face_and_refuses_the_rest_per_photo(exporte
     assert errors[0] == "" and errors[1] == "no face found" and errors[2].startswith("not an image")
     assert errors[3] == "2 faces found: send a photo of one face"
     # The face: as the NumPy teachers + alignment + resize would give it, through embed_images.
-    [(_, mesh)] = ft.label_faces(astronaut, ft.FaceDetector(), ft.FaceMesh())
+    [(detected, mesh)] = ft.label_faces(astronaut, ft.FaceDetector(), ft.FaceMesh())
+    np.testing.assert_allclose(out["box"].numpy()[0], detected.box, atol=0.5)
+    np.testing.assert_allclose(out["landmarks"].numpy()[0, :, :2], mesh.landmarks[:, :2], atol=0.5)
+    assert not out["landmarks"].numpy()[1].any()  # no face: zeros
     size, channels = exported.signatures["embed_images"].structured_input_signature[1]["images"].shape[1::2]
     crop = images_lib.conform_array(align_lib.align(astronaut, mesh.landmarks), channels=channels, image_size=size)
     reference = exported.signatures["embed_images"](images=crop[None])["embeddings"].numpy()[0]
@@ -59,3 +63,10 @@ def test_verify_photos_never_says_same_without_two_faces(exported):
     crops = exported.signatures["verify"](image_bytes_1=tf.constant([_png(astronaut)]),
                                           image_bytes_2=tf.constant([_png(small)]))
     assert float(out["threshold"][0]) == float(crops["threshold"][0])
+
+
+def test_tour_picture_of_the_exports_answers(faces_export, tmp_path):
+    version, _ = faces_export
+    path = TASK.tour_photos(version, tmp_path / "photos.png")
+    with Image.open(path) as picture:
+        assert picture.format == "PNG" and picture.size[0] > 4 * picture.size[1] / 2
