@@ -3,6 +3,7 @@ uses it)."""
 
 import json
 import pathlib
+import sys
 
 import numpy as np
 
@@ -11,10 +12,11 @@ from apps.common import export as export_lib
 from apps.common import images as images_lib
 from apps.common import sources
 from apps.common.errors import ClassicsError, ConfigError, DataError
+from apps.common.face_graph import FacePipeline
 from apps.common.face_teachers import FaceDetector, FaceMesh
 from apps.faces import align as align_lib
 from apps.faces import gallery as gallery_lib
-from apps.faces import metrics
+from apps.faces import metrics, plots
 from apps.faces.training import CALIBRATION, pair_distances
 from apps.faces.crop import crop_face
 
@@ -218,6 +220,33 @@ def calibrate(folder, far=0.01, model=None, root="saved_models", crop=False, ali
     return version, report
 
 
+# ---------------------------------------------------------------- landmarks
+def landmarks(photos, out_dir=None):
+    """Each photo through the graph pipeline the export uses (BlazeFace, FaceMesh, alignment):
+    -> [{"photo", "faces", "box", "points" (named), "landmarks" (468 x, y, z)}], and with
+    `out_dir` a PNG per photo: the photo with the box and mesh drawn, beside the aligned crop."""
+    import tensorflow as tf
+
+    pipeline = FacePipeline(align_lib.CROP_SIZE, align_lib.CANONICAL)
+    run = tf.function(pipeline, input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+    answers = []
+    for path in photos:
+        image = images_lib.read_image_file(path, channels=3, allow_gray_to_rgb=True)
+        out = {k: v.numpy() for k, v in run(tf.constant(image)).items()}
+        answer = {"photo": str(path), "faces": int(out["faces"])}
+        if answer["faces"] == 1:
+            points = align_lib.mesh_points(out["landmarks"])
+            answer.update(box=[round(float(v), 2) for v in out["box"]],
+                          points={name: [round(float(v), 2) for v in xy] for name, xy in zip(
+                              ("right_eye", "left_eye", "mouth_right", "mouth_left"), points)},
+                          landmarks=np.round(out["landmarks"], 2).tolist())
+            if out_dir is not None:
+                answer["overlay"] = str(plots.landmarks_png(image, out["box"], out["landmarks"], out["crop"],
+                                                            pathlib.Path(out_dir) / f"{pathlib.Path(path).stem}.png"))
+        answers.append(answer)
+    return answers
+
+
 # ---------------------------------------------------------------- CLI
 def _cmd_enroll(args):
     count = enroll(args.name, args.images, args.model, args.gallery, args.replace, args.crop,
@@ -273,6 +302,17 @@ def _cmd_calibrate(args):
     return 0
 
 
+def _cmd_landmarks(args):
+    problems = 0
+    for answer in landmarks(args.photos, args.out):
+        if answer["faces"] != 1:
+            problems += 1
+            print(f"error: {answer['photo']}: {'no face found' if answer['faces'] == 0 else str(answer['faces']) + ' faces found'}",
+                  file=sys.stderr)
+        print(json.dumps(answer if args.all else {k: v for k, v in answer.items() if k != "landmarks"}))
+    return 2 if problems else 0
+
+
 def _model_arguments(p):
     p.add_argument("--model", metavar="DIR", help="an export version directory (default: the newest)")
     cli.add_model_root_argument(p)
@@ -307,6 +347,13 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     _model_arguments(p)
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("landmarks", help="the face's box, eye and mouth points (and 468 mesh points) of "
+                                         "photos, as the export finds them; PNG overlays with --out")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("--out", metavar="DIR", help="write PHOTO-stem.png: the photo with box and mesh, and the aligned crop")
+    p.add_argument("--all", action="store_true", help="print all 468 landmarks too")
+    p.set_defaults(func=_cmd_landmarks)
 
     p = sub.add_parser("calibrate", help="set an export's threshold for a false-accept rate on your own "
                                          "labelled people; writes a new export version")

@@ -43,3 +43,22 @@ def photos_png(photos, answers, path) -> pathlib.Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
+
+
+def landmarks_png(image, box, landmarks, crop, path) -> pathlib.Path:
+    """A photo with the face's box and mesh drawn, beside its aligned crop."""
+    fig = report._figure(8, 4)
+    ax = fig.add_subplot(1, 2, 1)
+    ax.imshow(image)
+    x0, y0, x1, y1 = box
+    ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="lime", lw=1)
+    ax.scatter(landmarks[:, 0], landmarks[:, 1], s=0.5, color="yellow")
+    ax.axis("off")
+    ax = fig.add_subplot(1, 2, 2)
+    ax.imshow(crop)
+    ax.set_title("aligned", fontsize=9)
+    ax.axis("off")
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path

@@ -2,12 +2,15 @@
 and embedded inside the graph; no face, several faces or bad bytes answered per photo."""
 
 import io
+import json
+import pathlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
+from apps.cli import main
 from apps.common import face_teachers as ft
 from apps.common import images as images_lib
 from apps.common.packages import EMBEDDED, fetch_package_file
@@ -70,3 +73,18 @@ def test_tour_picture_of_the_exports_answers(faces_export, tmp_path):
     path = TASK.tour_photos(version, tmp_path / "photos.png")
     with Image.open(path) as picture:
         assert picture.format == "PNG" and picture.size[0] > 4 * picture.size[1] / 2
+
+
+def test_landmarks_cli_prints_the_points_and_writes_overlays(tmp_path, capsys):
+    astronaut = _photo("skimage-astronaut")
+    Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
+    Image.fromarray(_photo("skimage-brick")).save(tmp_path / "brick.png")
+    code = main(["faces", "landmarks", str(tmp_path / "astronaut.png"), str(tmp_path / "brick.png"),
+                 "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert code == 2 and f"error: {tmp_path / 'brick.png'}: no face found" in err and second["faces"] == 0
+    [(_, mesh)] = ft.label_faces(astronaut, ft.FaceDetector(), ft.FaceMesh())
+    expected = align_lib.mesh_points(mesh.landmarks)
+    np.testing.assert_allclose(list(first["points"].values()), expected, atol=0.5)
+    assert pathlib.Path(first["overlay"]).exists() and "landmarks" not in first
