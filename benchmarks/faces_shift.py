@@ -18,7 +18,11 @@ PNG bytes to `embed_photos`, which detects, aligns and embeds inside the graph.
    - the baseline: the same photos through the crop signature `serving_default`, the whole
      photo squashed to the model's input (what a client had before).
 4. Face-free photos (random crops of the same backgrounds): the share answered "no face found".
-5. Speed: `verify_photos` on one pair, against the CLI's path measured in the same run (the
+5. Landmarks: the export's 468 points against the FaceMesh teacher (TFLite, NumPy decoding) on
+   the plain AT&T images of s31-s40, NME normalised by the outer eye-corner distance, beside the
+   mean-shape baseline (the teacher's mean mesh over s1-s30 in box coordinates, placed in the
+   teacher's box of each test face).
+6. Speed: `verify_photos` on one pair, against the CLI's path measured in the same run (the
    TFLite teachers in NumPy, Pillow alignment, `verify_images`).
 
     python -m benchmarks.run --only faces_shift [--quick]
@@ -99,6 +103,43 @@ def write_people(folder, people, faces_dir, scenes, rng):
             (folder / person / f"{path.stem}.png").write_bytes(shifted(Image.open(path), scenes, rng))
 
 
+def landmark_nme(verifier, faces_dir, test_people):
+    """(NME of the export's landmarks, NME of the mean shape), both against the teacher."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from apps.common import face_teachers as ft
+
+    detector, mesh = ft.FaceDetector(), ft.FaceMesh()
+
+    def teacher(path):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        found = ft.label_faces(rgb, detector, mesh)
+        return (found[0][0].box, found[0][1].landmarks[:, :2]) if len(found) == 1 else None
+
+    def in_box(points, box):
+        return (points - box[:2]) / (box[2:] - box[:2])
+
+    train = [t for t in (teacher(p) for i in range(1, 31) for p in sorted((faces_dir / f"s{i}").glob("*.pgm"))) if t]
+    mean_shape = np.mean([in_box(points, box) for box, points in train], axis=0)
+    errors, baseline = [], []
+    for person in test_people:
+        for path in sorted((faces_dir / person).glob("*.pgm")):
+            found = teacher(path)
+            buffer = io.BytesIO()
+            Image.open(path).convert("RGB").save(buffer, format="PNG")
+            out = verifier.module.signatures["embed_photos"](photo_bytes=tf.constant([buffer.getvalue()]))
+            if found is None or out["error"][0].numpy():
+                continue
+            box, points = found
+            scale = np.linalg.norm(points[263] - points[33])
+            ours = out["landmarks"].numpy()[0, :, :2]
+            errors.append(np.linalg.norm(ours - points, axis=1).mean() / scale)
+            guess = mean_shape * (box[2:] - box[:2]) + box[:2]
+            baseline.append(np.linalg.norm(guess - points, axis=1).mean() / scale)
+    return float(np.mean(errors)), float(np.mean(baseline))
+
+
 def run(quick: bool) -> list[Row]:
     import tensorflow as tf
 
@@ -152,6 +193,9 @@ def run(quick: bool) -> list[Row]:
     out = verifier.module.signatures["embed_photos"](photo_bytes=tf.constant(free))
     no_face = float(np.mean([e.decode() == "no face found" for e in out["error"].numpy()]))
 
+    nme, nme_mean_shape = landmark_nme(verifier, faces_dir, test_people)
+    log(f"landmarks NME vs the teacher: {nme:.4f} (mean shape {nme_mean_shape:.4f})")
+
     pair = [paths[0].read_bytes()], [paths[1].read_bytes()]
     served = verifier.module.signatures["verify_photos"]
     served(photo_bytes_1=tf.constant(pair[0]), photo_bytes_2=tf.constant(pair[1]))  # warm
@@ -180,6 +224,9 @@ def run(quick: bool) -> list[Row]:
             note="a photo without one found face rejects its pairs"),
         Row("faces on photos: face-free photos answered no face", no_face, "", target=">= 0.95",
             ok=at_least(no_face, 0.95), note=f"{len(free)} random crops of the backgrounds"),
+        Row("faces: landmark NME vs the FaceMesh teacher (s31-s40)", nme, "", reference=nme_mean_shape,
+            target="<= 0.05", ok=at_most(nme, 0.05),
+            note="reference: the mean-shape baseline; normalised by the outer eye-corner distance"),
         Row("faces on photos: verify_photos per pair (batch 1)", median(ours) * 1e3, "ms",
             reference=median(cli) * 1e3, reference_unit="ms", target="<= 50 ms", ok=median(ours) <= 0.05,
             note="reference: the CLI path (TFLite teachers in NumPy, Pillow alignment, verify_images)"),
