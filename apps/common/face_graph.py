@@ -114,7 +114,8 @@ class FacePipeline:
         n = tf.shape(scores)[0]
         lo, hi = boxes[:, :2], boxes[:, 2:]
         area = tf.reduce_prod(tf.maximum(hi - lo, 0.0), 1)
-        inter = tf.reduce_prod(tf.maximum(tf.minimum(hi[:, None], hi[None]) - tf.maximum(lo[:, None], lo[None]), 0.0), -1)
+        overlap = tf.minimum(hi[:, None], hi[None]) - tf.maximum(lo[:, None], lo[None])
+        inter = tf.reduce_prod(tf.maximum(overlap, 0.0), -1)
         union = area[:, None] + area[None] - inter
         iou = tf.where(union > 0, inter / tf.maximum(union, 1e-12), 0.0)
 

@@ -7,18 +7,17 @@ import sys
 
 import numpy as np
 
-from apps.common import cli
+from apps.common import cli, sources
 from apps.common import export as export_lib
 from apps.common import images as images_lib
-from apps.common import sources
 from apps.common.errors import ClassicsError, ConfigError, DataError
 from apps.common.face_graph import FacePipeline
 from apps.common.face_teachers import FaceDetector, FaceMesh
 from apps.faces import align as align_lib
 from apps.faces import gallery as gallery_lib
 from apps.faces import metrics, plots
-from apps.faces.training import CALIBRATION, pair_distances
 from apps.faces.crop import crop_face
+from apps.faces.training import CALIBRATION, pair_distances
 
 NAME = "faces"
 DEFAULT_GALLERY = "faces_gallery.json"
@@ -307,8 +306,8 @@ def _cmd_landmarks(args):
     for answer in landmarks(args.photos, args.out):
         if answer["faces"] != 1:
             problems += 1
-            print(f"error: {answer['photo']}: {'no face found' if answer['faces'] == 0 else str(answer['faces']) + ' faces found'}",
-                  file=sys.stderr)
+            found = "no face found" if answer["faces"] == 0 else f"{answer['faces']} faces found"
+            print(f"error: {answer['photo']}: {found}", file=sys.stderr)
         print(json.dumps(answer if args.all else {k: v for k, v in answer.items() if k != "landmarks"}))
     return 2 if problems else 0
 
@@ -351,7 +350,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("landmarks", help="the face's box, eye and mouth points (and 468 mesh points) of "
                                          "photos, as the export finds them; PNG overlays with --out")
     p.add_argument("photos", nargs="+", metavar="PHOTO")
-    p.add_argument("--out", metavar="DIR", help="write PHOTO-stem.png: the photo with box and mesh, and the aligned crop")
+    p.add_argument("--out", metavar="DIR",
+                   help="write PHOTO-stem.png: the photo with box and mesh, and the aligned crop")
     p.add_argument("--all", action="store_true", help="print all 468 landmarks too")
     p.set_defaults(func=_cmd_landmarks)
 
