@@ -50,6 +50,13 @@ def test_export_round_trip_agrees_with_numpy(tmp_path):
         out = loaded.signatures["serving_default"](waveform=tf.zeros([length]))
         assert out["probabilities"].shape == (output_steps(length, config),)
 
+    assert from_wav["error"].numpy() == b""
     sounds.write_wav(tmp_path / "y.wav", x[:8000], rate=16000)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="must be 8000 Hz"):
-        loaded.signatures["wav"](wav_bytes=tf.constant((tmp_path / "y.wav").read_bytes()))
+    refused = loaded.signatures["wav"](wav_bytes=tf.constant((tmp_path / "y.wav").read_bytes()))
+    assert refused["error"].numpy() == (b"wav_bytes: a 16000 Hz WAV; the model takes 8000 Hz "
+                                        b"(resample it first)")
+    assert refused["probabilities"].shape == (0,) and refused["event_steps"].shape == (0,)
+    for junk in (b"", b"not audio at all", b"\x89PNG" + bytes(60)):
+        refused = loaded.signatures["wav"](wav_bytes=tf.constant(junk))
+        assert refused["error"].numpy().startswith(b"wav_bytes: not a RIFF/WAVE file")
+        assert refused["probabilities"].shape == (0,)
