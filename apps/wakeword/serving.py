@@ -67,9 +67,10 @@ def export_module(model, config: Config):
     def serve_wav(wav_bytes):
         # Bytes that are not a RIFF/WAVE file, or a WAV at another rate, answer with `error`
         # and no steps (a server keeps serving): nothing is decoded or resampled in the graph.
+        head = tf.strings.join([wav_bytes, " " * 12])  # substr refuses positions past the end
         is_wav = tf.logical_and(tf.strings.length(wav_bytes) >= 44, tf.logical_and(
-            tf.equal(tf.strings.substr(wav_bytes, 0, 4), "RIFF"),
-            tf.equal(tf.strings.substr(wav_bytes, 8, 4), "WAVE")))
+            tf.equal(tf.strings.substr(head, 0, 4), "RIFF"),
+            tf.equal(tf.strings.substr(head, 8, 4), "WAVE")))
 
         def decoded():
             audio, rate = tf.audio.decode_wav(wav_bytes)  # (samples, channels) in [-1, 1)

@@ -15,7 +15,7 @@ from apps.wakeword.serving import export_module
 def test_export_round_trip_agrees_with_numpy(tmp_path):
     import tensorflow as tf
 
-    config = Config(**PRESETS["tiny"])  # 2 s windows every 1 s
+    config = Config(**PRESETS["tiny"].values)  # 2 s windows every 1 s
     model = build_model(config)
     rng = np.random.default_rng(0)
     for w in model.weights:  # a model whose outputs vary over time
