@@ -25,7 +25,8 @@ import time
 
 from apps.wakeword import evaluation
 from apps.wakeword.data import load_data
-from apps.wakeword.task import TASK, stream_probabilities
+from apps.wakeword.detect import stream_probabilities
+from apps.wakeword.task import TASK
 from benchmarks.common import Row, at_least, at_most, finished_or_trained, log
 
 

@@ -20,14 +20,27 @@ class Detection:
     event_times: list  # seconds of each event
 
 
+def probability_fn(model, config: Config):
+    """windows (b, clip samples) -> (b, steps) probabilities through one traced graph (an eager
+    call would run the GRUs' loops step by step in Python)."""
+    import tensorflow as tf
+
+    n = int(round(config.clip_seconds * config.sample_rate))
+    graph = tf.function(lambda windows: tf.sigmoid(model(windows, training=False)),
+                        input_signature=[tf.TensorSpec([None, n], tf.float32)])
+    return lambda windows: graph(tf.constant(windows, tf.float32)).numpy()
+
+
+def stream_probabilities(model, waveform: np.ndarray, config: Config) -> np.ndarray:
+    """(output_steps,) probabilities of a waveform of any length (windows of one clip every
+    half clip, as the export cuts)."""
+    return windowed_probabilities(probability_fn(model, config),
+                                  np.asarray(waveform, np.float32), config)
+
+
 def detect(model, waveform: np.ndarray, config: Config, threshold: float) -> Detection:
-    """Events of an 8 kHz waveform of any length (windows of one clip, as the export cuts)."""
-    def predict(windows):
-        import tensorflow as tf
-
-        return tf.sigmoid(model(windows, training=False)).numpy()
-
-    probabilities = windowed_probabilities(predict, np.asarray(waveform, np.float32), config)
+    """Events of an 8 kHz waveform of any length."""
+    probabilities = stream_probabilities(model, waveform, config)
     refractory = int(round(config.refractory_seconds / step_seconds(config)))
     steps = detect_events(probabilities, threshold, refractory)
     return Detection(len(waveform) / config.sample_rate, probabilities,

@@ -16,21 +16,14 @@ from apps.wakeword import evaluation
 from apps.wakeword.compose import epoch_dataset
 from apps.wakeword.config import PRESETS, Config
 from apps.wakeword.data import load_data
-from apps.wakeword.events import energy_probabilities, windowed_probabilities
+from apps.wakeword.detect import stream_probabilities
+from apps.wakeword.events import energy_probabilities
 from apps.wakeword.model import build_model, compile_model
 from apps.wakeword.serving import export_module
 from apps.wakeword.sounds import write_wav
 
 THRESHOLD_FILE = "threshold.json"  # the validation stream's operating points and the choice
 MAX_FALSE_ACCEPTS = 1.0  # per hour: the issue's operating point
-
-
-def stream_probabilities(model, waveform, config):
-    """Per-step probabilities of a long waveform through clip-long windows."""
-    import tensorflow as tf
-
-    return windowed_probabilities(
-        lambda windows: tf.sigmoid(model(windows, training=False)).numpy(), waveform, config)
 
 
 class WakewordTask(Task):
