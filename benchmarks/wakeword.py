@@ -42,6 +42,15 @@ def run(quick: bool) -> list:
         stream_probabilities(model, waveform, config)
         rtf = (time.perf_counter() - start) / (len(waveform) / config.sample_rate)
     m, energy, zeros = result["model"], result["energy"], result["all_zeros"]
+    val = result.get("validation_at_threshold") or {}
+    print(f"run {run_.path}; threshold {config.threshold:g} chosen on validation "
+          f"(there: recall {val.get('recall', float('nan')):.2f} at "
+          f"{val.get('false_accepts_per_hour', float('nan')):.1f} FA/h)")
+    print("held-out curve (threshold: recall, FA/h, de-activated accepts): " + "; ".join(
+        f"{p['threshold']:g}: {p['recall']:.2f}, {p['false_accepts_per_hour']:.1f}, "
+        f"{p['hard_negative_accepts']}" for p in result["heldout_curve"]))
+    print(f"energy detector: threshold {energy['threshold']:g}, recall {energy['recall']:.2f}, "
+          f"{energy['false_accepts_per_hour']:.1f} FA/h; real-time factor {rtf:.4f}", flush=True)
     hours = f"{m['hours']:.2f} h held-out stream, {m['triggers']} x activated.wav"
     rows = [
         Row(f"wakeword: recall on real activated.wav at the validation threshold ({config.threshold:g})",
@@ -52,7 +61,7 @@ def run(quick: bool) -> list:
         Row("wakeword: false accepts per hour at that threshold", m["false_accepts_per_hour"], "FA/h",
             energy["false_accepts_per_hour"], "energy", target="<= 1",
             ok=None if quick else at_most(m["false_accepts_per_hour"], 1.0),
-            note=f"{m['hard_negative_accepts']} of {result.get('hard_negatives', 100)} de-activated.wav "
+            note=f"{m['hard_negative_accepts']} of {config.eval_hard_negatives} de-activated.wav "
                  f"fired (energy: {energy['hard_negative_accepts']}); energy threshold "
                  f"{energy['threshold']:g} chosen on validation"),
         Row("wakeword: frame accuracy (per 40 ms step) vs predict-all-zeros", m["frame_accuracy"], "",

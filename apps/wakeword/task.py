@@ -95,6 +95,14 @@ class WakewordTask(Task):
         for limit in (1.0, 5.0, 20.0):
             recall, t = evaluation.best_recall(points, limit)
             result[f"heldout_best_recall_at_{limit:g}_fa_per_hour"] = {"recall": recall, "threshold": t}
+        result["heldout_curve"] = [
+            {"threshold": t, "recall": round(sc.recall, 4),
+             "false_accepts_per_hour": round(sc.false_accepts_per_hour, 2),
+             "hard_negative_accepts": sc.hard_negative_accepts} for t, sc in points]
+        if run.file(THRESHOLD_FILE).exists():
+            chosen_val = [p for p in run.read_json(THRESHOLD_FILE)["validation"]
+                          if p["threshold"] == config.threshold]
+            result["validation_at_threshold"] = chosen_val[0] if chosen_val else None
         zeros = evaluation.operating_points(np.zeros_like(probs), placed, len(waveform), config, [0.5])
         result["all_zeros"] = evaluation.summary(zeros[0][1])
         result["energy"] = self._energy(data, config, waveform, placed)
