@@ -59,6 +59,7 @@ class Config(TrainConfig):
     flite_positives: Count = 600
     flite_negatives: Count = 600
     validation_voice: Annotated[str, OneOf("kal", "kal16", "awb", "rms", "slt")] = "rms"
+    validation_utterances: PositiveInt = 50  # its triggers, and as many hard negatives
     # Detection (events.py): probability threshold and refractory period after an event.
     threshold: Probability = 0.5
     refractory_seconds: PositiveFloat = 1.0
@@ -88,7 +89,8 @@ PRESETS = {
     "tiny": preset("seconds: for tests",
                    clip_seconds=2.0, clips_per_epoch=8, val_clips=4, epochs=2, batch_size=4,
                    conv_filters=8, gru_units=8, tts_positives=4, tts_negatives=2,
-                   flite_positives=6, flite_negatives=3, label_steps=5, eval_hours=0.01,
+                   flite_positives=6, flite_negatives=3, validation_utterances=4,
+                   label_steps=5, eval_hours=0.01,
                    eval_positives=3, eval_hard_negatives=3),
 }
 

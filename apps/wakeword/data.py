@@ -100,8 +100,10 @@ def _asterisk(config: Config) -> tuple[Bank, Heldout, Heldout]:
                       prompts=list(s.heldout_prompts.values()),
                       music=list(s.heldout_music.values()))
     unseen = (config.validation_voice,)
-    validation = Heldout(positives=_flite(TRIGGER_FORMS, 50, config.seed + 7, unseen),
-                         hard_negatives=_flite(HARD_TEXTS[:3], 50, config.seed + 8, unseen),
+    validation = Heldout(positives=_flite(TRIGGER_FORMS, config.validation_utterances,
+                                               config.seed + 7, unseen),
+                         hard_negatives=_flite(HARD_TEXTS[:3], config.validation_utterances,
+                                                    config.seed + 8, unseen),
                          prompts=[s.train_prompts[k] for k in sorted(validating)],
                          music=[s.train_music[k] for k in VALIDATION_MUSIC if k in s.train_music])
     return bank, heldout, validation
