@@ -23,7 +23,6 @@ import os
 import tempfile
 import time
 
-from apps.wakeword import evaluation
 from apps.wakeword.data import load_data
 from apps.wakeword.detect import stream_probabilities
 from apps.wakeword.task import TASK

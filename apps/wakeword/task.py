@@ -4,10 +4,12 @@ false accepts per hour) beside the all-zeros and energy baselines, the audio-in 
 `detect`, tour."""
 
 import dataclasses
+import json
 import pathlib
 
 import numpy as np
 
+from apps.common import cli
 from apps.common.errors import DataError
 from apps.common.files import write_json
 from apps.common.task import Task
@@ -155,8 +157,6 @@ class WakewordTask(Task):
                                 help="where the chime WAVs and PNGs go (default: <run>/detect)")
 
     def add_commands(self, sub):
-        from apps.common import cli
-
         p = sub.add_parser("detect", help="events in WAV files, a chime-overlaid WAV and a "
                                           "probability-over-spectrogram PNG each")
         p.add_argument("inputs", nargs="+", metavar="FILE.wav")
@@ -166,8 +166,6 @@ class WakewordTask(Task):
         p.set_defaults(func=lambda args: self._detect(args))
 
     def _detect(self, args):
-        import json
-
         for entry in self.predict(self.open(args), args.inputs, args):
             print(json.dumps(entry) if args.json else self.format_prediction(entry))
 

@@ -40,7 +40,6 @@ def test_export_round_trip_agrees_with_numpy(tmp_path):
     np.testing.assert_allclose(got["event_times"].numpy(), steps * step_seconds(config))
 
     sounds.write_wav(tmp_path / "x.wav", x)
-    quantised = sounds.read_wav(tmp_path / "x.wav")
     short = x[:12000]  # a second file, shorter: padded with -1 in the batch
     sounds.write_wav(tmp_path / "s.wav", short)
     files = [(tmp_path / "x.wav").read_bytes(), (tmp_path / "s.wav").read_bytes()]
