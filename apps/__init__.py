@@ -12,6 +12,7 @@ APPS = {
     "sentiment": "apps.sentiment.task",
     "translation": "apps.translation.task",
     "generate": "apps.generate.task",
+    "wakeword": "apps.wakeword.task",
 }
 
 

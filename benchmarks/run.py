@@ -40,6 +40,7 @@ BENCHMARKS = {
     "generate": "benchmarks.generate",
     "translation": "benchmarks.translation",
     "translation_bible": "benchmarks.translation_bible",
+    "wakeword": "benchmarks.wakeword",
 }
 
 

@@ -321,6 +321,19 @@ def generate(s: Space, base) -> dict:
                 dropout=dropout)
 
 
+def wakeword(s: Space, base) -> dict:
+    """Trigger-word model: rate, GRU width, batch, depth, dropout; on val_loss (per-step
+    cross-entropy on the fixed validation clips)."""
+    lr = _learning_rate(s, base.learning_rate)
+    beta_1 = _beta_1(s, base)
+    units = s.int("gru_units", 32, 256, step=2, sampling="log", tier=2, default=base.gru_units)
+    batch = s.choice("batch_size", [16, 32, 64], tier=2, default=base.batch_size)
+    depth = s.int("gru_layers", 1, 3, tier=3, default=base.gru_layers)
+    dropout = s.float("dropout", 0.0, 0.5, tier=4, default=base.dropout)
+    return dict(learning_rate=lr, beta_1=beta_1, gru_units=units, batch_size=batch, gru_layers=depth,
+                dropout=dropout)
+
+
 @dataclasses.dataclass(frozen=True)
 class Tunable:
     """How to tune an app: its space, the metric its run's log.csv reports (the Task's
@@ -342,6 +355,7 @@ TUNABLES = {
     "faces": Tunable(faces, objective="val_embedding_verification_auc", direction="max"),
     "translation": Tunable(translation, objective="val_loss", direction="min"),
     "generate": Tunable(generate, objective="val_loss", direction="min"),
+    "wakeword": Tunable(wakeword, objective="val_loss", direction="min"),
 }
 
 

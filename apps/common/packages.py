@@ -342,6 +342,21 @@ EMBEDDED = MappingProxyType({
               30_900_652, "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0",
               {"fashion-mnist-test-images": "usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
                "fashion-mnist-test-labels": "usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"}),
+    # --- wakeword (flite) ---
+    # Flite 2.2 (CMU, BSD-style licence): the `flite` program and its shared libraries with
+    # the US English voices kal, kal16 (diphone), awb, rms, slt (CLUSTERGEN), amd64 only.
+    # A second synthesiser, more natural than espeak-ng, for the training positives
+    # (apps/wakeword/flite.py runs it with LD_LIBRARY_PATH on the cached libraries).
+    **_debian("flite", "2.2-5", "pool/main/f/flite/flite_2.2-5_amd64.deb", 252_784,
+              "f4ce03470bf9974c2cb9cacd981e6be29339ef4c97cf994dd6fa3f90e6544db9",
+              {"flite-program": "usr/bin/flite"}),
+    **_debian("libflite1", "2.2-5", "pool/main/f/flite/libflite1_2.2-5_amd64.deb", 12_823_776,
+              "bfa8c591f1b47730b30b372ec38e02918a1c9795eada67684e1746390ad2f061",
+              {f"flite-lib{name}": f"usr/lib/x86_64-linux-gnu/libflite{name}.so.1"
+               for name in ("", "_usenglish", "_cmulex", "_cmu_us_kal", "_cmu_us_kal16",
+                            "_cmu_us_awb", "_cmu_us_rms", "_cmu_us_slt", "_cmu_time_awb",
+                            "_cmu_indic_lang", "_cmu_indic_lex", "_cmu_grapheme_lang",
+                            "_cmu_grapheme_lex")}),
 })
 
 

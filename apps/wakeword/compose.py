@@ -17,6 +17,7 @@ import dataclasses
 import numpy as np
 
 from apps.common.errors import DataError
+from apps.wakeword import augment
 from apps.wakeword.config import Config, output_steps
 
 
@@ -80,6 +81,17 @@ def _telephone_channel(rng: np.random.Generator, word: np.ndarray, rate: int) ->
     return lfilter([1.0, -rng.uniform(-0.6, 0.6)], [1.0], banded).astype(np.float32)
 
 
+def _augment(rng: np.random.Generator, word: np.ndarray, config: Config) -> np.ndarray:
+    """A placed word through the random speed, room and channel its config asks for."""
+    if config.speed_augment and rng.random() < config.speed_augment:
+        word = augment.speed(rng, word)
+    if config.reverb_augment and rng.random() < config.reverb_augment:
+        word = augment.reverb(rng, word, config.sample_rate)
+    if config.channel_augment and rng.random() < config.channel_augment:
+        word = _telephone_channel(rng, word, config.sample_rate)
+    return word
+
+
 def _place(rng, length: int, taken: list, n: int, tries: int = 50) -> int | None:
     """A start for `length` samples in [0, n) overlapping none of `taken` ((start, end) pairs)."""
     if length > n:
@@ -105,11 +117,10 @@ def compose_clip(rng: np.random.Generator, bank: Bank, config: Config):
         if kind == "negative" and len(word) > n // 2:  # a long prompt: a random half-clip of it
             cut = int(rng.integers(0, len(word) - n // 2 + 1))
             word = word[cut:cut + n // 2]
+        word = _augment(rng, word, config)
         start = _place(rng, len(word), taken, n)
         if start is None:
             continue
-        if config.channel_augment and rng.random() < config.channel_augment:
-            word = _telephone_channel(rng, word, config.sample_rate)
         gain = 10 ** rng.uniform(-0.6, 0.0) / (np.abs(word).max() + 1e-6)  # peak 0.25-1
         x[start:start + len(word)] += word * gain
         taken.append((start, start + len(word)))
@@ -147,6 +158,24 @@ def clip_dataset(bank: Bank, config: Config, first_epoch: int = 0, epochs: int |
 
     return (tf.data.Dataset.range(first_epoch, last).flat_map(one_epoch)
             .batch(config.batch_size, drop_remainder=True).prefetch(2))
+
+
+def epoch_dataset(bank: Bank, config: Config):
+    """tf.data of one epoch's batches (clips_per_epoch // batch_size of them) for `fit`: each
+    pass over it (each epoch of this process) draws new clips, pass k from (seed, k)."""
+    import itertools
+
+    import tensorflow as tf
+
+    n = int(round(config.clip_seconds * config.sample_rate))
+    spec = (tf.TensorSpec((n,), tf.float32), tf.TensorSpec((output_steps(n, config),), tf.float32))
+    passes = itertools.count()
+    return (tf.data.Dataset.from_generator(
+        lambda: clips(bank, config, config.seed, next(passes), config.clips_per_epoch),
+        output_signature=spec).batch(config.batch_size, drop_remainder=True)
+        # a known length: fit then knows where an epoch ends
+        .apply(tf.data.experimental.assert_cardinality(config.clips_per_epoch // config.batch_size))
+        .prefetch(2))
 
 
 def fixed_clips(bank: Bank, config: Config, count: int):

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from apps.common.errors import ConfigError
-from apps.wakeword import sounds, tts
+from apps.wakeword import flite, sounds, tts
 from apps.wakeword.compose import Bank, evaluation_stream, fixed_clips
 from apps.wakeword.config import Config
 
 TRIGGER = "activate"
+# The trigger's forms the synthesisers speak as positives ("activated" is the held-out
+# recording's word: the word, never the recording, is what training knows).
+TRIGGER_FORMS = ("activate", "activated")
+# Hard negatives that contain or nearly contain the trigger, spoken by every synthetic voice.
+HARD_TEXTS = ("deactivate", "deactivated", "de-activated", "inactivated", "activation",
+              "activity", "active", "captivated", "motivated", "cultivated", "reactivated")
+VALIDATION_BUCKET = 1  # training prompts with sha256(name) % 5 == 1 form the validation stream
+VALIDATION_MUSIC = ("reno_project-system",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,26 +36,38 @@ class Data:
     bank: Bank  # training material, composed afresh each epoch
     val: tuple  # (waveforms (val_clips, n), labels (val_clips, steps)), fixed
     heldout: Heldout
+    # Training-side material kept out of the bank for choosing models and thresholds: an
+    # unseen synthetic voice's trigger and hard negatives, training prompts and music not
+    # composed into clips. None for folder: data.
+    validation: Heldout | None = None
 
     def stream(self, config: Config, seed: int = 0):
         """(waveform, [Placed, ...]): the held-out evaluation stream (compose.evaluation_stream)."""
         h = self.heldout
         return evaluation_stream(h.positives, h.hard_negatives, h.prompts, h.music, config, seed)
 
+    def validation_stream(self, config: Config, seed: int = 1):
+        """The same kind of stream from the validation material (for thresholds)."""
+        v = self.validation or self.heldout
+        return evaluation_stream(v.positives, v.hard_negatives, v.prompts, v.music, config, seed)
+
 
 def load_data(config: Config) -> Data:
     if config.data == "asterisk":
-        bank, heldout = _asterisk(config)
+        bank, heldout, validation = _asterisk(config)
     elif config.data.startswith("folder:"):
-        bank, heldout = _folder(config.data.removeprefix("folder:"))
+        (bank, heldout), validation = _folder(config.data.removeprefix("folder:")), None
     else:
         raise ConfigError(f"data: {config.data!r}; allowed are asterisk and folder:<dir>")
-    return Data(bank=bank, val=fixed_clips(bank, config, config.val_clips), heldout=heldout)
+    return Data(bank=bank, val=fixed_clips(bank, config, config.val_clips), heldout=heldout,
+                validation=validation)
 
 
-def _asterisk(config: Config) -> tuple[Bank, Heldout]:
-    """espeak-ng's "activate" as positives; espeak-ng's confusable words (and prompt texts) and
-    Allison's training prompts as negatives; the training music tracks as backgrounds."""
+def _asterisk(config: Config) -> tuple[Bank, Heldout, Heldout]:
+    """espeak-ng's and Flite's trigger as positives; their confusable words (and prompt texts)
+    and Allison's training prompts as negatives; the training music tracks as backgrounds.
+    Flite's `validation_voice`, a fifth of the training prompts and one music track are kept
+    for the validation stream."""
     s = sounds.load_sounds()
     positives = tts.synthesize_cached(tts.random_utterances([TRIGGER], config.tts_positives,
                                                             seed=config.seed))
@@ -56,15 +77,45 @@ def _asterisk(config: Config) -> tuple[Bank, Heldout]:
     texts = list(tts.CONFUSABLES)
     if config.tts_prompt_negatives:
         texts += [name.replace("-", " ").replace("_", " ") for name in s.train_prompts]
-    confusables = tts.synthesize_cached(tts.random_utterances(
+    negatives = tts.synthesize_cached(tts.random_utterances(
         texts, config.tts_negatives, seed=config.seed + 1))
-    bank = Bank(positives=positives, negatives=confusables + list(s.train_prompts.values()),
-                backgrounds=list(s.train_music.values()))
+    voices = tuple(v for v in flite.VOICES if v != config.validation_voice)
+    if config.flite_positives:
+        count = config.flite_positives
+        positives += tts.synthesize_cached(tts.random_utterances(
+            TRIGGER_FORMS[1:], count // 6, seed=config.seed + 2))
+        positives += _flite(TRIGGER_FORMS, count, config.seed + 3, voices)
+    if config.flite_negatives:
+        count = config.flite_negatives
+        negatives += tts.synthesize_cached(tts.random_utterances(
+            HARD_TEXTS, count // 6, seed=config.seed + 4))
+        negatives += _flite(HARD_TEXTS, count // 2, config.seed + 5, voices)
+        negatives += _flite(texts, count - count // 2, config.seed + 6, voices)
+    validating = {k for k in s.train_prompts if _bucket(k) == VALIDATION_BUCKET}
+    bank = Bank(positives=positives,
+                negatives=negatives + [w for k, w in s.train_prompts.items() if k not in validating],
+                backgrounds=[w for k, w in s.train_music.items() if k not in VALIDATION_MUSIC])
     heldout = Heldout(positives=[sounds.trim(s.positive)],
                       hard_negatives=[sounds.trim(s.hard_negative)],
                       prompts=list(s.heldout_prompts.values()),
                       music=list(s.heldout_music.values()))
-    return bank, heldout
+    unseen = (config.validation_voice,)
+    validation = Heldout(positives=_flite(TRIGGER_FORMS, config.validation_utterances,
+                                               config.seed + 7, unseen),
+                         hard_negatives=_flite(HARD_TEXTS[:3], config.validation_utterances,
+                                                    config.seed + 8, unseen),
+                         prompts=[s.train_prompts[k] for k in sorted(validating)],
+                         music=[s.train_music[k] for k in VALIDATION_MUSIC if k in s.train_music])
+    return bank, heldout, validation
+
+
+def _bucket(name: str) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % sounds.HELDOUT_BUCKETS
+
+
+def _flite(texts, count: int, seed: int, voices) -> list:
+    return tts.synthesize_cached(flite.random_utterances(texts, count, seed, voices),
+                                 speak=flite.speak)
 
 
 def _folder(root: str) -> tuple[Bank, Heldout]:

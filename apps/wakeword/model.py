@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 
 import layers
+from apps.common.optimizers import make_optimizer
 from apps.wakeword.config import Config
 
 
@@ -101,8 +102,11 @@ def build_model(config: Config, samples: int | None = None) -> keras.Model:
     return keras.Model(waveform, logits, name="wakeword")
 
 
-def compile_model(model: keras.Model, config: Config) -> keras.Model:
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+def compile_model(model: keras.Model, config: Config, learning_rate=None) -> keras.Model:
+    """Adam with the config's schedule (apps/common/optimizers.py) over an epoch of
+    clips_per_epoch // batch_size steps; binary cross-entropy from the per-step logits."""
+    steps = max(1, config.clips_per_epoch // config.batch_size)
+    model.compile(optimizer=make_optimizer(config, steps, learning_rate),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True),
                   metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="frame_accuracy")])
     return model

@@ -3,8 +3,10 @@
     serving_default   waveform (samples,) float32 at 8 kHz, any length
                       -> probabilities (steps,), event_steps (events,) int64,
                          event_times (events,) float32 seconds
-    wav               wav_bytes () string: a 16-bit PCM WAV at 8 kHz (channels averaged)
-                      -> the same
+    wav               wav_bytes (files,) string: 16-bit PCM WAVs at 8 kHz (channels averaged)
+                      -> the same per file, padded with -1 to the longest (files, ...),
+                         steps (files,) int64, and error (files,) string ("" or why the bytes
+                         were refused: not a WAV, another sample rate)
 
 Audio longer than a training clip is cut into clip-long windows every half clip, as
 `events.windowed_probabilities` does (the export and the NumPy path agree); events follow
@@ -62,12 +64,43 @@ def export_module(model, config: Config):
     def serve_waveform(waveform):
         return module.detect(waveform)
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="wav_bytes")])
+    def one_wav(wav_bytes):
+        # Bytes that are not a RIFF/WAVE file, or a WAV at another rate, answer with `error`
+        # and no steps (a server keeps serving): nothing is decoded or resampled in the graph.
+        head = tf.strings.join([wav_bytes, " " * 12])  # substr refuses positions past the end
+        is_wav = tf.logical_and(tf.strings.length(wav_bytes) >= 44, tf.logical_and(
+            tf.equal(tf.strings.substr(head, 0, 4), "RIFF"),
+            tf.equal(tf.strings.substr(head, 8, 4), "WAVE")))
+
+        def decoded():
+            audio, rate = tf.audio.decode_wav(wav_bytes)  # (samples, channels) in [-1, 1)
+            return tf.reduce_mean(audio, axis=-1), rate
+
+        audio, rate = tf.cond(is_wav, decoded, lambda: (tf.zeros([0]), tf.constant(0)))
+        right_rate = tf.equal(rate, config.sample_rate)
+        out = module.detect(tf.cond(right_rate, lambda: audio, lambda: tf.zeros([0])))
+        out["error"] = tf.where(
+            is_wav,
+            tf.where(right_rate, tf.constant(""), tf.strings.join([
+                "wav_bytes: a ", tf.strings.as_string(rate), f" Hz WAV; the model takes "
+                f"{config.sample_rate} Hz (resample it first)"])),
+            tf.constant("wav_bytes: not a RIFF/WAVE file (16-bit PCM WAV expected)"))
+        return out
+
+    ragged = {"probabilities": tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0),
+              "event_steps": tf.RaggedTensorSpec([None], tf.int64, ragged_rank=0),
+              "event_times": tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0),
+              "error": tf.TensorSpec([], tf.string)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="wav_bytes")])
     def serve_wav(wav_bytes):
-        audio, rate = tf.audio.decode_wav(wav_bytes)  # (samples, channels) in [-1, 1)
-        tf.debugging.assert_equal(rate, tf.constant(config.sample_rate, tf.int32),
-                                  message=f"wav_bytes: the WAV must be {config.sample_rate} Hz")
-        return module.detect(tf.reduce_mean(audio, axis=-1))
+        # A batch of files (a server's instances): each file's rows padded with -1 after its
+        # own steps and events (`steps` says how many are real).
+        out = tf.map_fn(one_wav, wav_bytes, fn_output_signature=ragged)
+        return {"probabilities": out["probabilities"].to_tensor(-1.0),
+                "event_steps": out["event_steps"].to_tensor(-1),
+                "event_times": out["event_times"].to_tensor(-1.0),
+                "steps": out["probabilities"].row_lengths(), "error": out["error"]}
 
     module.serve_waveform, module.serve_wav = serve_waveform, serve_wav
     return module, {"serving_default": serve_waveform, "wav": serve_wav}

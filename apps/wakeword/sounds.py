@@ -57,7 +57,7 @@ def read_wav(source: str | Path | bytes, rate: int = SAMPLE_RATE) -> np.ndarray:
             channels, width, frames = wav.getnchannels(), wav.getsampwidth(), wav.getnframes()
             source_rate, raw = wav.getframerate(), wav.readframes(frames)
     except (wave.Error, EOFError, OSError) as exc:
-        raise DataError(f"{name}: not a readable PCM WAV file ({exc})") from None
+        raise DataError(f"{name}: not a readable PCM WAV file ({exc or type(exc).__name__})") from None
     if width == 1:  # 8-bit WAV is unsigned
         samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width in (2, 4):

@@ -41,6 +41,7 @@ CASES = {
     "sentiment": (["ensemble=2", "epochs=2", "batch_size=512"], "member2", 1, 2),
     "translation": (["epochs=2"], "", 1, 2),
     "generate": (["epochs=2"], "", 1, 2),
+    "wakeword": (["epochs=2"], "", 1, 2),
 }
 
 # Bad values: each must exit 2 with one line naming the key (an app without the key refuses it

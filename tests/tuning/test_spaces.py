@@ -76,6 +76,14 @@ SPACES = {
         "cell": ("choice", ("lstm", "gru"), 3),
         "dropout": ("float", 0.0, 0.5, "linear", None, 4),
     },
+    "wakeword": {
+        "learning_rate": LEARNING_RATE,
+        "one_minus_beta_1": ONE_MINUS_BETA_1,
+        "gru_units": ("int", 32, 256, "log", 2, 2),
+        "batch_size": ("choice", (16, 32, 64), 2),
+        "gru_layers": ("int", 1, 3, "linear", None, 3),
+        "dropout": ("float", 0.0, 0.5, "linear", None, 4),
+    },
     "sentiment": {
         "learning_rate": LEARNING_RATE,
         "one_minus_beta_1": ONE_MINUS_BETA_1,

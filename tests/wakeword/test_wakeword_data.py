@@ -6,23 +6,30 @@ import numpy as np
 import pytest
 
 from apps.common.errors import ConfigError
-from apps.wakeword import data, sounds
+from apps.wakeword import data, flite, sounds
 from apps.wakeword.config import PRESETS, Config
 
 
 @pytest.mark.slow
-def test_asterisk_bank_and_heldout_are_apart(tmp_path, monkeypatch):
+def test_asterisk_bank_heldout_and_validation_are_apart(tmp_path, monkeypatch):
+    program = flite.program()  # the real cache's Flite, before the TTS cache moves to tmp_path
     monkeypatch.setenv("CLASSICS_DATA", str(tmp_path))  # the TTS cache goes here
     monkeypatch.setattr(sounds, "load_sounds", _cached_sounds)
-    config = Config(**PRESETS["tiny"])
+    monkeypatch.setattr(flite, "program", lambda: program)
+    config = Config(**PRESETS["tiny"].values)
     d = data.load_data(config)
-    assert len(d.bank.positives) == 4 and len(d.bank.backgrounds) == 4
-    assert len(d.bank.negatives) == 2 + 282  # espeak-ng confusables + training prompts
+    # espeak-ng "activate" 4 + "activated" 6 // 6 + Flite 6; espeak-ng confusables 2 + hard
+    # 3 // 6 + Flite hard 1 and prompt texts 2 + the 210 training prompts not validating
+    assert len(d.bank.positives) == 4 + 1 + 6 and len(d.bank.backgrounds) == 3
+    assert len(d.bank.negatives) == 2 + 0 + 1 + 2 + 210
     assert d.val[0].shape == (4, 16000) and d.val[1].shape == (4, 46)
     assert len(d.heldout.prompts) == 74 and len(d.heldout.music) == 1
+    v = d.validation
+    assert (len(v.positives), len(v.hard_negatives), len(v.prompts), len(v.music)) == (4, 4, 72, 1)
     s = _cached_sounds()
     trained = [*d.bank.negatives, *d.bank.backgrounds]
-    for held in [s.positive, s.hard_negative, *s.heldout_prompts.values(), *s.heldout_music.values()]:
+    for held in [s.positive, s.hard_negative, *s.heldout_prompts.values(), *s.heldout_music.values(),
+                 *v.prompts, *v.music]:
         assert not any(len(t) == len(held) and np.array_equal(t, held) for t in trained)
     np.testing.assert_array_equal(d.heldout.positives[0], sounds.trim(s.positive))
     x, placed = d.stream(config)
@@ -46,7 +53,7 @@ def test_folder_source_holds_out_every_fifth_file(tmp_path):
         for i in range(count):
             sounds.write_wav(tmp_path / kind / f"{i}.wav",
                              np.full(800 + 80 * i, 0.1 * (i + 1), np.float32))
-    config = dataclasses.replace(Config(**PRESETS["tiny"]), data=f"folder:{tmp_path}")
+    config = dataclasses.replace(Config(**PRESETS["tiny"].values), data=f"folder:{tmp_path}")
     d = data.load_data(config)
     assert [len(w) for w in d.bank.positives] == [800, 880, 960, 1040, 1200]
     assert [len(w) for w in d.heldout.positives] == [1120]
@@ -69,15 +76,21 @@ def test_espeak_reads_training_prompt_names_as_negatives(monkeypatch):
         return [np.zeros(800, np.float32) for _ in utterances]
 
     monkeypatch.setattr(tts, "synthesize_cached", record)
-    config = dataclasses.replace(Config(**PRESETS["tiny"]), tts_negatives=400,
+    config = dataclasses.replace(Config(**PRESETS["tiny"].values), tts_negatives=400,
                                  tts_prompt_negatives=True)
     data.load_data(config)
-    positives, negatives = drawn
+    positives, negatives = drawn[:2]
     assert {u.text for u in positives} == {"activate"}
     texts = {u.text for u in negatives}
     read = texts - set(tts.CONFUSABLES)  # 400 draws from 26 words + 282 prompt names
     assert len(read) > 150 and read <= {n.replace("-", " ").replace("_", " ")
                                         for n in _cached_sounds().train_prompts}
     assert "activated" not in texts and "de activated" not in texts  # held out
+    first = len(drawn)
     data.load_data(dataclasses.replace(config, tts_prompt_negatives=False))
-    assert {u.text for u in drawn[-1]} <= set(tts.CONFUSABLES)
+    assert {u.text for u in drawn[first + 1]} <= set(tts.CONFUSABLES)
+    # Flite's voices: the training ones never include the validation voice, which speaks the
+    # validation stream's words alone
+    spoken = [u for batch in drawn[:first] for u in batch if isinstance(u, flite.FliteUtterance)]
+    assert {u.voice for u in spoken[:-8]} == set(flite.VOICES) - {"rms"}
+    assert {u.voice for u in spoken[-8:]} == {"rms"}

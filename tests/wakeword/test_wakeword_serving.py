@@ -15,7 +15,7 @@ from apps.wakeword.serving import export_module
 def test_export_round_trip_agrees_with_numpy(tmp_path):
     import tensorflow as tf
 
-    config = Config(**PRESETS["tiny"])  # 2 s windows every 1 s
+    config = Config(**PRESETS["tiny"].values)  # 2 s windows every 1 s
     model = build_model(config)
     rng = np.random.default_rng(0)
     for w in model.weights:  # a model whose outputs vary over time
@@ -40,16 +40,31 @@ def test_export_round_trip_agrees_with_numpy(tmp_path):
     np.testing.assert_allclose(got["event_times"].numpy(), steps * step_seconds(config))
 
     sounds.write_wav(tmp_path / "x.wav", x)
-    quantised = sounds.read_wav(tmp_path / "x.wav")
-    from_wav = loaded.signatures["wav"](wav_bytes=tf.constant((tmp_path / "x.wav").read_bytes()))
-    from_wave = loaded.signatures["serving_default"](waveform=tf.constant(quantised))
-    np.testing.assert_allclose(from_wav["probabilities"].numpy(),
-                               from_wave["probabilities"].numpy(), atol=1e-6)
+    short = x[:12000]  # a second file, shorter: padded with -1 in the batch
+    sounds.write_wav(tmp_path / "s.wav", short)
+    files = [(tmp_path / "x.wav").read_bytes(), (tmp_path / "s.wav").read_bytes()]
+    from_wav = loaded.signatures["wav"](wav_bytes=tf.constant(files))
+    for row, name in enumerate(("x.wav", "s.wav")):
+        wave = sounds.read_wav(tmp_path / name)
+        want = loaded.signatures["serving_default"](waveform=tf.constant(wave))
+        steps = int(from_wav["steps"].numpy()[row])
+        assert steps == output_steps(len(wave), config)
+        np.testing.assert_allclose(from_wav["probabilities"].numpy()[row, :steps],
+                                   want["probabilities"].numpy(), atol=1e-6)
+        assert np.all(from_wav["probabilities"].numpy()[row, steps:] == -1.0)
+        fired = want["event_steps"].numpy()
+        np.testing.assert_array_equal(from_wav["event_steps"].numpy()[row, :len(fired)], fired)
+    assert list(from_wav["error"].numpy()) == [b"", b""]
 
     for length in (0, 100, 1320, 16000):  # shorter than a window, or than one step
         out = loaded.signatures["serving_default"](waveform=tf.zeros([length]))
         assert out["probabilities"].shape == (output_steps(length, config),)
 
     sounds.write_wav(tmp_path / "y.wav", x[:8000], rate=16000)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="must be 8000 Hz"):
-        loaded.signatures["wav"](wav_bytes=tf.constant((tmp_path / "y.wav").read_bytes()))
+    junk = [b"", b"not audio at all", b"\x89PNG" + bytes(60)]
+    refused = loaded.signatures["wav"](wav_bytes=tf.constant(
+        [(tmp_path / "y.wav").read_bytes(), *junk]))
+    errors = refused["error"].numpy()
+    assert errors[0] == b"wav_bytes: a 16000 Hz WAV; the model takes 8000 Hz (resample it first)"
+    assert all(e == b"wav_bytes: not a RIFF/WAVE file (16-bit PCM WAV expected)" for e in errors[1:])
+    assert list(refused["steps"].numpy()) == [0] * 4 and refused["probabilities"].shape == (4, 0)
