@@ -90,7 +90,9 @@ def run(quick: bool = False) -> list:
         for whole in (True, False):
             module, sigs = export_module(model, run_.labels, config.export_max_chars, calibration,
                                          config.sequence_length if whole else None,
-                                         TASK.familiarity(run_, calibration))
+                                         TASK.familiarity(run_, calibration),
+                                         TASK.subjectivity(run_) if whole else None, config.subjectivity_power,
+                                         config.sentences)
             version = export_lib.write_saved_model("sentiment", module, sigs, root=tmp / f"saved-{whole}")
             signatures[whole] = tf.saved_model.load(str(version)).signatures["serving_default"]
 
