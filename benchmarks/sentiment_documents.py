@@ -1,4 +1,5 @@
-"""Sentiment on whole documents: the export reading every token (windows, mean of logits)
+"""Sentiment on whole documents: the export reading every token (sentences in windows, their
+logits weighted by the naive-Bayes p(subjective) of each window; apps/sentiment/subjective.py)
 against reading the first `sequence_length` tokens, and against TF-IDF + linear SVM.
 
 The model: a finished sentiment run named by $CLASSICS_SENTIMENT_RUN, else one trained here
