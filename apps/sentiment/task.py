@@ -26,6 +26,7 @@ from apps.sentiment.data import (
     make_dataset,
     neutral_snippets,
     plot_rows,
+    share_of,
 )
 from apps.sentiment.metrics import confident_mistakes, roc_auc
 from apps.sentiment.serving import (
@@ -83,9 +84,7 @@ class SentimentTask(Task):
             vocabulary = model_lib.extend_vocabulary(vocabulary, candidates, config.max_tokens, log=sys.stderr)
         neutral = (neutral_snippets(plot_rows("neutral"), min(8, config.sequence_length), config.sequence_length,
                                     config.seed) if config.neutral == "plot" else [])
-        if config.neutral_share < 1:
-            keep = np.random.default_rng(config.seed).permutation(len(neutral))[:round(config.neutral_share * len(neutral))]
-            neutral = [neutral[i] for i in sorted(keep)]
+        neutral = share_of(neutral, config.neutral_share, config.seed)
         return config, Prepared(splits, vocabulary, vectors_path, vectors, words, neutral)
 
     def describe_data(self, data):
