@@ -1,4 +1,5 @@
-"""Sentiment on whole documents: the export reading every token (windows, mean of logits)
+"""Sentiment on whole documents: the export reading every token (sentences in windows, their
+logits weighted by the naive-Bayes p(subjective) of each window; apps/sentiment/subjective.py)
 against reading the first `sequence_length` tokens, and against TF-IDF + linear SVM.
 
 The model: a finished sentiment run named by $CLASSICS_SENTIMENT_RUN, else one trained here
@@ -90,7 +91,9 @@ def run(quick: bool = False) -> list:
         for whole in (True, False):
             module, sigs = export_module(model, run_.labels, config.export_max_chars, calibration,
                                          config.sequence_length if whole else None,
-                                         TASK.familiarity(run_, calibration))
+                                         TASK.familiarity(run_, calibration),
+                                         TASK.subjectivity(run_) if whole else None, config.subjectivity_power,
+                                         config.sentences)
             version = export_lib.write_saved_model("sentiment", module, sigs, root=tmp / f"saved-{whole}")
             signatures[whole] = tf.saved_model.load(str(version)).signatures["serving_default"]
 

@@ -83,6 +83,17 @@ class Config(TrainConfig):
     # summaries (data.plot_rows("neutral"); the other third is never trained on), cut into
     # snippets of 8..sequence_length words. Empty: none.
     neutral: Annotated[str, OneOf("", "plot")] = "plot"
+    neutral_share: Annotated[float, Between(0, 1, low_open=True)] = 1.0  # a fixed-seed share of those snippets
+    # Long texts (whole_text): "plot" weighs a text's windows by p(subjective) ** subjectivity_power,
+    # a naive Bayes table (apps/sentiment/subjective.py) telling review text (the training
+    # snippets) from plot summaries (the neutral plot rows, never the held-out third), so the
+    # neutral parts of a review weigh ~0 (Pang & Lee 2004). Empty: the plain mean of the windows.
+    subjectivity: Annotated[str, OneOf("", "plot")] = "plot"
+    subjectivity_power: PositiveFloat = 1.0
+    # Whole texts longer than sequence_length are cut at their sentence ends first, each sentence
+    # read in windows of its own (snippet-like windows; serving.WholeText). False: windows of
+    # sequence_length consecutive tokens.
+    sentences: bool = True
     # Training
     epochs: PositiveInt = 12
     batch_size: PositiveInt = 64
@@ -111,7 +122,8 @@ class Config(TrainConfig):
 PRESETS = {
     # Bidirectional GRU (our cell), max+mean pooling, embedding from our word2vec pretrained on
     # unlabelled text (cached), fine-tuned, beside fixed lexicon features; vocabulary extended by
-    # the vectors' and lexicons' words; the mean of 3 seeds.
+    # the vectors' and lexicons' words; the mean of 3 seeds; long texts read by sentences,
+    # weighted by the naive-Bayes subjectivity table.
     "default": preset("Bi-GRU + pretrained word2vec + lexicons + neutral plot text, mean of 3 seeds: "
                       "79.7 % on RT test"),
     "lstm": preset("the default with LSTM cells", cell="lstm"),

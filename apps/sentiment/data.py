@@ -176,6 +176,14 @@ def neutral_snippets(texts, min_words: int, max_words: int, seed: int) -> list[s
     return out
 
 
+def share_of(texts, share: float, seed: int) -> list:
+    """A fixed-seed `share` of `texts` (all when share >= 1), in their order."""
+    if share >= 1:
+        return list(texts)
+    keep = np.random.default_rng(seed).permutation(len(texts))[:round(share * len(texts))]
+    return [texts[i] for i in sorted(keep)]
+
+
 def _load_rotten_tomatoes(_name, config, split):
     if split != "train":
         raise sources.MissingSplitError(f"rotten_tomatoes has no {split!r} split")

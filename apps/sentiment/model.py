@@ -168,6 +168,12 @@ def build_model(config, num_classes: int, vocabulary, embedding_matrix=None) -> 
     return model
 
 
+def ragged_vectorizer(config, vocabulary):
+    """Strings (N,) -> ragged token ids (N, None): the model's tokens and ids, not truncated."""
+    return keras.layers.TextVectorization(standardize=standardizer(config.standardize), vocabulary=list(vocabulary),
+                                          ragged=True)
+
+
 def build_vocabulary(texts, config) -> list:
     """The `max_tokens - 2` most frequent tokens of `texts` seen at least `min_token_count`
     times (ties by first appearance), tokenised exactly as the model's TextVectorization."""

@@ -5,6 +5,7 @@ import numpy as np
 from apps.common import ood as ood_lib
 from apps.common import validation
 from apps.sentiment.model import member_classifiers
+from apps.sentiment.subjective import weighted_mean
 
 
 def probabilities_from_logits(logits):
@@ -69,31 +70,75 @@ def ragged_tokens(model, name="whole_text_tokens"):
 
 class WholeText:
     """Reads every token of a text: its token ids in windows of `sequence_length` (the length
-    the model was trained on), the logits of each window by the model, their mean per text.
-    A text of at most `sequence_length` tokens is one window: the model's own answer."""
+    the model was trained on), the logits of each window by the model, their mean per text
+    (with `subjectivity`, a token ids -> 1 logit model: weighted by p(subjective) ** `power`,
+    apps/sentiment/subjective.py). A text of at most `sequence_length` tokens is one window:
+    the model's own answer. With `sentences`, a longer text is cut at its sentence ends
+    first (".", "!" or "?" before white space; line breaks), each sentence in windows of its
+    own, so a window is one snippet-like sentence, not a mix of review and plot summary."""
 
-    def __init__(self, model, sequence_length: int):
+    def __init__(self, model, sequence_length: int, subjectivity=None, power: float = 1.0, sentences=False):
         self.length = int(sequence_length)
         self.tokens = ragged_tokens(model)
         self.classify = ids_model(model)
+        self.subjectivity = subjectivity
+        self.power = float(power)
+        self.sentences = bool(sentences)
+
+    def _chunks(self, ids, least):
+        """ragged ids (R, tokens) -> (windows (W, length), row of each window (W,) int32); a row
+        is max(least, ceil(tokens / length)) windows, post-padded with 0 = padding."""
+        import tensorflow as tf
+
+        rows, length = ids.nrows(), self.length
+        windows = tf.maximum((ids.row_lengths() + length - 1) // length, least)
+        most = tf.maximum(tf.reduce_max(windows), 1)
+        dense = ids.to_tensor(shape=tf.stack([rows, most * length]))
+        keep = tf.range(most)[None, :] < windows[:, None]  # (R, most)
+        chunks = tf.boolean_mask(tf.reshape(dense, [rows, most, length]), keep)
+        return chunks, tf.boolean_mask(tf.tile(tf.range(tf.cast(rows, tf.int32))[:, None], [1, most]), keep)
+
+    def windows(self, text):
+        """string (N,) -> (windows (W, length) int64, owner (W,) int32, tokens read (N,) int64)."""
+        import tensorflow as tf
+
+        ids = tf.cast(self.tokens(text), tf.int64)  # ragged (N, tokens)
+        read = ids.row_lengths()
+        if not self.sentences:
+            return (*self._chunks(ids, 1), read)  # "" is one empty window
+        n = tf.shape(text)[0]
+        split = tf.strings.regex_replace(text, r"([.!?])\s+", "\\1\n")
+        joined = tf.strings.regex_replace(text, "\n", " ")  # a short text stays one piece
+        pieces = tf.strings.split(tf.where(read > self.length, split, joined), sep="\n")  # ragged (N, pieces)
+        chunks, piece = self._chunks(tf.cast(self.tokens(pieces.flat_values), tf.int64), 0)
+        owner = tf.gather(tf.cast(pieces.value_rowids(), tf.int32), piece)
+        # A text without a token ("", punctuation only): one empty window, as the plain reading.
+        empty = tf.cast(tf.where(tf.math.unsorted_segment_sum(tf.ones_like(owner), owner, n) == 0)[:, 0], tf.int32)
+        chunks = tf.concat([chunks, tf.zeros(tf.stack([tf.size(empty), self.length]), tf.int64)], axis=0)
+        return chunks, tf.concat([owner, empty], axis=0), read
+
+    def log_weights(self, chunks):
+        """(W,) log(p(subjective) ** power) of each window (None without a subjectivity model)."""
+        import tensorflow as tf
+
+        if self.subjectivity is None:
+            return None
+        return self.power * tf.math.log_sigmoid(self.subjectivity(chunks, training=False)[:, 0])
 
     def __call__(self, text):
         """string (N,) -> (logits (N, 1 | K), tokens read (N,) int64)."""
         import tensorflow as tf
 
-        ids = tf.cast(self.tokens(text), tf.int64)  # ragged (N, tokens)
-        n, read = ids.nrows(), ids.row_lengths()
-        windows = tf.maximum((read + self.length - 1) // self.length, 1)  # "" is one empty window
-        most = tf.reduce_max(windows)
-        dense = ids.to_tensor(shape=tf.stack([n, most * self.length]))  # post-padded with 0 = padding
-        keep = tf.range(most)[None, :] < windows[:, None]  # (N, most)
-        chunks = tf.boolean_mask(tf.reshape(dense, [n, most, self.length]), keep)  # (windows, length)
-        owner = tf.boolean_mask(tf.tile(tf.range(n)[:, None], [1, most]), keep)
+        chunks, owner, read = self.windows(text)
+        n = tf.shape(read)[0]
         logits = self.classify(chunks, training=False)
-        return tf.math.unsorted_segment_mean(logits, owner, n), read
+        if self.subjectivity is None:
+            return tf.math.unsorted_segment_mean(logits, owner, n), read
+        return weighted_mean(logits, self.log_weights(chunks), owner, n), read
 
 
-def export_module(model, labels, max_chars=100_000, calibration=None, sequence_length=None, familiar=None):
+def export_module(model, labels, max_chars=100_000, calibration=None, sequence_length=None, familiar=None,
+                  subjectivity=None, power=1.0, sentences=False):
     """A tf.Module with the serving signatures: raw strings in; probabilities, class id,
     label and score out (`serving_default`), or the token ids the model reads (`tokenize`).
     The TextVectorization layer and its vocabulary table are inside the graph.
@@ -104,7 +149,9 @@ def export_module(model, labels, max_chars=100_000, calibration=None, sequence_l
     `calibration` (apps/common/ood.py) it also returns `unsure`, `ood_score` and
     `ood_threshold` per instance (a "bigram" calibration scores the text's token ids with
     `familiar`, a text_ood.FamiliarityScore). With `sequence_length` a text is read whole (`WholeText`:
-    the mean of the logits of its windows) and `tokens_read` says how many tokens; without,
+    the mean of the logits of its windows, weighted by p(subjective) ** `power` with a
+    `subjectivity` model; longer texts cut at sentence ends first with `sentences`) and
+    `tokens_read` says how many tokens; without,
     the model reads its first tokens as trained. An empty batch answers empty outputs."""
     import tensorflow as tf
 
@@ -112,9 +159,12 @@ def export_module(model, labels, max_chars=100_000, calibration=None, sequence_l
         def __init__(self):
             super().__init__()
             self.model = model
-            self.whole = WholeText(model, sequence_length) if sequence_length else None
+            self.whole = (WholeText(model, sequence_length, subjectivity, power, sentences)
+                          if sequence_length else None)
             if self.whole is not None:  # tracked, so their vocabulary table and weights are saved
                 self.whole_tokens, self.whole_classify = self.whole.tokens, self.whole.classify
+                if subjectivity is not None:
+                    self.whole_subjectivity = subjectivity
             self.labels = tf.constant(list(labels))
             if calibration is not None and calibration.score == "bigram":
                 if familiar is None:

@@ -16,7 +16,7 @@ from apps.common.errors import ConfigError, DataError
 from apps.common.files import write_json
 from apps.common.optimizers import make_optimizer
 from apps.common.task import Task
-from apps.sentiment import familiar, lexicon, pretrain
+from apps.sentiment import familiar, lexicon, pretrain, subjective
 from apps.sentiment import model as model_lib
 from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.data import (
@@ -26,6 +26,7 @@ from apps.sentiment.data import (
     make_dataset,
     neutral_snippets,
     plot_rows,
+    share_of,
 )
 from apps.sentiment.metrics import confident_mistakes, roc_auc
 from apps.sentiment.serving import (
@@ -83,6 +84,7 @@ class SentimentTask(Task):
             vocabulary = model_lib.extend_vocabulary(vocabulary, candidates, config.max_tokens, log=sys.stderr)
         neutral = (neutral_snippets(plot_rows("neutral"), min(8, config.sequence_length), config.sequence_length,
                                     config.seed) if config.neutral == "plot" else [])
+        neutral = share_of(neutral, config.neutral_share, config.seed)
         return config, Prepared(splits, vocabulary, vectors_path, vectors, words, neutral)
 
     def describe_data(self, data):
@@ -92,20 +94,19 @@ class SentimentTask(Task):
                 + (f"; {len(data.neutral)} neutral snippets (plot summaries)" if data.neutral else ""))
 
     def build_model(self, config, data):
-        model = model_lib.build_model(config, len(data.class_names), data.vocabulary)
-        vocabulary = model_lib.vectorizer(model).get_vocabulary()
-        if data.vectors is not None:
-            words, vectors = data.vectors
-            matrix, found = embedding_matrix(vocabulary, words, vectors, config.embedding_dim, config.seed)
-            model_lib.classifier(model).get_layer("embedding").set_weights([matrix])
-            print(f"embeddings: {found} of {len(vocabulary) - 2} vocabulary words from {data.vectors_path} "
-                  f"({'frozen' if config.freeze_embeddings else 'fine-tuned'})", file=sys.stderr)
-        if data.lexicon_words is not None:
-            matrix, found = lexicon.feature_matrix(vocabulary, data.lexicon_words, lexicon.width(config))
-            model_lib.classifier(model).get_layer("lexicon").set_weights([matrix])
-            print(f"lexicon: {found} of {len(vocabulary) - 2} vocabulary words listed ({config.lexicon})",
-                  file=sys.stderr)
-        return model
+        return initialise(model_lib.build_model(config, len(data.class_names), data.vocabulary), config, data)
+
+    def fit(self, run, config, data, verbose=None):
+        # The subjectivity table first, in its own part: a killed run resumes after it.
+        if config.subjectivity and config.whole_text:
+            subjective.fit(run, config, data, model_lib.ragged_vectorizer(config, data.vocabulary))
+        super().fit(run, config, data, verbose)
+
+    def subjectivity(self, run):
+        """The run's subjectivity model (token ids -> 1 logit) when whole texts are weighted by
+        it (`config.subjectivity`), else None."""
+        config = run.config
+        return subjective.load(run) if config.subjectivity and config.whole_text else None
 
     def compile(self, model, config, data, learning_rate=None):
         import keras
@@ -167,15 +168,17 @@ class SentimentTask(Task):
         ood_bigrams.npz); cached in the run as ood.json."""
         config = run.config
         key = {"version": 2, "score": config.ood_score, "pass_fraction": config.ood_pass_fraction,
-               "whole_text": config.whole_text, "reference": config.ood_reference}
+               "whole_text": config.whole_text, "reference": config.ood_reference,
+               "subjectivity": [config.subjectivity, config.subjectivity_power, config.sentences]}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
         if cached and cached.get("key") == key:
             return ood_lib.Calibration(**cached["calibration"])
         model = model or run.load_model()
         splits = load_data(config)
         proxy_texts = ood_lib.shuffled_words(splits.x_val, config.seed)
-        val = read_logits(config, model, splits.x_val)[0]
-        proxy = read_logits(config, model, proxy_texts)[0]
+        subjectivity = self.subjectivity(run)
+        val = read_logits(config, model, splits.x_val, subjectivity=subjectivity)[0]
+        proxy = read_logits(config, model, proxy_texts, subjectivity=subjectivity)[0]
         extra, params = {}, {}
         if config.ood_reference:
             tokens = ragged_tokens(model)
@@ -214,7 +217,7 @@ class SentimentTask(Task):
                 raise DataError(f"text {i}: {problem}; give some words to classify")
         model = run.load_model()
         calibration = self.calibration(run, model)
-        y, read = read_logits(run.config, model, texts)
+        y, read = read_logits(run.config, model, texts, subjectivity=self.subjectivity(run))
         scorer = self.familiarity(run, calibration)
         scores = (ood_lib.scores(y, calibration.score) if scorer is None
                   else scorer(familiar.ragged_ids(ragged_tokens(model), texts)).numpy())
@@ -238,7 +241,8 @@ class SentimentTask(Task):
         calibration = self.calibration(run, model)
         module, signatures = export_module(model, run.labels, run.config.export_max_chars, calibration,
                                            run.config.sequence_length if run.config.whole_text else None,
-                                           self.familiarity(run, calibration))
+                                           self.familiarity(run, calibration), self.subjectivity(run),
+                                           run.config.subjectivity_power, run.config.sentences)
         vocabulary = model_lib.vectorizer(model).get_vocabulary()
         return module, signatures, {"vocabulary.txt": "".join(f"{w}\n" for w in vocabulary),
                                     "ood.json": calibration.to_json()}
@@ -266,16 +270,35 @@ class SentimentTask(Task):
                   f"strings. Most confidently wrong test snippets: {mistakes}")
 
 
-def read_logits(config, model, texts, batch_size=256):
+def read_logits(config, model, texts, batch_size=256, subjectivity=None):
     """(logits (N, 1 | K), tokens read (N,) or None) of texts read as the export reads them:
-    whole (`config.whole_text`, in batches) or their first sequence_length tokens."""
+    whole (`config.whole_text`, in batches; windows weighted by the `subjectivity` network when
+    given) or their first sequence_length tokens."""
     if not config.whole_text:
         return logits(model, texts), None
-    whole = WholeText(model, config.sequence_length)
+    whole = WholeText(model, config.sequence_length, subjectivity, config.subjectivity_power, config.sentences)
     parts = [whole(tf_strings(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
     if not parts:
         return np.zeros((0, model.output_shape[-1]), np.float32), np.zeros((0,), np.int64)
     return (np.concatenate([p[0].numpy() for p in parts]), np.concatenate([p[1].numpy() for p in parts]))
+
+
+def initialise(model, config, data):
+    """`model` (strings -> logits) with its embedding from the word vectors and its lexicon
+    features set, as prepared in `data`: the model."""
+    vocabulary = model_lib.vectorizer(model).get_vocabulary()
+    if data.vectors is not None:
+        words, vectors = data.vectors
+        matrix, found = embedding_matrix(vocabulary, words, vectors, config.embedding_dim, config.seed)
+        model_lib.classifier(model).get_layer("embedding").set_weights([matrix])
+        print(f"embeddings: {found} of {len(vocabulary) - 2} vocabulary words from {data.vectors_path} "
+              f"({'frozen' if config.freeze_embeddings else 'fine-tuned'})", file=sys.stderr)
+    if data.lexicon_words is not None:
+        matrix, found = lexicon.feature_matrix(vocabulary, data.lexicon_words, lexicon.width(config))
+        model_lib.classifier(model).get_layer("lexicon").set_weights([matrix])
+        print(f"lexicon: {found} of {len(vocabulary) - 2} vocabulary words listed ({config.lexicon})",
+              file=sys.stderr)
+    return model
 
 
 TASK = SentimentTask()

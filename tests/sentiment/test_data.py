@@ -141,3 +141,12 @@ def test_the_task_trains_on_the_neutral_snippets_beside_the_labelled_ones():
     count = lambda ds: sum(int(y.shape[0]) for _, y in ds)  # noqa: E731
     assert count(train) == len(prepared.splits.y_train) + len(prepared.neutral)
     assert count(val) == len(prepared.splits.y_val)
+
+
+def test_a_share_of_the_neutral_snippets_is_a_fixed_seed_part_in_order():
+    from apps.sentiment.data import share_of
+
+    texts = [f"t{i}" for i in range(40)]
+    part = share_of(texts, 0.25, seed=3)
+    assert len(part) == 10 and part == sorted(part, key=texts.index) and part == share_of(texts, 0.25, seed=3)
+    assert part != share_of(texts, 0.25, seed=4) and share_of(texts, 1.0, seed=3) == texts

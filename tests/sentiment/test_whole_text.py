@@ -44,13 +44,76 @@ def test_windows_mean_of_logits_and_tokens_read(models):
 
 def test_export_reads_whole_texts_and_says_how_many_tokens(models, tmp_path):
     _, ensemble = models
-    module, signatures = export_module(ensemble, ["rotten", "fresh"], 1000, None, sequence_length=8)
+    subjectivity = _random_model(3, model="average").get_layer("classifier")  # ids -> 1 logit
+    module, signatures = export_module(ensemble, ["rotten", "fresh"], 1000, None, sequence_length=8,
+                                       subjectivity=subjectivity, power=2.0, sentences=True)
     tf.saved_model.save(module, str(tmp_path), signatures=signatures)
     loaded = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
-    texts = ["a good film " * 10, "?!", "bad"]
+    texts = ["a good film. " * 10, "?!", "bad"]
     got = loaded(text=tf.constant(texts))
     assert got["tokens_read"].numpy().tolist() == [30, 0, 1]
     assert [e.decode() for e in got["error"].numpy()] == ["", "no words: only punctuation or symbols", ""]
-    want = WholeText(ensemble, 8)(tf.constant([texts[0], "", texts[2]]))[0].numpy()
+    whole = WholeText(ensemble, 8, subjectivity, 2.0, sentences=True)
+    want = whole(tf.constant([texts[0], "", texts[2]]))[0].numpy()
     np.testing.assert_allclose(got["probabilities"].numpy()[:, 1], tf.sigmoid(want[:, 0]).numpy(), rtol=1e-5)
     assert {k: v.shape[0] for k, v in loaded(text=tf.constant([], tf.string)).items()} == dict.fromkeys(got, 0)
+
+
+def test_weighted_mean_of_windows_matches_numpy():
+    from apps.sentiment.subjective import weighted_mean
+
+    rng = np.random.default_rng(1)
+    for classes in (1, 3):
+        logits = rng.normal(size=(7, classes)).astype(np.float32)
+        log_weights = rng.normal(0, 2, 7).astype(np.float32)
+        log_weights[5] = -200.0  # exp() underflows in float32: a window weighing nothing
+        owner = np.array([0, 0, 1, 2, 2, 2, 3], np.int32)
+        got = weighted_mean(tf.constant(logits), tf.constant(log_weights), tf.constant(owner), 4).numpy()
+        w = np.exp(log_weights.astype(np.float64))
+        want = np.stack([(w[owner == i, None] * logits[owner == i]).sum(0) / w[owner == i].sum() for i in range(4)])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(got[[1, 3]], logits[[2, 6]])  # one window: its own logits
+    far = weighted_mean(tf.constant([[1.0], [3.0]]), tf.constant([-500.0, -501.0]), tf.constant([0, 0]), 1)
+    np.testing.assert_allclose(far.numpy(), [[(1 + 3 * np.exp(-1)) / (1 + np.exp(-1))]], rtol=1e-6)
+
+
+def _random_model(seed, **overrides):
+    """A tiny strings -> 1 logit model with N(0, 1) weights: outputs far apart."""
+    keras.utils.set_random_seed(seed)
+    config = dataclasses.replace(Config(**PRESETS["tiny"].values), sequence_length=8, **overrides)
+    net = build_model(config, 2, build_vocabulary([" ".join(WORDS)], config))
+    rng = np.random.default_rng(seed)
+    net.set_weights([rng.normal(0, 1, w.shape).astype(np.float32) for w in net.get_weights()])
+    return net
+
+
+def test_windows_weighted_by_subjectivity_and_cut_at_sentences():
+    ensemble = build_ensemble([_random_model(1), _random_model(2)])
+    subjectivity = _random_model(3, model="average").get_layer("classifier")  # ids -> 1 logit
+    rng = np.random.default_rng(3)
+    long = " ".join(rng.choice(WORDS, 21))  # windows of 8, 8, 5
+    sentences = ["A good film.", "Dull and long, dull and long!", " ".join(rng.choice(WORDS, 11)) + "?", "bad film"]
+    texts = [long, "a good film", " ".join(sentences), "A good film.\nBad."]
+    # NumPy reference: each piece in windows of 8 tokens, weighted by sigmoid(subjectivity) ** 3.
+    pieces = {"long": [long], "joined": [" ".join(sentences)], "cut": sentences}
+    windows = {k: [" ".join(p.split()[i:i + 8]) for p in v for i in range(0, len(p.split()), 8)]
+               for k, v in pieces.items()}
+    every = sum(windows.values(), [])  # one call each for the logits and the subjectivity
+    z = ensemble(tf.constant(every)).numpy()[:, 0]
+    w = 1 / (1 + np.exp(-subjectivity(ensemble.get_layer("vectorize")(tf.constant(every))).numpy()[:, 0]))
+    w = w.astype(np.float64) ** 3
+    want, start = {}, 0
+    for k, v in windows.items():
+        part = slice(start, start + len(v))
+        want[k], start = (w[part] * z[part]).sum() / w[part].sum(), start + len(v)
+    got, read = WholeText(ensemble, 8, subjectivity, 3.0)(tf.constant(texts))
+    assert read.numpy().tolist() == [21, 3, 22, 4]
+    np.testing.assert_allclose(got.numpy()[[0, 2], 0], [want["long"], want["joined"]], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(got.numpy()[1], ensemble(tf.constant(texts[1:2])).numpy()[0], rtol=1e-5, atol=1e-6)
+    assert abs(want["long"] - z[:3].mean()) > 0.05  # not the plain mean
+    cut, read = WholeText(ensemble, 8, subjectivity, 3.0, sentences=True)(tf.constant(texts))
+    assert read.numpy().tolist() == [21, 3, 22, 4]
+    np.testing.assert_allclose(cut.numpy()[2, 0], want["cut"], rtol=1e-4, atol=1e-6)
+    assert abs(want["cut"] - want["joined"]) > 0.01
+    # No sentence end, or at most 8 tokens: as without `sentences`.
+    np.testing.assert_allclose(cut.numpy()[[0, 1, 3]], got.numpy()[[0, 1, 3]], rtol=1e-5, atol=1e-6)
