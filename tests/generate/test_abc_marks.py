@@ -21,6 +21,14 @@ def test_marks_dropped_notes_tuplets_fields_kept():
                                 "M:9/8\nDEF G>A B/c/ z|]")
 
 
+def test_endings_after_bar_lines_lose_their_bracket_chords_keep_it():
+    tune = "M:C\nL:1/8\nK:G\n|:GABc d4|1 e8:|[2 [ce]8|\nGABc|\n[2d8|]"
+    assert notes_only(tune) == "M:C\nL:1/8\nK:G\n|:GABc d4|1 e8:|2 [ce]8|\nGABc|2\nd8|]"
+    assert _notes(notes_only(tune)) == _notes(tune)
+    measures = [len(list(abc_score(t).recurse().getElementsByClass("Measure"))) for t in (tune, notes_only(tune))]
+    assert measures[0] == measures[1] == 5
+
+
 def test_music21_reads_the_same_notes_without_the_marks():
     tune = "M:6/8\nL:1/8\nK:G\n(3(ABc) .d(ef) | ~g2 Ta (b/a/g/f/) z|\n(DE)F [G2B2] {a}g z|]"
     assert _notes(notes_only(tune)) == _notes(tune)
