@@ -161,8 +161,9 @@ class GenerateTask(Task):
                   f"preset trains longer and bigger). {candidates} tunes sampled at temperature {temperature}, "
                   "each after the M/L/K header of a training tune; of those music21 reads with >= 8 bars, the two "
                   "whose bars best fill the meter engraved by our own engraver (no MuseScore or LilyPond needed; "
-                  "no beams, ties or slurs) and written as MIDI and ABC. music21 reads loose ABC, so a valid tune of this short training "
-                  "can still wander off the meter; benchmarks/generate.py measures the 'tunes' model. "
+                  "no beams, ties or slurs) and written as MIDI and ABC. music21 reads loose ABC, so a valid "
+                  "tune of this short training can still wander off the meter; benchmarks/generate.py measures "
+                  "the 'tunes' model. "
                   + ("" if len(order) == 2 else f"Only {len(order)} of the samples were valid ABC."))
 
 
