@@ -9,7 +9,8 @@ On O'Neill's tunes these are 7 % of the characters, and the marks sampled tunes 
 leave open (an unclosed quote swallows the bars that follow). music21 reads every note of the
 original from the reduced tune (chord names such as "G" it reads as chords; they go), and in
 34 of every 5th tune (368) notes it drops from the original: after an H (fermata) or a ">"
-annotation (tests/generate/test_abc_marks.py).
+annotation; in 11 more a broken rhythm ("A>).G") it reads unbroken when a mark stands between
+the two notes (tests/generate/test_abc_marks.py).
 """
 
 import re

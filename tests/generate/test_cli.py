@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import music21
+import pytest
 from PIL import Image
 
 from apps.cli import main
@@ -31,6 +32,7 @@ def _sample(capsys, *argv):
     return [json.loads(line) for line in out.splitlines()], err
 
 
+@pytest.mark.slow  # ~4 s of CPU: a tiny training, six chorales parsed
 def test_chorale_samples_written_as_midi_musicxml_roll_and_score(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CLASSICS_DATA", str(tmp_path / "cache"))
     monkeypatch.setattr(chorales_module, "chorale_paths", lambda: chorale_paths()[:6])
@@ -57,6 +59,7 @@ def test_chorale_samples_written_as_midi_musicxml_roll_and_score(tmp_path, monke
     assert sum(bool(e["text"]) for e in entries) >= 1  # some files were checked
 
 
+@pytest.mark.slow  # ~4 s of CPU: a tiny training on 70 tunes
 def test_training_headers_prime_each_tune_with_a_training_header(tmp_path, capsys):
     run = _tiny_run(tmp_path / "run", data="oneills", max_item_length=150)  # the 70 shortest tunes
     data = load_data(Run.open("generate", Config, run).config)
