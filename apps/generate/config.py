@@ -26,6 +26,9 @@ class Config(TrainConfig):
     # Note lines (chorales): also train on each training line transposed by +-1..transpose
     # semitones (validation and test lines are not), as music models commonly do.
     transpose: Count = 0
+    # ABC tunes: "drop" trains (and scores) on the notes alone, without slurs, decorations and
+    # quoted annotations (apps/generate/abc_marks.py); "keep" as the books write them.
+    abc_marks: Annotated[str, OneOf("keep", "drop")] = "keep"
     max_item_length: PositiveInt = 2000  # longer items are dropped (counted), so batches stay bounded
     # Model: character embedding -> stacked RNN over layers.GRUCell / layers.LSTMCell -> logits.
     cell: Annotated[str, OneOf("lstm", "gru")] = "lstm"

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from apps.common.errors import DataError
+from apps.generate.abc_marks import notes_only
 from apps.generate.corpora import load_corpus, split_items
 
 PAD, UNK, EOS = 0, 1, 2
@@ -76,12 +77,20 @@ def transpose(tokens, semitones: int) -> tuple:
 
 
 def load_data(config) -> Data:
-    """The corpus of `config.data`, split by item with `config.seed`; vocabulary from train."""
+    """The corpus of `config.data`, split by item with `config.seed`; vocabulary from train.
+    With `abc_marks="drop"` every text item (train, validation and test alike) loses its ABC
+    performance marks before the split, so model and n-grams score the same reduced tunes."""
     corpus = load_corpus(config.data)
-    items = [item for item in corpus.items if len(item) <= config.max_item_length]
-    dropped = dict(corpus.dropped)
-    if len(items) < len(corpus.items):
-        dropped[f"longer than {config.max_item_length}"] = len(corpus.items) - len(items)
+    items, dropped = list(corpus.items), dict(corpus.dropped)
+    if config.abc_marks == "drop" and items and isinstance(items[0], str):
+        reduced = list(dict.fromkeys(notes_only(item) for item in items))  # first of equal tunes kept
+        if len(reduced) < len(items):
+            dropped["equal to another once marks dropped"] = len(items) - len(reduced)
+        items = reduced
+    kept = [item for item in items if len(item) <= config.max_item_length]
+    if len(kept) < len(items):
+        dropped[f"longer than {config.max_item_length}"] = len(items) - len(kept)
+    items = kept
     splits = split_items(items, config.seed, config.val_fraction, config.test_fraction)
     if not splits.train:
         raise DataError(f"data {config.data!r}: no training items")

@@ -1,11 +1,16 @@
 """Sampled music as files people open: a music21 score from an ABC tune or from note tokens,
-written as MIDI (and MusicXML) by music21, and a piano-roll PNG drawn with matplotlib
-(music21's own score pictures need MuseScore or LilyPond, which we do not require)."""
+written as MIDI (and MusicXML) by music21, a piano-roll PNG drawn with matplotlib, and a score
+picture by our own engraver (apps/generate/engrave.py: music21's own score pictures need
+MuseScore or LilyPond, which we do not require)."""
 
 from __future__ import annotations
 
 import pathlib
 import warnings
+
+from apps.common.files import atomic_write_text
+from apps.generate.abc_check import check_abc
+from apps.generate.engrave import score_png
 
 
 def abc_score(tune: str):
@@ -107,3 +112,26 @@ def piano_roll_png(score, path, title: str = "") -> pathlib.Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
+
+
+def sample_files(text: str, kind: str, folder, stem: str) -> tuple:
+    """(paths written, why some were not) for one sample. kind "notes" (note tokens joined by
+    spaces): MIDI, MusicXML, a piano roll and a score picture. kind "abc": the tune as .abc and,
+    when it is a valid tune (apps/generate/abc_check.py), MIDI and a score picture."""
+    folder = pathlib.Path(folder)
+    title = f"{stem} (sampled)"
+    if kind == "notes":
+        if not text.split():
+            return (), "an empty sample: no files"
+        score = tokens_score(text.split())
+        return (write_midi(score, folder / f"{stem}.mid"), write_musicxml(score, folder / f"{stem}.musicxml"),
+                piano_roll_png(score, folder / f"{stem}-roll.png", title=title),
+                score_png(score, folder / f"{stem}.png", title=title)), ""
+    path = folder / f"{stem}.abc"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "X:1\n" + text + "\n")
+    check = check_abc(text)
+    if not check.valid:
+        return (path,), f"not a valid tune ({check.error}): no MIDI or score"
+    score = abc_score(text)
+    return (path, write_midi(score, folder / f"{stem}.mid"), score_png(score, folder / f"{stem}.png", title=title)), ""

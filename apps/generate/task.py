@@ -12,6 +12,7 @@ from apps.generate import commands, ngram, render
 from apps.generate.abc_check import check_abc, check_rate
 from apps.generate.config import PRESETS, Config
 from apps.generate.data import load_data, make_dataset, training_headers
+from apps.generate.engrave import score_png
 from apps.generate.metrics import bits_per_char
 from apps.generate.model import build_model, compile_model
 from apps.generate.serving import export_module
@@ -25,7 +26,7 @@ class GenerateTask(Task):
                  "text:<file> (one item a line); several joined by '+'.")
     Config, presets = Config, PRESETS
     monitor, mode = "val_loss", "min"
-    tour_seconds = 45.0  # names and two tunes: 46 s at load 3.5 (29 s of CPU)
+    tour_seconds = 45.0  # names and two engraved tunes: 41 s at load 0.3-1.2 (46 s at load 3.5 before)
 
     def load_data(self, config):
         return load_data(config)
@@ -128,7 +129,8 @@ class GenerateTask(Task):
     def tour_tunes(self, context, candidates: int = 8, temperature: float = 0.6):
         """A small LSTM on O'Neill's tunes (the 'tour-tunes' preset), `candidates` tunes sampled
         through the export's signature, each primed with a training tune's M/L/K header; the two
-        valid ones (>= 8 bars) whose bars best fill the meter drawn as piano rolls and written as MIDI."""
+        valid ones (>= 8 bars) whose bars best fill the meter engraved as score pictures (our own
+        engraver, apps/generate/engrave.py) and written as MIDI and ABC."""
         config = self.tour_config(context, "tour-tunes")
         run = self.train(config, fresh=True, verbose=0)
         data = load_data(config)
@@ -142,7 +144,7 @@ class GenerateTask(Task):
         images, files = [], []
         for rank, i in enumerate(order, start=1):
             score = render.abc_score(samples[i]["text"])
-            images.append(render.piano_roll_png(
+            images.append(score_png(
                 score, folder / f"tune{rank}.png",
                 title=f"sampled tune {rank} (seed {samples[i]['seed']}, T={temperature}, {checks[i].bars} bars)"))
             files.append(render.write_midi(score, folder / f"tune{rank}.mid").name)
@@ -158,9 +160,10 @@ class GenerateTask(Task):
             notes=f"{config.epochs} epochs of the 'tour-tunes' preset (an LSTM of {config.units}; the 'tunes' "
                   f"preset trains longer and bigger). {candidates} tunes sampled at temperature {temperature}, "
                   "each after the M/L/K header of a training tune; of those music21 reads with >= 8 bars, the two "
-                  "whose bars best fill the meter drawn as piano rolls (time in quarter notes, bar lines dashed) "
-                  "and written as MIDI and ABC. music21 reads loose ABC, so a valid tune of this short training "
-                  "can still wander off the meter; benchmarks/generate.py measures the 'tunes' model. "
+                  "whose bars best fill the meter engraved by our own engraver (no MuseScore or LilyPond needed; "
+                  "no beams, ties or slurs) and written as MIDI and ABC. music21 reads loose ABC, so a valid "
+                  "tune of this short training can still wander off the meter; benchmarks/generate.py measures "
+                  "the 'tunes' model. "
                   + ("" if len(order) == 2 else f"Only {len(order)} of the samples were valid ABC."))
 
 
