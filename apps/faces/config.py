@@ -108,6 +108,9 @@ class Config(TrainConfig):
     lite_tap: Annotated[str, OneOf(*LITE_TAPS)] = "top"
     # Test-time flip augmentation inside the model: unit(f(x) + f(mirror x)).
     flip_tta: bool = False
+    # The export's photo signatures (embed_photos, verify_photos: BlazeFace, FaceMesh and the
+    # alignment inside the graph; ~5 MB and ~2.5 s of export time more).
+    photo_signatures: bool = True
     bn_momentum: Fraction = 0.9
     dropout: Fraction = 0.0
     # Augmentation (apps/common/augment.py): "flip", "crop", "rotation", "contrast", "zoom",
@@ -140,7 +143,7 @@ PRESETS = {
                    max_per_identity=200, epochs=6, stage_filters=(32, 64), stage_blocks=(1, 1)),
     # Seconds, for tests.
     "tiny": preset("a tiny encoder, 4 short epochs: seconds, for tests",
-        max_per_identity=24, epochs=4, steps_per_epoch=16, learning_rate=3e-3, stem_filters=16,
+        photo_signatures=False, max_per_identity=24, epochs=4, steps_per_epoch=16, learning_rate=3e-3, stem_filters=16,
         stage_filters=(16, 32), stage_blocks=(1, 1),
         embedding_dim=16, image_size=16, people_per_batch=4, images_per_person=4, augment=(),
         loss="margin_softmax", softmax_scale=8.0, softmax_margin=0.1, triplet_weight=0.5,

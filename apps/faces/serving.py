@@ -37,11 +37,11 @@ def _photo_verdict(faces):
     return tf.where(faces == 0, "no face found", tf.where(faces == 1, "", many))
 
 
-def export_module(model, calibration, limits=None):
+def export_module(model, calibration, limits=None, photos=True):
+    """(module, signatures); `photos`: with the photo signatures."""
     import tensorflow as tf
 
     height, width, channels = model.input_shape[1:]
-    pipeline = FacePipeline(CROP_SIZE, CANONICAL)
     limits = limits or validation.ImageLimits()
     logistic = calibration["logistic"]
 
@@ -69,26 +69,10 @@ def export_module(model, calibration, limits=None):
             }
 
     module = FaceServing()
-    module.face_models = pipeline.modules  # BlazeFace's and FaceMesh's weights, saved once
     pixels_spec = tf.TensorSpec([None, height, width, channels], tf.uint8)
 
     def decode(b):
         return images_lib.decode_batch(b, channels, height)
-
-    def photo(data):
-        """One photo -> ((model-sized aligned face uint8, faces found, box, landmarks), verdict)."""
-        image, verdict = validation.decode_checked_photo(data, limits)
-        found = pipeline(image)
-        face = images_lib.conform_image_tensor(found["crop"], channels, height)
-        verdict = tf.where(tf.equal(verdict, ""), _photo_verdict(found["faces"]), verdict)
-        return (face, found["faces"], found["box"], found["landmarks"]), verdict
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def photos(photo_bytes):  # traced once, called by both photo signatures
-        placeholder = (tf.zeros([height, width, channels], tf.uint8), tf.constant(0, tf.int32),
-                       tf.zeros([4]), tf.zeros([468, 3]))
-        (faces_pixels, faces, boxes, landmarks), errors = validation.checked_batch(photo_bytes, photo, placeholder)
-        return tf.cast(faces_pixels, tf.float32), faces, boxes, landmarks, errors
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_bytes(image_bytes):
@@ -107,6 +91,37 @@ def export_module(model, calibration, limits=None):
                                   tf.TensorSpec.from_spec(pixels_spec, name="images_2")])
     def verify_images(images_1, images_2):
         return module.compare(tf.cast(images_1, tf.float32), tf.cast(images_2, tf.float32))
+
+    module.serve_bytes, module.embed_images = serve_bytes, embed_images
+    module.verify, module.verify_images = verify, verify_images
+    signatures = {"serving_default": serve_bytes, "embed_images": embed_images,
+                  "verify": verify, "verify_images": verify_images}
+    if photos:
+        signatures.update(_photo_signatures(module, limits, channels, height, width))
+    return module, signatures
+
+
+def _photo_signatures(module, limits, channels, height, width):
+    """embed_photos and verify_photos on `module` (its BlazeFace and FaceMesh weights attached)."""
+    import tensorflow as tf
+
+    pipeline = FacePipeline(CROP_SIZE, CANONICAL)
+    module.face_models = pipeline.modules  # BlazeFace's and FaceMesh's weights, saved once
+
+    def photo(data):
+        """One photo -> ((model-sized aligned face uint8, faces found, box, landmarks), verdict)."""
+        image, verdict = validation.decode_checked_photo(data, limits)
+        found = pipeline(image)
+        face = images_lib.conform_image_tensor(found["crop"], channels, height)
+        verdict = tf.where(tf.equal(verdict, ""), _photo_verdict(found["faces"]), verdict)
+        return (face, found["faces"], found["box"], found["landmarks"]), verdict
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def photos(photo_bytes):  # traced once, called by both photo signatures
+        placeholder = (tf.zeros([height, width, channels], tf.uint8), tf.constant(0, tf.int32),
+                       tf.zeros([4]), tf.zeros([468, 3]))
+        (faces_pixels, faces, boxes, landmarks), errors = validation.checked_batch(photo_bytes, photo, placeholder)
+        return tf.cast(faces_pixels, tf.float32), faces, boxes, landmarks, errors
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="photo_bytes")])
     def embed_photos(photo_bytes):
@@ -127,9 +142,5 @@ def export_module(model, calibration, limits=None):
         answer["same"] = answer["same"] & tf.equal(errors, "")  # never "same" without two faces
         return {**answer, "faces_1": faces_1, "faces_2": faces_2, "error": errors}
 
-    module.serve_bytes, module.embed_images = serve_bytes, embed_images
-    module.verify, module.verify_images = verify, verify_images
     module.embed_photos, module.verify_photos = embed_photos, verify_photos
-    return module, {"serving_default": serve_bytes, "embed_images": embed_images,
-                    "verify": verify, "verify_images": verify_images,
-                    "embed_photos": embed_photos, "verify_photos": verify_photos}
+    return {"embed_photos": embed_photos, "verify_photos": verify_photos}

@@ -110,7 +110,8 @@ class FacesTask(Task):
 
     def serving(self, run, options=None):
         calibration = run.read_json(training.CALIBRATION)
-        module, signatures = export_module(self.load_model(run), calibration)
+        module, signatures = export_module(self.load_model(run), calibration,
+                                           photos=run.config.photo_signatures)
         return module, signatures, {"calibration.json": calibration, "run.json": {"run": str(run.path)}}
 
     def add_commands(self, sub):

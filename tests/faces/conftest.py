@@ -13,7 +13,8 @@ def faces_config(tmp_path_factory):
     from apps.faces.config import PRESETS, Config
 
     config = config_lib.preset_config(Config, PRESETS, "tiny")
-    return dataclasses.replace(config, runs_dir=str(tmp_path_factory.mktemp("faces_runs")))
+    # With the photo signatures (tiny leaves them out): the photo tests use this run's export.
+    return dataclasses.replace(config, runs_dir=str(tmp_path_factory.mktemp("faces_runs")), photo_signatures=True)
 
 
 @pytest.fixture(scope="session")

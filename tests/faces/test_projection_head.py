@@ -121,7 +121,7 @@ def test_flip_tta_encoder_is_the_unit_mean_of_the_image_and_its_mirror():
 def fitted_run(faces_config, tmp_path_factory):
     from apps.faces.task import TASK
 
-    config = dataclasses.replace(faces_config, head="wccn", flip_tta=True, epochs=0,
+    config = dataclasses.replace(faces_config, head="wccn", flip_tta=True, epochs=0, photo_signatures=False,
                                  embedding_dim=12, runs_dir=str(tmp_path_factory.mktemp("fitted")))
     return config, TASK.train(config, fresh=True, verbose=0)
 
