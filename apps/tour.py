@@ -12,6 +12,7 @@ import time
 
 from apps import APPS, get_task
 from apps.common.cli import add_model_root_argument
+from apps.common.errors import ConfigError
 from apps.common.report import Report
 
 
@@ -20,6 +21,7 @@ class TourContext:
     directory: pathlib.Path  # runs/tour/<timestamp>/: app runs and pictures go under it
     report: Report
     model_root: str  # where exports go
+    preset: str = "tour"  # the preset each app's step trains (`tiny`: a quick smoke run)
 
 
 def add_arguments(parser) -> None:
@@ -27,6 +29,8 @@ def add_arguments(parser) -> None:
                         help="only these apps (default: all)")
     add_model_root_argument(parser)
     parser.add_argument("--runs-dir", default="runs", metavar="DIR")
+    parser.add_argument("--preset", default="tour",
+                        help="the preset every app's step trains (default: tour; tiny: a quick smoke run)")
 
 
 def _clock(seconds: float) -> str:
@@ -34,11 +38,15 @@ def _clock(seconds: float) -> str:
 
 
 def run(args) -> int:
+    tasks = [get_task(name) for name in args.apps]
+    for task in tasks:  # refused before anything runs
+        if args.preset not in task.presets:
+            raise ConfigError(f"--preset {args.preset!r}: not a preset of {task.name} "
+                              f"(it has {', '.join(sorted(task.presets))})")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     directory = pathlib.Path(args.runs_dir) / "tour" / stamp
     directory.mkdir(parents=True, exist_ok=True)
-    context = TourContext(directory, Report(directory), args.model_root)
-    tasks = [get_task(name) for name in args.apps]
+    context = TourContext(directory, Report(directory), args.model_root, args.preset)
     started = time.monotonic()
     expected_done = 0.0
     for k, task in enumerate(tasks, start=1):

@@ -56,3 +56,15 @@ def kill_group(proc, sig=signal.SIGKILL, timeout=30):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def tour(root, *apps, preset="tiny"):
+    """`classics tour --apps APPS --preset PRESET` into root (runs under root/runs, exports under
+    root/models), as a user runs it: (the tour's directory, its report.json as a dict)."""
+    import json
+
+    code, _, err = run_classics("tour", "--apps", *apps, "--preset", preset, "--runs-dir", root / "runs",
+                                "--model-root", root / "models")
+    assert code == 0, err[-3000:]
+    (directory,) = (root / "runs" / "tour").iterdir()
+    return directory, json.loads((directory / "report.json").read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ pyplot's global state.
 import dataclasses
 import datetime
 import html
+import json
 import pathlib
 
 import numpy as np
@@ -90,7 +91,8 @@ class Section:
 
 
 class Report:
-    """Sections of metrics and pictures, written as one self-contained folder."""
+    """Sections of metrics and pictures, written as one self-contained folder: report.html,
+    and report.json with the same sections."""
 
     def __init__(self, directory, title="keras-classics tour"):
         self.directory = pathlib.Path(directory)
@@ -131,4 +133,9 @@ class Report:
                 parts.append(f"<img src='{html.escape(image)}' alt='{html.escape(image)}'>")
         path = self.directory / "report.html"
         path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+        # The same sections for programs (metrics, pictures, notes), NumPy scalars as numbers.
+        sections = [dataclasses.asdict(s) for s in self.sections]
+        (self.directory / "report.json").write_text(
+            json.dumps({"title": self.title, "sections": sections}, indent=1,
+                       default=lambda v: v.item() if hasattr(v, "item") else str(v)) + "\n", encoding="utf-8")
         return path

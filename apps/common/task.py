@@ -197,9 +197,9 @@ class Task:
     def tour(self, context) -> None:
         raise NotImplementedError
 
-    def tour_config(self, context, preset: str = "tour"):
-        """The preset's config with runs under the tour's directory."""
-        config = preset_config(self.Config, self.presets, preset)
+    def tour_config(self, context, preset: str | None = None):
+        """The preset's config (the tour's, unless named) with runs under the tour's directory."""
+        config = preset_config(self.Config, self.presets, preset or context.preset)
         return dataclasses.replace(config, runs_dir=str(context.directory / "runs"))
 
 

@@ -248,8 +248,8 @@ class SentimentTask(Task):
                                     "ood.json": calibration.to_json()}
 
     # ------------------------------------------------------------ tour
-    def tour(self, context, preset="tour"):
-        config = self.tour_config(context, preset)
+    def tour(self, context):
+        config = self.tour_config(context)
         run = self.train(config, fresh=True)
         out = context.directory / self.name
         result = self.evaluate(run, out_dir=out, mistakes=5)

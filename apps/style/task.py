@@ -108,7 +108,7 @@ class StyleTask(Task):
     def add_commands(self, sub):
         commands.add_commands(self, sub)
 
-    def tour(self, context, preset="tour"):
+    def tour(self, context):
         """A 256 px Gatys result (and its original-colours version), two content photos x two
         styles at 128 px, all by L-BFGS on the offline VGG16; then a fast stylizer trained
         briefly on the embedded content photos, exported, applied through its signature."""
@@ -117,7 +117,7 @@ class StyleTask(Task):
 
         out = context.directory / self.name
         out.mkdir(parents=True, exist_ok=True)
-        base = self.tour_config(context, preset)
+        base = self.tour_config(context)
         vgg = vgg_lib.build_vgg(base.backbone, base.weights)  # built once, shared by the runs below
         started = time.monotonic()
         main = commands.run(dataclasses.replace(base, content="astronaut", styles=("ihc",)),

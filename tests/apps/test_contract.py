@@ -2,10 +2,10 @@
 
 For each app: a tiny `train` killed with SIGKILL in the middle of an epoch (staged and ensemble
 apps: in the second phase / member), its stderr free of TensorFlow's C++ chatter -> the rerun
-resumes from the last finished epoch ->
-`evaluate` -> `export` -> the export served through `classics serve` answers as the in-process
-SavedModel -> bad config values exit 2. A new app is tested the moment it is registered; an app
-missing from CASES fails the registry test.
+resumes from the last finished epoch -> `evaluate` -> `export` (these in child processes,
+beside the other tests) -> the export served through `classics serve` answers as the
+in-process SavedModel -> bad config values exit 2. A new app is tested the moment it is
+registered; an app missing from CASES fails the registry test.
 """
 
 import functools
@@ -87,18 +87,33 @@ def test_every_registered_app_has_a_contract_case():
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
+def exports():
     """Each app's export, once its run was killed, resumed and evaluated: {app: version dir}."""
-    return tmp_path_factory.mktemp("contract"), {}
+    return {}
 
 
 def _train_command(app, runs, sets):
     return [app, "train", "--preset", "tiny", "--set", f"runs_dir={runs}", *sum((["--set", s] for s in sets), [])]
 
 
-def _killed_run(app, root):
-    """The job of one app: its tiny train SIGKILLed mid-epoch, run as a user runs it (no
-    TF_CPP_MIN_LOG_LEVEL) -> (command, runs dir, (return code, stdout, stderr))."""
+# The same command again, then `evaluate` and `export`, as a user runs them one after another:
+# one child process (a TensorFlow start-up per app, not three), each command's stderr after a
+# marker line; exits with the first failing command's code.
+RERUN = textwrap.dedent("""
+    import json, sys
+    from apps.entry import main
+    for command in json.loads(sys.argv[1]):
+        print("==> classics " + " ".join(command[:2]), file=sys.stderr, flush=True)
+        code = main(command)
+        if code:
+            sys.exit(code)
+""")
+
+
+def _contract_run(app, root):
+    """The job of one app, run as a user runs it: its tiny train SIGKILLed mid-epoch (no
+    TF_CPP_MIN_LOG_LEVEL), the run's state after the kill, then the same command again,
+    `evaluate` and `export` -> dict of what each step left."""
     sets, part, epoch, _ = CASES[app]
     runs = root / app
     if app == "classification":  # the frozen phase needs a run to start from: one epoch of tiny
@@ -109,55 +124,66 @@ def _killed_run(app, root):
     command = _train_command(app, runs, sets)
     killer = root / f"killer_{app}.py"
     killer.write_text(KILLER)
-    return command, runs, run_classics(*command, env={"KILL_PART": part, "KILL_EPOCH": str(epoch)},
-                                       script=killer, as_user=True)
+    killed = run_classics(*command, env={"KILL_PART": part, "KILL_EPOCH": str(epoch)}, script=killer,
+                          as_user=True)
+    result = {"runs": runs, "killed": killed}
+    if killed[0] != -signal.SIGKILL:
+        return result
+    (run_dir,) = [p for p in (runs / app).iterdir() if p.is_dir()]
+    killed_dir = run_dir / part if part else run_dir
+    result.update(run_dir=run_dir, killed_dir=killed_dir, models=root / "saved_models",
+                  done_after_kill=[(run_dir / DONE).exists(), (killed_dir / DONE).exists()],
+                  epochs_after_kill=[int(r["epoch"]) for r in read_log(killed_dir / "log.csv")],
+                  finished_before={p.name: (p / DONE).stat().st_mtime for p in run_dir.iterdir()
+                                   if (p / DONE).exists()})
+    commands = [command, [app, "evaluate", "--run", str(run_dir)],
+                [app, "export", "--run", str(run_dir), "--model-root", str(result["models"])]]
+    rerun = root / f"rerun_{app}.py"
+    rerun.write_text(RERUN)
+    result["rerun"] = run_classics(json.dumps(commands), script=rerun)
+    return result
 
 
 def background_jobs(request, root):
-    """The killed runs start with the session (tests/conftest.py) and run beside other tests:
-    those of the selected apps (every app's when the served-exports test is selected)."""
+    """The killed runs and their reruns start with the session (tests/conftest.py) and run beside
+    other tests: those of the selected apps (every app's when the served-exports test is selected)."""
     mine = [item for item in request.session.items if item.module.__name__ == __name__]
     apps = {item.callspec.params["app"] for item in mine if hasattr(item, "callspec")
             and item.originalname == test_train_killed_mid_epoch_resumes_then_evaluates_and_exports.__name__}
     if any(item.originalname == test_every_export_is_served_as_the_in_process_savedmodel.__name__ for item in mine):
         apps = set(CASES)
-    return {f"killed {app}": functools.partial(_killed_run, app, root) for app in sorted(apps)}
+    return {f"contract {app}": functools.partial(_contract_run, app, root) for app in sorted(apps)}
 
 
 @pytest.mark.slow
 @pytest.mark.background
 @pytest.mark.parametrize("app", sorted(CASES))
-def test_train_killed_mid_epoch_resumes_then_evaluates_and_exports(app, exports, jobs, capsys):
-    root, done = exports
+def test_train_killed_mid_epoch_resumes_then_evaluates_and_exports(app, exports, jobs):
+    done = exports
     _, part, epoch, epochs = CASES[app]
-    command, runs, (code, _, stderr) = jobs.result(f"killed {app}")
+    result = jobs.result(f"contract {app}")
+    code, _, stderr = result["killed"]
     assert code == -signal.SIGKILL, stderr[-2000:]
     # Quiet by default: none of TensorFlow's C++ start-up or runtime lines, no retracing warnings
     # (start-up, data, building, a whole epoch with validation and checkpoints, then the kill).
     noise = [line for line in stderr.splitlines() if quiet.is_noise(line) or "retracing" in line]
     assert not noise, noise
-    (run_dir,) = [p for p in (runs / app).iterdir() if p.is_dir()]
-    killed_dir = run_dir / part if part else run_dir
-    assert not (run_dir / DONE).exists() and not (killed_dir / DONE).exists()
-    assert [int(r["epoch"]) for r in read_log(killed_dir / "log.csv")] == list(range(epoch))
-    finished_before = {p.name: (p / DONE).stat().st_mtime for p in run_dir.iterdir() if (p / DONE).exists()}
+    run_dir, killed_dir, runs = result["run_dir"], result["killed_dir"], result["runs"]
+    assert result["done_after_kill"] == [False, False]
+    assert result["epochs_after_kill"] == list(range(epoch))
 
-    # The same command again, in this process (a second TensorFlow start-up proves nothing new).
-    code = main(command)
-    err = capsys.readouterr().err
+    code, _, err = result["rerun"]
+    train_err, evaluate_err, export_err = err.split("==> classics ")[1:]
     assert code == 0, err[-3000:]
-    assert f"resuming {run_dir}" in err
+    assert f"resuming {run_dir}" in train_err
     assert [p for p in (runs / app).iterdir() if p.is_dir()] == [run_dir]  # no second run
     # Every epoch of the killed part trained once: resumed at the epoch the kill interrupted.
     assert [int(r["epoch"]) for r in read_log(killed_dir / "log.csv")] == list(range(epochs))
     assert (run_dir / DONE).exists() and not (killed_dir / "backup").exists()
-    for name, mtime in finished_before.items():  # finished parts (member1) were not trained again
+    for name, mtime in result["finished_before"].items():  # finished parts were not trained again
         assert (run_dir / name / DONE).stat().st_mtime == mtime, name
-
-    assert main([app, "evaluate", "--run", str(run_dir)]) == 0
-    models = root / "saved_models"
-    assert main([app, "export", "--run", str(run_dir), "--model-root", str(models)]) == 0
-    (version,) = sorted((models / app).iterdir())
+    assert evaluate_err.startswith(f"{app} evaluate") and export_err.startswith(f"{app} export")
+    (version,) = sorted((result["models"] / app).iterdir())
     assert (version / "saved_model.pb").exists() and (version / "assets.extra" / "config.json").exists()
     done[app] = version
 
@@ -171,9 +197,10 @@ def test_every_export_is_served_as_the_in_process_savedmodel(exports):
 
     from apps.common.serving import codec, versions
 
-    root, done = exports
+    done = exports
     assert sorted(done) == sorted(CASES), "run the train/export contract tests first"
-    with serve_helpers.running_server(root / "saved_models") as (port, _, _):
+    (models,) = {version.parent.parent for version in done.values()}
+    with serve_helpers.running_server(models) as (port, _, _):
         client = serve_helpers.Client(port)
         for app, version in sorted(done.items()):
             loaded = versions.load_version(version)

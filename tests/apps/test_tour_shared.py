@@ -33,3 +33,12 @@ def test_tour_config_unknown_preset_is_a_config_error_naming_it(tmp_path):
     with pytest.raises(ConfigError, match="nope") as info:
         get_task("detection").tour_config(context, preset="nope")
     assert "tour" in str(info.value)  # lists the presets there are
+
+
+def test_tour_preset_missing_from_an_app_exits_2_before_anything_runs(tmp_path, capsys):
+    from apps.cli import main
+
+    code = main(["tour", "--apps", "detection", "style", "--preset", "nope", "--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "'nope'" in err and "detection" in err, err
+    assert not any(tmp_path.iterdir())
