@@ -16,10 +16,13 @@ def pytest_collection_modifyitems(items):
 class Jobs:
     """Child-process work (kills, resumes, clusters) started when the session starts, one job at
     a time on a thread that only waits on its processes; a test takes a result by name (and
-    gets the job's exception, if it raised)."""
+    gets the job's exception, if it raised). The thread runs at nice +5, so the processes it
+    starts inherit it: the in-process tests, which use both cores in their TensorFlow ops,
+    keep priority, and the jobs take what they leave."""
 
     def __init__(self):
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs",
+                                                           initializer=os.nice, initargs=(5,))
         self._futures = {}
 
     def submit(self, name, job):

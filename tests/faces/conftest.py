@@ -13,8 +13,8 @@ def faces_config(tmp_path_factory):
     from apps.faces.config import PRESETS, Config
 
     config = config_lib.preset_config(Config, PRESETS, "tiny")
-    # With the photo signatures (tiny leaves them out): the photo tests use this run's export.
-    return dataclasses.replace(config, runs_dir=str(tmp_path_factory.mktemp("faces_runs")), photo_signatures=True)
+    assert not config.photo_signatures  # tiny leaves them out: its exports trace and load in a second
+    return dataclasses.replace(config, runs_dir=str(tmp_path_factory.mktemp("faces_runs")))
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +30,18 @@ def faces_export(faces_run, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("saved_models")
     return TASK.export(faces_run, root=root), root
+
+
+@pytest.fixture(scope="session")
+def faces_photo_export(faces_run, tmp_path_factory):
+    """The same run exported with the photo signatures (detection, landmarks, alignment in the
+    graph), for the tests of those: (version dir, model root)."""
+    from apps.common.run import Run
+    from apps.faces.task import TASK
+
+    root = tmp_path_factory.mktemp("saved_models_photos")
+    run = Run(faces_run.path, dataclasses.replace(faces_run.config, photo_signatures=True))
+    return TASK.export(run, root=root), root
 
 
 @pytest.fixture(scope="session")

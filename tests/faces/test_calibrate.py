@@ -85,8 +85,8 @@ def test_calibrate_refuses_one_person_and_a_far_out_of_range(faces_export, digit
     assert export_lib.versions(tmp_path / "models" / "faces") == [1]  # nothing written
 
 
-def test_calibrate_on_photos_goes_through_the_exports_own_detection(faces_export, tmp_path, capsys):
-    _copy_export(faces_export, tmp_path / "models")
+def test_calibrate_on_photos_goes_through_the_exports_own_detection(faces_photo_export, tmp_path, capsys):
+    _copy_export(faces_photo_export, tmp_path / "models")
     people = tmp_path / "photos"
     for name, key in (("astronaut", "skimage-astronaut"), ("cameraman", "skimage-camera")):
         (people / name).mkdir(parents=True)

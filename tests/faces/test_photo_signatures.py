@@ -29,8 +29,8 @@ def _png(array):
 
 
 @pytest.fixture(scope="module")
-def exported(faces_export):
-    version, _ = faces_export
+def exported(faces_photo_export):
+    version, _ = faces_photo_export
     return tf.saved_model.load(str(version))
 
 
@@ -68,8 +68,8 @@ def test_verify_photos_never_says_same_without_two_faces(exported):
     assert float(out["threshold"][0]) == float(crops["threshold"][0])
 
 
-def test_tour_picture_of_the_exports_answers(faces_export, tmp_path):
-    version, _ = faces_export
+def test_tour_picture_of_the_exports_answers(faces_photo_export, tmp_path):
+    version, _ = faces_photo_export
     path = TASK.tour_photos(version, tmp_path / "photos.png")
     with Image.open(path) as picture:
         assert picture.format == "PNG" and picture.size[0] > 4 * picture.size[1] / 2
