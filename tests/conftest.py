@@ -1,6 +1,7 @@
 import concurrent.futures
 import os
 
+import processes
 import pytest
 
 # Quiet TensorFlow's C++ start-up chatter in the test log.
@@ -16,13 +17,14 @@ def pytest_collection_modifyitems(items):
 class Jobs:
     """Child-process work (kills, resumes, clusters) started when the session starts, one job at
     a time on a thread that only waits on its processes; a test takes a result by name (and
-    gets the job's exception, if it raised). The thread runs at nice +5, so the processes it
-    starts inherit it: the in-process tests, which use both cores in their TensorFlow ops,
-    keep priority, and the jobs take what they leave."""
+    gets the job's exception, if it raised). The processes it starts run TensorFlow on one
+    thread each: the in-process tests use both cores in their ops, and two processes spinning
+    two thread pools each on two cores cost more CPU than they save."""
 
     def __init__(self):
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs",
-                                                           initializer=os.nice, initargs=(5,))
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="jobs", initializer=processes.child_environment,
+            initargs=({"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},))
         self._futures = {}
 
     def submit(self, name, job):
