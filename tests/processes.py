@@ -1,6 +1,7 @@
 """Child `classics` processes, for the tests that need one: a SIGKILL, a cluster, or stderr
 exactly as a user sees it. Each runs in its own process group (killed as a whole)."""
 
+import json
 import os
 import pathlib
 import signal
@@ -68,8 +69,6 @@ def kill_group(proc, sig=signal.SIGKILL, timeout=30):
 def tour(root, *apps, preset="tiny"):
     """`classics tour --apps APPS --preset PRESET` into root (runs under root/runs, exports under
     root/models), as a user runs it: (the tour's directory, its report.json as a dict)."""
-    import json
-
     code, _, err = run_classics("tour", "--apps", *apps, "--preset", preset, "--runs-dir", root / "runs",
                                 "--model-root", root / "models")
     assert code == 0, err[-3000:]
