@@ -169,6 +169,18 @@ def test_block_preparation_equals_the_sentence_by_sentence_one(tmp_path):
         expected += ids + [corpus.SEPARATOR] if ids else []
     ids = corpus.encode_corpus(config, small, tmp_path / "ids")
     np.testing.assert_array_equal(np.asarray(ids), expected)
+    # The vocabulary counted from the corpus remaps the ids it read (no second pass): same rule,
+    # here with the words seen once dropped by min_count.
+    config = Config(data=f"text:{path}", min_count=2, max_sentence_length=5)
+    vocab = corpus.build_vocabulary(config)
+    assert vocab.final is not None and "k" not in vocab.words and "cat" in vocab.words
+    index = vocab.index
+    expected = []
+    for tokens in corpus.sentences(config):
+        ids = [index[t] for t in tokens if t in index]
+        expected += ids + [corpus.SEPARATOR] if ids else []
+    ids = corpus.encode_corpus(config, vocab, tmp_path / "ids2")
+    np.testing.assert_array_equal(np.asarray(ids), expected)
 
 
 def test_text_blocks_report_the_line_of_invalid_utf8_across_blocks(tmp_path):

@@ -1,11 +1,12 @@
 """Corpora, vocabulary, subsampling and the vectorised (center, context) pair pipeline.
 
 Workflow: `token_blocks(config)` streams the tokens of the configured source in ~4 MB blocks
-of whole sentences (a regex, a Counter and a dict lookup per block, no Python per word);
-`build_vocabulary` counts them (min_count, max_vocab_size); `encode_corpus` writes the
-corpus once as int32 word ids (one -1 after every sentence) to a file that is memory
-mapped, so a corpus larger than memory is never loaded whole; `chunks` cuts that file into
-the chunks the model trains on (its graph makes the pairs: graph.ChunkTrainer.pairs).
+of whole sentences (a regex and a dict lookup per block, no Python per word);
+`build_vocabulary` reads them once, keeps them as first-seen ids and counts them (min_count,
+max_vocab_size); `encode_corpus` remaps those ids and writes the corpus as int32 word ids
+(one -1 after every sentence) to a file that is memory mapped, so training never loads the
+corpus whole; `chunks` cuts that file into the chunks the model trains on (its graph makes
+the pairs: graph.ChunkTrainer.pairs).
 `make_pairs` is the same pair rule in NumPy (subsampling with gensim's formula, a reduced
 window per center word, pairs never crossing a sentence), the reference of the tests, as
 `sentences(config)` (token lists, one a sentence) is gensim's input in tests and benchmarks.
@@ -232,11 +233,18 @@ def token_blocks(config) -> Iterator[list[str]]:
 # ---------------------------------------------------------------- vocabulary
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:
-    """Words by descending count (ties: first seen first); ids index `words`."""
+    """Words by descending count (ties: first seen first); ids index `words`.
+
+    A vocabulary counted from the configured corpus also holds that corpus, read once, as
+    `blocks` of first-seen ids (NEWLINE is 0) and `final`, their ids in the vocabulary
+    (SEPARATOR for NEWLINE, _OUT_OF_VOCABULARY for a dropped word): `encode_corpus` then remaps
+    them in NumPy instead of reading and tokenising the text again. 4 bytes per corpus word."""
 
     words: tuple[str, ...]
     counts: np.ndarray  # int64 (V,)
     total_words: int  # corpus tokens, in or out of the vocabulary
+    blocks: tuple[np.ndarray, ...] = dataclasses.field(default=(), repr=False, compare=False)
+    final: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -260,35 +268,55 @@ def keep_probabilities(counts, sample: float) -> np.ndarray:
         return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts)
 
 
+def _first_seen_blocks(config):
+    """One pass over the corpus: (blocks of first-seen ids, the words in first-seen order, their
+    counts). Per block: a regex, a dict of the block's distinct words and a C-level map; NumPy
+    counts. NEWLINE is word 0."""
+    seen = {NEWLINE: 0}
+    counts = np.zeros(1, np.int64)
+    blocks = []
+    for tokens in token_blocks(config):
+        new = [w for w in dict.fromkeys(tokens) if w not in seen]  # the block's new words, in order
+        seen.update(zip(new, range(len(seen), len(seen) + len(new))))
+        ids = np.fromiter(map(seen.__getitem__, tokens), np.int32, count=len(tokens))
+        block_counts = np.bincount(ids, minlength=len(seen))
+        block_counts[:len(counts)] += counts
+        counts = block_counts
+        blocks.append(ids)
+    return tuple(blocks), tuple(seen), counts
+
+
 def build_vocabulary(config, corpus=None) -> Vocabulary:
     """Count the corpus and keep words seen at least `min_count` times."""
     if config.min_count < 1:
         raise ConfigError(f"min_count: expected >= 1, got {config.min_count}")
-    counter: collections.Counter = collections.Counter()
-    total = 0
     if corpus is None:
-        for tokens in token_blocks(config):
-            # Counter's C loop per block; merging keeps first-seen order (ties below).
-            counter.update(collections.Counter(tokens))
-            total += len(tokens)
-        total -= counter.pop(NEWLINE, 0)
+        blocks, seen, counts = _first_seen_blocks(config)
+        seen, counts = seen[1:], counts[1:]  # NEWLINE is not a word
     else:
+        counter: collections.Counter = collections.Counter()
         for tokens in corpus:
             counter.update(tokens)
-            total += len(tokens)
+        blocks, seen, counts = (), tuple(counter), np.fromiter(counter.values(), np.int64, len(counter))
+    total = int(counts.sum())
     if total == 0:
         raise DataError(f"corpus {config.data!r} has no words (empty, or no letters in it)")
-    kept = [(w, c) for w, c in counter.items() if c >= config.min_count]
-    kept.sort(key=lambda wc: -wc[1])  # stable: ties keep first-seen order
+    kept = np.flatnonzero(counts >= config.min_count)
+    kept = kept[np.argsort(-counts[kept], kind="stable")]  # stable: ties keep first-seen order
     if config.max_vocab_size > 0:
         kept = kept[:config.max_vocab_size]
     if len(kept) < 2:
-        top = counter.most_common(1)[0]
+        top = int(np.argmax(counts))
         raise DataError(
             f"corpus {config.data!r}: {len(kept)} word(s) occur at least min_count={config.min_count} "
-            f"times ({total} words, {len(counter)} distinct, most frequent {top[0]!r} x{top[1]}); "
+            f"times ({total} words, {len(seen)} distinct, most frequent {seen[top]!r} x{counts[top]}); "
             "need at least 2: lower min_count or use a larger corpus")
-    return Vocabulary(tuple(w for w, _ in kept), np.array([c for _, c in kept], np.int64), total)
+    final = None
+    if blocks:
+        final = np.full(len(seen) + 1, _OUT_OF_VOCABULARY, np.int32)
+        final[0] = SEPARATOR
+        final[kept + 1] = np.arange(len(kept), dtype=np.int32)
+    return Vocabulary(tuple(seen[i] for i in kept), counts[kept], total, blocks, final)
 
 
 # ---------------------------------------------------------------- encoded corpus
@@ -304,6 +332,12 @@ def block_ids(tokens, index: dict, limit: int) -> np.ndarray:
     before unknown words are dropped, as `sentences` cuts them)."""
     ids = np.fromiter(map(index.get, tokens, itertools.repeat(_OUT_OF_VOCABULARY)), np.int32,
                       count=len(tokens))
+    return _cut_lines(ids, limit)
+
+
+def _cut_lines(ids: np.ndarray, limit: int) -> np.ndarray:
+    """`block_ids`'s rule on ids already mapped (SEPARATOR ends a line, _OUT_OF_VOCABULARY a
+    dropped word)."""
     ends = ids == SEPARATOR
     position = np.arange(len(ids))
     line_start = np.maximum.accumulate(np.where(ends, position + 1, 0))
@@ -317,14 +351,19 @@ def block_ids(tokens, index: dict, limit: int) -> np.ndarray:
 def encode_corpus(config, vocab: Vocabulary, path) -> np.ndarray:
     """Write the corpus as int32 ids with SEPARATOR after each sentence (out-of-vocabulary
     words dropped, as gensim does before windowing; empty sentences left out) to `path`;
-    returns a read-only memmap. Streamed in blocks: memory holds one block, not the corpus."""
+    returns a read-only memmap. A vocabulary counted from this corpus remaps the ids it holds;
+    another one reads the corpus again, streamed in blocks."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    index = {**vocab.index, NEWLINE: SEPARATOR}
+    limit = config.max_sentence_length
+    if vocab.final is not None:
+        mapped = (_cut_lines(vocab.final[block], limit) for block in vocab.blocks)
+    else:
+        index = {**vocab.index, NEWLINE: SEPARATOR}
+        mapped = (block_ids(tokens, index, limit) for tokens in token_blocks(config))
     previous = SEPARATOR  # the last id written: no sentence is empty, none starts the file
     with path.open("wb") as fh:
-        for tokens in token_blocks(config):
-            ids = block_ids(tokens, index, config.max_sentence_length)
+        for ids in mapped:
             if not len(ids):
                 continue
             ends = ids == SEPARATOR
