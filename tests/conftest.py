@@ -64,6 +64,16 @@ def tiny_run(tmp_path_factory):
     return TASK.train(config, verbose=0)
 
 
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory):
+    """`tiny_run` exported once (TASK.export, with its calibration): the version directory
+    saved_models/classification/1. Tests that serve it beside other models copy it
+    (helpers.copy_version); none may change it."""
+    from apps.classification.task import TASK
+
+    return TASK.export(tiny_run, root=tmp_path_factory.mktemp("tiny_export"))
+
+
 def _colour_folder(root, per_class: int, bright: int):
     """folder:<root> with 3 classes of RGB 16x16 images, told apart by their colour:
     random dark pixels with one channel raised to bright..255."""

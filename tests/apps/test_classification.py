@@ -3,6 +3,7 @@ import io
 import shutil
 from types import SimpleNamespace
 
+import exports
 import keras
 import numpy as np
 import pytest
@@ -84,18 +85,18 @@ def _jpeg_bytes(image):
     return buf.getvalue()
 
 
-def test_export_serves_the_keras_model_from_bytes_and_pixels(tiny_run, tmp_path):
+def test_export_serves_the_keras_model_from_bytes_and_pixels(tiny_run, tiny_export, tmp_path):
     config, labels, model = tiny_run.config, tiny_run.labels, tiny_run.load_model()
     digits = load_data(config).x_test[:4]
     jpegs = [_jpeg_bytes(d) for d in digits]
-    first = TASK.export(tiny_run, root=tmp_path)
-    second = TASK.export(tiny_run, root=tmp_path)
+    first = exports.copy_version(tiny_export, tmp_path)  # the session's export of this run
+    second = TASK.export(tiny_run, root=tmp_path)  # the next version beside it
     assert (first.name, second.name) == ("1", "2")
     assert export_lib.read_extra(first, "labels.txt") == labels
     assert export_lib.read_extra(first, "config.json")["preset"] == "tiny"
     assert 0 < export_lib.read_extra(first, "metrics.json")["accuracy"] <= 1
 
-    served = tf.saved_model.load(str(first))
+    served = exports.load(first)
     out = served.signatures["serving_default"](image_bytes=tf.constant(jpegs))
     decoded = np.stack([tf.io.decode_jpeg(j, channels=1).numpy() for j in jpegs]).astype("float32")
     expected = tf.nn.softmax(model(decoded, training=False)).numpy()
@@ -107,7 +108,7 @@ def test_export_serves_the_keras_model_from_bytes_and_pixels(tiny_run, tmp_path)
         tf.nn.softmax(model(digits.astype("float32"), training=False)).numpy(), atol=1e-5)
 
 
-def test_predict_equals_the_served_model(tiny_run, tmp_path):
+def test_predict_equals_the_served_model(tiny_run, tiny_export, tmp_path):
     config, labels = tiny_run.config, tiny_run.labels
     digits = load_data(config).x_test[:3]
     paths = []
@@ -115,8 +116,7 @@ def test_predict_equals_the_served_model(tiny_run, tmp_path):
         paths.append(tmp_path / f"d{i}.jpg")
         paths[-1].write_bytes(_jpeg_bytes(d))
     results = TASK.predict(tiny_run, paths, _options(top_k=10))
-    version = TASK.export(tiny_run, root=tmp_path / "models")
-    served = tf.saved_model.load(str(version)).signatures["serving_default"](
+    served = exports.load(tiny_export).signatures["serving_default"](
         image_bytes=tf.constant([p.read_bytes() for p in paths]))
     assert [entry["image"] for entry in results] == [str(p) for p in paths]
     for entry, probs in zip(results, served["probabilities"].numpy(), strict=True):

@@ -98,15 +98,27 @@ def _train_command(app, runs, sets):
 
 # The same command again, then `evaluate` and `export`, as a user runs them one after another:
 # one child process (a TensorFlow start-up per app, not three), each command's stderr after a
-# marker line; exits with the first failing command's code.
+# marker line; exits with the first failing command's code. Then the export, loaded as a
+# SavedModel in that process, answers its own example requests (every signature), written to
+# argv[3] for the served-exports test to compare the server's answers with.
 RERUN = textwrap.dedent("""
-    import json, sys
+    import json, pathlib, sys
     from apps.entry import main
     for command in json.loads(sys.argv[1]):
         print("==> classics " + " ".join(command[:2]), file=sys.stderr, flush=True)
         code = main(command)
         if code:
             sys.exit(code)
+    import tensorflow as tf
+    from apps.common.serving import codec, versions
+    (version,) = sorted(pathlib.Path(sys.argv[2]).iterdir())
+    answers = {}
+    for name, signature in versions.load_version(version).signatures.items():
+        request = json.loads((version / "assets.extra" / "examples" / name / "request.json").read_text())
+        arrays = codec.input_arrays(signature, codec.parse_body(request))
+        outputs = signature.function(**{k: tf.constant(v) for k, v in arrays.items()})
+        answers[name] = codec.response_body({k: v.numpy() for k, v in outputs.items()}, columnar=False)
+    pathlib.Path(sys.argv[3]).write_text(json.dumps(answers))
 """)
 
 
@@ -140,7 +152,8 @@ def _contract_run(app, root):
                 [app, "export", "--run", str(run_dir), "--model-root", str(result["models"])]]
     rerun = root / f"rerun_{app}.py"
     rerun.write_text(RERUN)
-    result["rerun"] = run_classics(json.dumps(commands), script=rerun)
+    result["answers"] = root / f"answers_{app}.json"
+    result["rerun"] = run_classics(json.dumps(commands), result["models"] / app, result["answers"], script=rerun)
     return result
 
 
@@ -185,32 +198,27 @@ def test_train_killed_mid_epoch_resumes_then_evaluates_and_exports(app, exports,
     assert evaluate_err.startswith(f"{app} evaluate") and export_err.startswith(f"{app} export")
     (version,) = sorted((result["models"] / app).iterdir())
     assert (version / "saved_model.pb").exists() and (version / "assets.extra" / "config.json").exists()
-    done[app] = version
+    done[app] = version, json.loads(result["answers"].read_text())
 
 
 @pytest.mark.slow
 @pytest.mark.background
 def test_every_export_is_served_as_the_in_process_savedmodel(exports):
     """Each app's example request (written by its export) through `classics serve` equals the
-    in-process SavedModel's answer, for every signature."""
-    import tensorflow as tf
-
-    from apps.common.serving import codec, versions
+    answer of the SavedModel loaded in the process that exported it, for every signature."""
+    from apps.common import request_examples
 
     done = exports
     assert sorted(done) == sorted(CASES), "run the train/export contract tests first"
-    (models,) = {version.parent.parent for version in done.values()}
+    (models,) = {version.parent.parent for version, _ in done.values()}
     with serve_helpers.running_server(models) as (port, _, _):
         client = serve_helpers.Client(port)
-        for app, version in sorted(done.items()):
-            loaded = versions.load_version(version)
-            for name, signature in loaded.signatures.items():
+        for app, (version, answers) in sorted(done.items()):
+            assert sorted(answers) == sorted(request_examples.signature_defs(version)), app
+            for name, expected in answers.items():
                 request = json.loads((version / "assets.extra" / "examples" / name / "request.json").read_text())
                 status, body, _ = client.post(f"/v1/models/{app}:predict", request)
                 assert status == 200, (app, name, body)
-                arrays = codec.input_arrays(signature, codec.parse_body(request))
-                outputs = signature.function(**{k: tf.constant(v) for k, v in arrays.items()})
-                expected = codec.response_body({k: v.numpy() for k, v in outputs.items()}, columnar=False)
                 _assert_close(body["predictions"], expected["predictions"], f"{app}/{name}")
 
 

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import exports
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -129,8 +130,7 @@ def exported(tiny_run, tmp_path_factory):
 def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_model, exported):
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "", "good " * 50_000]
     want = probabilities(tiny_model, texts[:3] + [""])  # the over-long text is refused, read as ""
-    loaded = tf.saved_model.load(str(exported))
-    got = loaded.signatures["serving_default"](text=tf.constant(texts))
+    got = exports.load(exported).signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(got["probabilities"].numpy(), want, rtol=0, atol=1e-5)
     assert [e.decode() for e in got["error"].numpy()] == [
         "", "", "empty or whitespace only", "text of 250000 characters: over the maximum of 100000"]
@@ -192,7 +192,7 @@ def test_unsure_is_calibrated_on_validation_and_the_same_in_export_and_predict(t
     assert json.loads((exported / "assets.extra" / "ood.json").read_text())["threshold"] == calibration.threshold
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "film film film", "zq xv",
              "El perro de la casa come pan y bebe agua todos los dias."]
-    got = tf.saved_model.load(str(exported)).signatures["serving_default"](text=tf.constant(texts))
+    got = exports.load(exported).signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(got["ood_score"].numpy(), scorer(familiar.ragged_ids(tokens, texts)).numpy(),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(got["unsure"].numpy(), got["ood_score"].numpy() > np.float32(calibration.threshold))

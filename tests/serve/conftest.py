@@ -2,6 +2,7 @@
 
 import io
 
+import exports
 import numpy as np
 import pytest
 from serve_helpers import export_text_app
@@ -33,11 +34,9 @@ def digits(trained_run):
 
 
 @pytest.fixture(scope="session")
-def served_root(tmp_path_factory, trained_run):
-    """saved_models/ with classification/1 (through the app's export command) and text/1."""
-    from apps.classification.task import TASK
-
+def served_root(tmp_path_factory, tiny_export):
+    """saved_models/ with classification/1 (the session's export of the tiny run) and text/1."""
     root = tmp_path_factory.mktemp("saved_models")
-    TASK.export(trained_run, root=root)
+    exports.copy_version(tiny_export, root)
     export_text_app(root)
     return root

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 
+import exports
 from processes import classics
 
 MAX_BODY = 65536  # small, so the 413 tests need little data
@@ -138,8 +139,4 @@ def running_server(root, *flags):
 
 def reference(version_dir, signature, **inputs):
     """The in-process answer: the export's concrete function called directly."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(version_dir))
-    outputs = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
-    return {name: t.numpy() for name, t in outputs.items()}
+    return exports.call(version_dir, signature, **inputs)
