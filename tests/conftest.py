@@ -1,11 +1,17 @@
 import concurrent.futures
 import os
 
-import processes
 import pytest
 
 # Quiet TensorFlow's C++ start-up chatter in the test log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One TensorFlow thread per process, this one and its children alike (set before anything imports
+# TensorFlow): the tests' ops are small, so a second thread mostly waits on the first, and the
+# background jobs' processes (below) need the other core. Measured on tests/layers, tests/faces
+# and tests/sentiment/test_app.py, back to back, other work at nice 15 on the machine: 155 s with
+# one thread, 173 s with two.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 def pytest_collection_modifyitems(items):
@@ -17,14 +23,10 @@ def pytest_collection_modifyitems(items):
 class Jobs:
     """Child-process work (kills, resumes, clusters) started when the session starts, one job at
     a time on a thread that only waits on its processes; a test takes a result by name (and
-    gets the job's exception, if it raised). The processes it starts run TensorFlow on one
-    thread each: the in-process tests use both cores in their ops, and two processes spinning
-    two thread pools each on two cores cost more CPU than they save."""
+    gets the job's exception, if it raised)."""
 
     def __init__(self):
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="jobs", initializer=processes.child_environment,
-            initargs=({"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},))
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
         self._futures = {}
 
     def submit(self, name, job):

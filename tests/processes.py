@@ -7,16 +7,9 @@ import pathlib
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-_thread = threading.local()  # .env: what children started from this thread also get
-
-
-def child_environment(env):
-    """Variables every child started from the calling thread gets (the background jobs' thread)."""
-    _thread.env = dict(env)
 
 
 def classics(*args, env=None, script=None, as_user=False, **popen):
@@ -28,7 +21,7 @@ def classics(*args, env=None, script=None, as_user=False, **popen):
         child_env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     # The checkout under test, also for a script outside it (sys.path[0] is the script's folder).
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    child_env.update(getattr(_thread, "env", {}), **(env or {}), PYTHONUNBUFFERED="1")
+    child_env.update(env or {}, PYTHONUNBUFFERED="1")
     program = [str(script)] if script else ["-m", "apps"]
     return subprocess.Popen([sys.executable, *program, *map(str, args)], cwd=ROOT, env=child_env,
                             start_new_session=True, **popen)
