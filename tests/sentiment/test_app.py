@@ -122,12 +122,38 @@ def test_multiclass_head_on_ratings(tmp_path, snippets):
     assert np.array(result["confusion_matrix"]).shape == (5, 5) and 0.0 <= result["roc_auc"] <= 1.0
 
 
+# The reload check's child: only TensorFlow is imported there.
+RELOAD = (
+    "import json, sys\n"
+    "import tensorflow as tf\n"
+    "m = tf.saved_model.load(sys.argv[1])\n"
+    "texts = tf.constant(json.loads(sys.argv[2]))\n"
+    "p = m.signatures['serving_default'](text=texts)['probabilities'].numpy().tolist()\n"
+    "ids = m.signatures['tokenize'](text=texts)['token_ids'].numpy().tolist()\n"
+    "mods = sorted(n for n in sys.modules if n.split('.')[0] in ('apps', 'layers', 'keras'))\n"
+    "project = [n for n in mods if n.split('.')[0] != 'keras']\n"
+    "print(json.dumps({'p': p, 'ids': ids, 'project': project}))\n"
+)
+
+
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
-    return TASK.export(tiny_run, root=tmp_path_factory.mktemp("saved_models"))
+    """The tiny run's export, and a fresh Python process (no project code) already reloading it
+    while the module's other tests run: (version dir, (texts it answers, its Popen))."""
+    version = TASK.export(tiny_run, root=tmp_path_factory.mktemp("saved_models"))
+    vocabulary = (version / "assets.extra" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    texts = ["a moving film", "dull and lifeless", f"{vocabulary[5]} {vocabulary[-1]} zzzunseenzzz"]
+    proc = subprocess.Popen([sys.executable, "-c", RELOAD, str(version), json.dumps(texts)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path_factory.mktemp("reload"),
+                            env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+    yield version, (texts, proc)
+    proc.kill()
+    proc.communicate()
 
 
 def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_model, exported):
+    exported, _ = exported
     texts = ["A moving, beautifully acted film.", "Dull and lifeless.", "", "good " * 50_000]
     want = probabilities(tiny_model, texts[:3] + [""])  # the over-long text is refused, read as ""
     got = exports.load(exported).signatures["serving_default"](text=tf.constant(texts))
@@ -139,36 +165,8 @@ def test_export_takes_strings_and_returns_the_keras_probabilities(tiny_model, ex
     assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) > 100
 
 
-def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_model, exported, tmp_path):
-    """Only TensorFlow is imported there: the vocabulary table and the string input survive."""
-    vocabulary = (exported / "assets.extra" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
-    texts = ["a moving film", "dull and lifeless", f"{vocabulary[5]} {vocabulary[-1]} zzzunseenzzz"]
-    want = probabilities(tiny_model, texts)
-    script = (
-        "import json, sys\n"
-        "import tensorflow as tf\n"
-        "m = tf.saved_model.load(sys.argv[1])\n"
-        "texts = tf.constant(json.loads(sys.argv[2]))\n"
-        "p = m.signatures['serving_default'](text=texts)['probabilities'].numpy().tolist()\n"
-        "ids = m.signatures['tokenize'](text=texts)['token_ids'].numpy().tolist()\n"
-        "mods = sorted(n for n in sys.modules if n.split('.')[0] in ('apps', 'layers', 'keras'))\n"
-        "project = [n for n in mods if n.split('.')[0] != 'keras']\n"
-        "print(json.dumps({'p': p, 'ids': ids, 'project': project}))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", script, str(exported), json.dumps(texts)],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                          env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["project"] == []
-    np.testing.assert_allclose(np.array(out["p"]), want, rtol=0, atol=1e-5)
-    # The vocabulary is intact: known words get their index, an unseen one [UNK] (1).
-    assert out["ids"][2][:3] == [5, len(vocabulary) - 1, 1]
-    index = {w: i for i, w in enumerate(vocabulary)}
-    assert out["ids"][0][:3] == [index.get(w, 1) for w in ("a", "moving", "film")]
-
-
 def test_unsure_is_calibrated_on_validation_and_the_same_in_export_and_predict(tiny_run, tiny_model, exported):
+    exported, _ = exported
     from apps.common import ood, text_ood
     from apps.sentiment import familiar
     from apps.sentiment.serving import logits, ragged_tokens
@@ -204,3 +202,19 @@ def test_unsure_is_calibrated_on_validation_and_the_same_in_export_and_predict(t
     # msp stays available by name: 1 - max(p, 1 - p) of the (whole-text) logits.
     msp = ood.calibrate(logits(tiny_model, splits.x_val), logits(tiny_model, splits.x_val[:5]), "msp", 0.97)
     assert msp.score == "msp" and msp.params is None
+
+
+def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_model, exported):
+    """Only TensorFlow is imported there: the vocabulary table and the string input survive."""
+    exported, (texts, proc) = exported
+    vocabulary = (exported / "assets.extra" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    want = probabilities(tiny_model, texts)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-2000:]
+    out = json.loads(stdout.strip().splitlines()[-1])
+    assert out["project"] == []
+    np.testing.assert_allclose(np.array(out["p"]), want, rtol=0, atol=1e-5)
+    # The vocabulary is intact: known words get their index, an unseen one [UNK] (1).
+    assert out["ids"][2][:3] == [5, len(vocabulary) - 1, 1]
+    index = {w: i for i, w in enumerate(vocabulary)}
+    assert out["ids"][0][:3] == [index.get(w, 1) for w in ("a", "moving", "film")]
