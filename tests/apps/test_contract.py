@@ -8,6 +8,7 @@ in-process SavedModel -> bad config values exit 2. A new app is tested the momen
 registered; an app missing from CASES fails the registry test.
 """
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -163,9 +164,21 @@ def background_jobs(request, root):
     mine = [item for item in request.session.items if item.module.__name__ == __name__]
     apps = {item.callspec.params["app"] for item in mine if hasattr(item, "callspec")
             and item.originalname == test_train_killed_mid_epoch_resumes_then_evaluates_and_exports.__name__}
+    jobs = {}
     if any(item.originalname == test_every_export_is_served_as_the_in_process_savedmodel.__name__ for item in mine):
         apps = set(CASES)
-    return {f"contract {app}": functools.partial(_contract_run, app, root) for app in sorted(apps)}
+        # After the last app's export: the server starts on them beside other tests, and stops
+        # when the session ends.
+        jobs["contract served"] = functools.partial(_start_server, root / "saved_models", request.addfinalizer)
+    return {**{f"contract {app}": functools.partial(_contract_run, app, root) for app in sorted(apps)}, **jobs}
+
+
+def _start_server(models, addfinalizer):
+    """`classics serve` on every export the contract jobs wrote: its port (stopped at session end)."""
+    stack = contextlib.ExitStack()
+    addfinalizer(stack.close)
+    port, _, _ = stack.enter_context(serve_helpers.running_server(models))
+    return port
 
 
 @pytest.mark.slow
@@ -203,23 +216,21 @@ def test_train_killed_mid_epoch_resumes_then_evaluates_and_exports(app, exports,
 
 @pytest.mark.slow
 @pytest.mark.background
-def test_every_export_is_served_as_the_in_process_savedmodel(exports):
+def test_every_export_is_served_as_the_in_process_savedmodel(exports, jobs):
     """Each app's example request (written by its export) through `classics serve` equals the
     answer of the SavedModel loaded in the process that exported it, for every signature."""
     from apps.common import request_examples
 
     done = exports
     assert sorted(done) == sorted(CASES), "run the train/export contract tests first"
-    (models,) = {version.parent.parent for version, _ in done.values()}
-    with serve_helpers.running_server(models) as (port, _, _):
-        client = serve_helpers.Client(port)
-        for app, (version, answers) in sorted(done.items()):
-            assert sorted(answers) == sorted(request_examples.signature_defs(version)), app
-            for name, expected in answers.items():
-                request = json.loads((version / "assets.extra" / "examples" / name / "request.json").read_text())
-                status, body, _ = client.post(f"/v1/models/{app}:predict", request)
-                assert status == 200, (app, name, body)
-                _assert_close(body["predictions"], expected["predictions"], f"{app}/{name}")
+    client = serve_helpers.Client(jobs.result("contract served"))
+    for app, (version, answers) in sorted(done.items()):
+        assert sorted(answers) == sorted(request_examples.signature_defs(version)), app
+        for name, expected in answers.items():
+            request = json.loads((version / "assets.extra" / "examples" / name / "request.json").read_text())
+            status, body, _ = client.post(f"/v1/models/{app}:predict", request)
+            assert status == 200, (app, name, body)
+            _assert_close(body["predictions"], expected["predictions"], f"{app}/{name}")
 
 
 def _assert_close(got, expected, where):
