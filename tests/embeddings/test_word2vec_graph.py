@@ -143,6 +143,16 @@ def test_in_graph_subsampling_keeps_words_at_their_rate_before_windowing():
     assert share == pytest.approx(0.3, abs=0.05)
 
 
+def _sentence_by_sentence_ids(config, vocab):
+    """The reference encoding: per sentence, unknown words dropped, SEPARATOR after each
+    non-empty one."""
+    index, expected = vocab.index, []
+    for tokens in corpus.sentences(config):
+        ids = [index[t] for t in tokens if t in index]
+        expected += ids + [corpus.SEPARATOR] if ids else []
+    return expected
+
+
 def test_block_preparation_equals_the_sentence_by_sentence_one(tmp_path):
     path = tmp_path / "c.txt.gz"
     lines = ["The cat sat on the mat.\r", "", "the dog — sat on the LOG", "a b c d e f g h i j k l",
@@ -158,29 +168,18 @@ def test_block_preparation_equals_the_sentence_by_sentence_one(tmp_path):
     assert vocab.total_words == total
     assert dict(zip(vocab.words, vocab.counts.tolist())) == dict(counter)
     assert vocab.words[:3] == ("the", "cat", "dog")  # count 4, 4, 4: first seen first
-    # Reference: per sentence, unknown words (here also 'k') dropped, SEPARATOR after each
-    # non-empty one.
+    # A vocabulary given from elsewhere (here without 'k'): the corpus is read again.
     small = corpus.Vocabulary(tuple(w for w in vocab.words if w != "k"),
                               vocab.counts[np.array(vocab.words) != "k"], vocab.total_words)
-    index = small.index
-    expected = []
-    for tokens in corpus.sentences(config):
-        ids = [index[t] for t in tokens if t in index]
-        expected += ids + [corpus.SEPARATOR] if ids else []
     ids = corpus.encode_corpus(config, small, tmp_path / "ids")
-    np.testing.assert_array_equal(np.asarray(ids), expected)
+    np.testing.assert_array_equal(np.asarray(ids), _sentence_by_sentence_ids(config, small))
     # The vocabulary counted from the corpus remaps the ids it read (no second pass): same rule,
     # here with the words seen once dropped by min_count.
     config = Config(data=f"text:{path}", min_count=2, max_sentence_length=5)
     vocab = corpus.build_vocabulary(config)
     assert vocab.final is not None and "k" not in vocab.words and "cat" in vocab.words
-    index = vocab.index
-    expected = []
-    for tokens in corpus.sentences(config):
-        ids = [index[t] for t in tokens if t in index]
-        expected += ids + [corpus.SEPARATOR] if ids else []
     ids = corpus.encode_corpus(config, vocab, tmp_path / "ids2")
-    np.testing.assert_array_equal(np.asarray(ids), expected)
+    np.testing.assert_array_equal(np.asarray(ids), _sentence_by_sentence_ids(config, vocab))
 
 
 def test_text_blocks_report_the_line_of_invalid_utf8_across_blocks(tmp_path):
