@@ -21,6 +21,11 @@ class Config(TrainConfig):
     # Corpus (apps/generate/corpora.py): names | latin | oneills | airds | text:<file>, several
     # joined by "+". One item (a name, a whole tune) is one sequence.
     data: str = "names"
+    # More training items, never validation or test: sources as in `data` (e.g. "airds+ryans"
+    # beside data="oneills", so the held-out tunes stay O'Neill's). An extra item equal to a
+    # `data` item, or sharing over `NEAR_COPY` of its body with a validation or test item, is
+    # dropped (data.py), so nothing held out is trained on in another transcription.
+    extra_data: str = ""
     val_fraction: Fraction = 0.1  # fixed-seed split by item
     test_fraction: Fraction = 0.1
     # Note lines (chorales): also train on each training line transposed by +-1..transpose

@@ -9,15 +9,21 @@ tokens (the chorales' notes) work alike; as text their tokens are joined by a sp
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 
 from apps.common.errors import DataError
 from apps.generate.abc_marks import notes_only
 from apps.generate.corpora import load_corpus, split_items
+from apps.generate.metrics import SharedSubstrings
 
 PAD, UNK, EOS = 0, 1, 2
 FIRST_CHAR = 3
+# An extra training item sharing a substring longer than this share of its body with a held-out
+# item is dropped as the same tune: of Ryan's 1,045 tunes, 8 share over 30 % with one of
+# O'Neill's 368 validation and test tunes (1 over 50 %); of Aird's 1,177, 1.
+NEAR_COPY = 0.3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +66,12 @@ class Data:
     test: tuple
     dropped: tuple  # ((reason, count), ...) from the corpus and the length limit
     transposed: tuple = ()  # note lines: the training lines transposed (config.transpose), fit only
+    extra: tuple = ()  # items of config.extra_data: trained on, never validated or tested on
 
     @property
     def fit_items(self) -> tuple:
-        """What the model trains on: the training items and their transpositions."""
-        return self.train + self.transposed
+        """What the model trains on: the training items, their transpositions and the extra items."""
+        return self.train + self.transposed + self.extra
 
 
 def transpose(tokens, semitones: int) -> tuple:
@@ -76,21 +83,54 @@ def transpose(tokens, semitones: int) -> tuple:
     return tuple(moved)
 
 
-def load_data(config) -> Data:
-    """The corpus of `config.data`, split by item with `config.seed`; vocabulary from train.
-    With `abc_marks="drop"` every text item (train, validation and test alike) loses its ABC
-    performance marks before the split, so model and n-grams score the same reduced tunes."""
-    corpus = load_corpus(config.data)
-    items, dropped = list(corpus.items), dict(corpus.dropped)
+def _prepared(corpus, config, dropped: dict, prefix: str = "") -> list:
+    """The corpus's items with `abc_marks="drop"` applied and the overlong ones dropped."""
+    items = list(corpus.items)
+    for reason, count in corpus.dropped:
+        dropped[prefix + reason] = dropped.get(prefix + reason, 0) + count
     if config.abc_marks == "drop" and items and isinstance(items[0], str):
         reduced = list(dict.fromkeys(notes_only(item) for item in items))  # first of equal tunes kept
         if len(reduced) < len(items):
-            dropped["equal to another once marks dropped"] = len(items) - len(reduced)
+            dropped[prefix + "equal to another once marks dropped"] = len(items) - len(reduced)
         items = reduced
     kept = [item for item in items if len(item) <= config.max_item_length]
     if len(kept) < len(items):
-        dropped[f"longer than {config.max_item_length}"] = len(items) - len(kept)
-    items = kept
+        dropped[f"{prefix}longer than {config.max_item_length}"] = len(items) - len(kept)
+    return kept
+
+
+def tune_body(tune: str) -> str:
+    """A tune's notes after its K: line (the whole item when it has none), whitespace removed."""
+    lines = tune.split("\n")
+    start = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), 0)
+    return re.sub(r"\s+", "", "\n".join(lines[start:]))
+
+
+def _extra_items(config, splits, items, dropped: dict) -> tuple:
+    """config.extra_data's items, less those equal to an item of `data` and (text items) those
+    sharing over NEAR_COPY of their body with a validation or test item: Ryan's and O'Neill's
+    books print some tunes alike, in other transcriptions."""
+    extra = _prepared(load_corpus(config.extra_data), config, dropped, prefix="extra: ")
+    own = set(items)
+    kept = [item for item in extra if item not in own]
+    if len(kept) < len(extra):
+        dropped["extra: in data too"] = len(extra) - len(kept)
+    if kept and isinstance(kept[0], str) and (splits.val or splits.test):
+        held_out = SharedSubstrings(sorted({tune_body(t) for t in splits.val + splits.test}))
+        near = [t for t in kept if held_out.longest(tune_body(t)) > NEAR_COPY * max(1, len(tune_body(t)))]
+        if near:
+            dropped[f"extra: sharing > {NEAR_COPY:.0%} with a held-out item"] = len(near)
+            kept = [t for t in kept if t not in set(near)]
+    return tuple(kept)
+
+
+def load_data(config) -> Data:
+    """The corpus of `config.data`, split by item with `config.seed`; vocabulary from what the
+    model trains on. With `abc_marks="drop"` every text item (train, validation and test alike)
+    loses its ABC performance marks before the split, so model and n-grams score the same
+    reduced tunes. `config.extra_data` adds training items only (`_extra_items`)."""
+    dropped = {}
+    items = _prepared(load_corpus(config.data), config, dropped)
     splits = split_items(items, config.seed, config.val_fraction, config.test_fraction)
     if not splits.train:
         raise DataError(f"data {config.data!r}: no training items")
@@ -102,8 +142,13 @@ def load_data(config) -> Data:
                             f"transpose, not {config.data!r}")
         moved = tuple(transpose(item, d) for d in range(-config.transpose, config.transpose + 1) if d
                       for item in splits.train)
-    return Data(vocabulary=Vocabulary.from_items(splits.train + moved, separator), train=splits.train,
-                val=splits.val, test=splits.test, dropped=tuple(sorted(dropped.items())), transposed=moved)
+    extra = _extra_items(config, splits, items, dropped) if config.extra_data else ()
+    if extra and isinstance(extra[0], str) != (not separator):
+        raise DataError(f"extra_data {config.extra_data!r}: note lines and text cannot be joined "
+                        f"(data {config.data!r})")
+    return Data(vocabulary=Vocabulary.from_items(splits.train + moved + extra, separator), train=splits.train,
+                val=splits.val, test=splits.test, dropped=tuple(sorted(dropped.items())), transposed=moved,
+                extra=extra)
 
 
 def batch_order(lengths, batch_size: int, rng=None, chunk_batches: int = 20) -> list:

@@ -34,6 +34,7 @@ class GenerateTask(Task):
     def describe_data(self, data):
         dropped = ", ".join(f"{n} {why}" for why, n in data.dropped)
         moved = f" (+{len(data.transposed)} transposed)" if data.transposed else ""
+        moved += f" (+{len(data.extra)} extra, training only)" if data.extra else ""
         return (f"{len(data.train)}{moved} train, {len(data.val)} validation, {len(data.test)} test items; "
                 f"{len(data.vocabulary.chars)} symbols" + (f"; dropped: {dropped}" if dropped else ""))
 
@@ -56,12 +57,13 @@ class GenerateTask(Task):
         model = run.load_model()
         result = {"data": config.data, "test_items": len(data.test),
                   "model_bits": bits_per_char(model, make_dataset(data.test, data.vocabulary, config.batch_size))}
-        best = None
+        best = None  # fitted on the training items, or on all the model trains on: whichever validates better
         for n in range(1, 6):
-            fitted, _ = ngram.choose_k(data.train, data.val, n)
-            val_bits = ngram.bits_per_char(fitted, data.val)
-            if best is None or val_bits < best[0]:
-                best = (val_bits, n, fitted)
+            for items in (data.train, data.fit_items) if data.fit_items != data.train else (data.train,):
+                fitted, _ = ngram.choose_k(items, data.val, n)
+                val_bits = ngram.bits_per_char(fitted, data.val)
+                if best is None or val_bits < best[0]:
+                    best = (val_bits, n, fitted)
         _, n, fitted = best
         result.update(ngram_n=n, ngram_k=fitted.k, ngram_bits=ngram.bits_per_char(fitted, data.test))
         samples = [e["text"] for e in self.sample(run, "", 20, 1.0, 0, None, 0, model=model, data=data)]
