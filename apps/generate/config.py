@@ -44,6 +44,9 @@ class Config(TrainConfig):
     embedding_dim: PositiveInt = 32
     dropout: Fraction = 0.2  # the cells' input dropout (variational) and between the RNN and logits
     recurrent_dropout: Fraction = 0.0
+    # ABC tunes: > 0 also feeds the model the bar lines written so far (clipped at this),
+    # embedded beside each character (apps/generate/bar_count.py); 0: characters alone.
+    bar_positions: Count = 0
     # Gradient clipping, as the course fixes exploding gradients (0: off; at most one of the
     # two). clipvalue clips each element to [-v, v] (the course's np.clip(g, -5, 5));
     # clipnorm rescales each variable's gradient to norm <= clipnorm.

@@ -40,6 +40,11 @@ class Vocabulary:
     def size(self) -> int:
         return FIRST_CHAR + len(self.chars)
 
+    @property
+    def bar_id(self) -> int:
+        """The id of the bar line "|" (ABC), -1 when it is not a symbol."""
+        return FIRST_CHAR + self.chars.index("|") if "|" in self.chars else -1
+
     def split(self, text) -> list:
         """The symbols of a text (or of an item that is already a sequence of tokens)."""
         if not isinstance(text, str):

@@ -3,7 +3,9 @@
     ids (batch, time) -> Embedding (batch, time, embedding_dim) -> RNN(cell) x rnn_layers
     (batch, time, units) -> Dropout -> Dense (batch, time, vocabulary) logits
 
-Layer names are fixed ("embedding", "rnn_0", ..., "logits") because the sampler
+With `bar_positions` > 0 (ABC tunes) the bar lines so far (apps/generate/bar_count.py) are
+embedded too, "bar_embedding" (batch, time, embedding_dim), and joined to the characters'.
+Layer names are fixed ("embedding", "bar_count", "bar_embedding", "rnn_0", ..., "logits") because the sampler
 (apps/generate/sampling.py) runs the same layers one character at a time.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import layers
 from apps.common.errors import ConfigError
+from apps.generate.bar_count import BarCount
 from apps.common.optimizers import learning_rate_schedule
 
 CELLS = ("lstm", "gru")
@@ -24,16 +27,25 @@ def make_cell(config, seed_offset: int = 0):
                seed=config.seed + seed_offset)
 
 
-def build_model(config, vocabulary_size: int):
-    """The language model, logits out (softmax belongs to sampling and serving)."""
+def build_model(config, vocabulary_size: int, bar_id: int = -1):
+    """The language model, logits out (softmax belongs to sampling and serving). `bar_id`: the
+    id of "|", needed when config.bar_positions > 0."""
     import keras
 
     if config.rnn_layers < 1:
         raise ConfigError(f"rnn_layers: expected >= 1, got {config.rnn_layers}")
+    if config.bar_positions and bar_id < 0:
+        raise ConfigError(f"bar_positions={config.bar_positions}: the data has no bar line '|' to count "
+                          f"(data {config.data!r}); use bar_positions=0")
     ids = keras.Input((None,), dtype="int32", name="ids")
     # mask_zero: padding (id 0) is masked through the RNNs, so a padded step keeps the state.
     x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True,
                                name="embedding")(ids)
+    if config.bar_positions:
+        bars = BarCount(bar_id, config.bar_positions, name="bar_count")(ids)  # (batch, time)
+        where = keras.layers.Embedding(config.bar_positions + 1, config.embedding_dim,
+                                       name="bar_embedding")(bars)
+        x = keras.layers.Concatenate(name="with_bars")([x, where])  # the characters' mask kept
     for i in range(config.rnn_layers):
         x = keras.layers.RNN(make_cell(config, i), return_sequences=True, name=f"rnn_{i}")(x)
     x = keras.layers.Dropout(config.dropout, seed=config.seed, name="dropout")(x)

@@ -4,7 +4,8 @@ The trained model's own layers run one character at a time inside a `tf.while_lo
 carries every RNN layer's state: the prefix is fed (after the EOS that starts every item), then
 each sampled character is fed back until EOS or `max_length` characters. A draw is
 `tf.random.stateless_categorical` seeded with (seed, step), so one seed gives one sample.
-Padding and UNK are never emitted. Temperature 0 is argmax decoding; top_k > 0 keeps the k
+Padding and UNK are never emitted. A model that reads bar positions (config.bar_positions)
+gets each step's bar-line count carried beside its states, as its BarCount layer computes it. Temperature 0 is argmax decoding; top_k > 0 keeps the k
 largest logits (ties at the k-th may keep a few more).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from apps.generate.bar_count import bar_counts
 from apps.generate.data import EOS, FIRST_CHAR, PAD, UNK
 
 
@@ -42,6 +44,14 @@ def next_token(logits, temperature, top_k, seed, step):
     return tf.cond(temperature > 0.0, lambda: drawn, lambda: greedy)
 
 
+def _bar_layers(model):
+    """(BarCount layer, bar embedding layer) of a model that reads bar positions, else (None, None)."""
+    names = {layer.name for layer in model.layers}
+    if "bar_count" not in names:
+        return None, None
+    return model.get_layer("bar_count"), model.get_layer("bar_embedding")
+
+
 def make_sampler(model, vocabulary, min_bars: int = 0):
     """A tf.Module whose `sample(prefix, temperature, top_k, max_length, seed)` returns
     {"text": prefix + continuation, "ended": whether EOS ended it}. With token vocabularies
@@ -53,6 +63,7 @@ def make_sampler(model, vocabulary, min_bars: int = 0):
     import tensorflow as tf
 
     embedding, dense = model.get_layer("embedding"), model.get_layer("logits")
+    counter, bar_embedding = _bar_layers(model)
     cells = _rnn_cells(model)
     size = vocabulary.size
     banned = tf.constant([i in (PAD, UNK) for i in range(size)])  # (vocabulary,)
@@ -65,9 +76,12 @@ def make_sampler(model, vocabulary, min_bars: int = 0):
         previous = tf.concat([[before], ids[:-1]], axis=0)
         return tf.reduce_sum(tf.cast(tf.equal(ids, bar) & tf.not_equal(previous, bar), tf.int32))
 
-    def step(token, states):
-        """One character: token (1,) int32, states a flat tuple -> logits (1, vocab), states."""
+    def step(token, position, states):
+        """One character: token (1,) int32, position (1,) int32 (bar lines so far, this token
+        included; unused without bar positions), states a flat tuple -> logits (1, vocab), states."""
         x = tf.gather(embedding.embeddings, token)  # (1, embedding_dim); no mask to carry
+        if counter is not None:
+            x = tf.concat([x, tf.gather(bar_embedding.embeddings, position)], axis=-1)
         new_states, at = [], 0
         for cell in cells:
             n = len(cell.state_size) if isinstance(cell.state_size, (list, tuple)) else 1
@@ -111,30 +125,35 @@ def make_sampler(model, vocabulary, min_bars: int = 0):
                 pieces = tf.strings.unicode_split(prefix, "UTF-8")
             prefix_ids = self.table.lookup(pieces)
             inputs = tf.concat([[EOS], prefix_ids], axis=0)  # (1 + prefix length,)
+            # (1 + prefix length,) bar lines up to each input
+            positions = counter(inputs[None])[0] if counter is not None else tf.zeros_like(inputs)
 
             def feed(i, logits, states):
-                logits, states = step(inputs[i][None], states)
+                logits, states = step(inputs[i][None], positions[i][None], states)
                 return i + 1, logits, states
 
             _, logits, states = tf.while_loop(
                 lambda i, *_: i < tf.shape(inputs)[0], feed,
                 (tf.constant(0), tf.zeros((1, size)), initial_states()))
 
-            def generate(t, logits, states, out, ended, bars, last):
+            def generate(t, logits, states, out, ended, bars, last, position):
                 early = bars < min_bars  # without a bar symbol, bars starts at min_bars: never early
                 logits = tf.where(is_eos[None, :] & early, tf.constant(-1e9), logits)
                 token = next_token(logits, temperature, top_k, seed, t)[0]
                 ended = tf.equal(token, EOS)
                 out = tf.cond(ended, lambda: out, lambda: out.write(out.size(), token))
                 bars += tf.cast(tf.equal(token, bar) & tf.not_equal(last, bar), tf.int32)
-                logits, states = step(token[None], states)
-                return t + 1, logits, states, out, ended, bars, token
+                if counter is not None:  # as BarCount: a "|" not right after a "|", clipped
+                    new_line = tf.equal(token, counter.bar_id) & tf.not_equal(last, counter.bar_id)
+                    position = tf.minimum(position + tf.cast(new_line, tf.int32), counter.limit)
+                logits, states = step(token[None], position[None], states)
+                return t + 1, logits, states, out, ended, bars, token, position
 
             start_bars = bar_lines(prefix_ids, EOS) if bar >= 0 else tf.constant(min_bars)
-            _, _, _, out, ended, _, _ = tf.while_loop(
-                lambda t, logits, states, out, ended, bars, last: (t < max_length) & ~ended, generate,
+            _, _, _, out, ended, _, _, _ = tf.while_loop(
+                lambda t, logits, states, out, ended, *_: (t < max_length) & ~ended, generate,
                 (tf.constant(0), logits, states, tf.TensorArray(tf.int32, 0, dynamic_size=True),
-                 tf.constant(False), start_bars, inputs[-1]))
+                 tf.constant(False), start_bars, inputs[-1], positions[-1]))
             symbols = tf.concat([pieces, tf.gather(id_to_char, out.stack())], axis=0)
             text = tf.strings.reduce_join(symbols, separator=vocabulary.separator)
             return {"text": text, "ended": ended}
@@ -147,12 +166,18 @@ def greedy_reference(model, vocabulary, prefix: str, max_length: int) -> str:
     temperature 0): the same cells, states carried in a Python loop."""
 
     embedding, dense = model.get_layer("embedding"), model.get_layer("logits")
+    counter, bar_embedding = _bar_layers(model)
     cells = _rnn_cells(model)
     states = [[np.zeros((1, s), "float32") for s in (
         c.state_size if isinstance(c.state_size, (list, tuple)) else [c.state_size])] for c in cells]
+    seen = []  # the ids fed so far: their bar lines by the NumPy reference (bar_count.bar_counts)
 
     def logits_after(token):
+        seen.append(token)
         x = np.array(embedding.embeddings)[[token]]  # (1, embedding_dim)
+        if counter is not None:
+            position = bar_counts(np.array([seen]), counter.bar_id, counter.limit)[0, -1]
+            x = np.concatenate([x, np.array(bar_embedding.embeddings)[[position]]], axis=-1)
         for i, cell in enumerate(cells):
             x, new = cell(x, states[i], training=False)
             states[i] = list(new)

@@ -39,7 +39,7 @@ class GenerateTask(Task):
                 f"{len(data.vocabulary.chars)} symbols" + (f"; dropped: {dropped}" if dropped else ""))
 
     def build_model(self, config, data):
-        return build_model(config, data.vocabulary.size)
+        return build_model(config, data.vocabulary.size, data.vocabulary.bar_id)
 
     def compile(self, model, config, data, learning_rate=None):
         compile_model(model, config, -(-len(data.fit_items) // config.batch_size))
