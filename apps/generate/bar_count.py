@@ -4,8 +4,8 @@ A character LSTM sampling ABC at temperature 1 ends some tunes after 3-7 bars (2
 the oneills-notes model; O'Neill's own tunes: 1 of 1,468 training tunes under 8 bars) -- it has
 to count bars in its state, and the end symbol's small odds at each bar line add up. With
 `bar_positions` > 0 the model also reads, at each step, how many bar lines the text holds up to
-and including the current symbol (clipped at `bar_positions`), embedded beside the character's
-embedding, as music models give bar positions (REMI's Bar tokens, bar position encodings).
+and including the current symbol (clipped at `bar_positions`), embedded and added to the
+character's embedding, as music models give bar positions (REMI's Bar tokens, bar position encodings).
 The count is a function of the text alone, so training, scoring and sampling compute it alike
 and sampling stays plain: every symbol, the end free.
 
@@ -20,18 +20,19 @@ import numpy as np
 
 
 def bar_counts(ids, bar_id: int, limit: int) -> np.ndarray:
-    """The NumPy reference: ids (batch, time) -> (batch, time) int32 bar lines in ids[:, :t+1],
-    clipped at `limit`."""
+    """The NumPy reference: ids (batch, time) -> (batch, time) int32, 1 + the bar lines in
+    ids[:, :t+1] clipped at `limit` (1..limit + 1), and 0 on padding (id 0), so the bar
+    embedding masks padding as the characters' does (mask_zero)."""
     ids = np.asarray(ids)
     previous = np.concatenate([np.full_like(ids[:, :1], -1), ids[:, :-1]], axis=1)
     lines = (ids == bar_id) & (previous != bar_id)
-    return np.minimum(np.cumsum(lines, axis=1), limit).astype("int32")
+    return np.where(ids != 0, 1 + np.minimum(np.cumsum(lines, axis=1), limit), 0).astype("int32")
 
 
 @keras.saving.register_keras_serializable(package="classics")
 class BarCount(keras.layers.Layer):
-    """ids (batch, time) int -> (batch, time) int32: bar lines up to and including each step,
-    clipped at `limit` (`bar_counts`). Padding after the text adds none (it is not `bar_id`)."""
+    """ids (batch, time) int -> (batch, time) int32: 1 + the bar lines up to and including each
+    step, clipped at `limit`; 0 on padding (`bar_counts`)."""
 
     def __init__(self, bar_id: int, limit: int, **kwargs):
         super().__init__(**kwargs)
@@ -48,10 +49,11 @@ class BarCount(keras.layers.Layer):
         previous = ops.pad(ids[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
         lines = ops.cast(ops.logical_and(ops.equal(ids, self.bar_id), ops.not_equal(previous, self.bar_id)),
                          "int32")
-        return ops.minimum(ops.cumsum(lines, axis=1), self.limit)
+        counts = 1 + ops.minimum(ops.cumsum(lines, axis=1), self.limit)
+        return ops.where(ops.not_equal(ids, 0), counts, ops.zeros_like(counts))
 
     def compute_mask(self, ids, mask=None):
-        return None  # the character embedding carries the padding mask
+        return None  # the bar embedding (mask_zero) makes the padding mask again
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -4,7 +4,7 @@
     (batch, time, units) -> Dropout -> Dense (batch, time, vocabulary) logits
 
 With `bar_positions` > 0 (ABC tunes) the bar lines so far (apps/generate/bar_count.py) are
-embedded too, "bar_embedding" (batch, time, embedding_dim), and joined to the characters'.
+embedded too, "bar_embedding" (batch, time, embedding_dim), and added to the characters'.
 Layer names are fixed ("embedding", "bar_count", "bar_embedding", "rnn_0", ..., "logits") because the sampler
 (apps/generate/sampling.py) runs the same layers one character at a time.
 """
@@ -43,9 +43,10 @@ def build_model(config, vocabulary_size: int, bar_id: int = -1):
                                name="embedding")(ids)
     if config.bar_positions:
         bars = BarCount(bar_id, config.bar_positions, name="bar_count")(ids)  # (batch, time)
-        where = keras.layers.Embedding(config.bar_positions + 1, config.embedding_dim,
+        # 0 is padding (masked, as the characters'; Add keeps a mask only when both carry it)
+        where = keras.layers.Embedding(config.bar_positions + 2, config.embedding_dim, mask_zero=True,
                                        name="bar_embedding")(bars)
-        x = keras.layers.Concatenate(name="with_bars")([x, where])  # the characters' mask kept
+        x = keras.layers.Add(name="with_bars")([x, where])  # as transformers add position embeddings
     for i in range(config.rnn_layers):
         x = keras.layers.RNN(make_cell(config, i), return_sequences=True, name=f"rnn_{i}")(x)
     x = keras.layers.Dropout(config.dropout, seed=config.seed, name="dropout")(x)

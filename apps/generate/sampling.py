@@ -77,11 +77,11 @@ def make_sampler(model, vocabulary, min_bars: int = 0):
         return tf.reduce_sum(tf.cast(tf.equal(ids, bar) & tf.not_equal(previous, bar), tf.int32))
 
     def step(token, position, states):
-        """One character: token (1,) int32, position (1,) int32 (bar lines so far, this token
-        included; unused without bar positions), states a flat tuple -> logits (1, vocab), states."""
+        """One character: token (1,) int32, position (1,) int32 (1 + bar lines so far, this token
+        included: BarCount; unused without bar positions), states a flat tuple -> logits (1, vocab), states."""
         x = tf.gather(embedding.embeddings, token)  # (1, embedding_dim); no mask to carry
         if counter is not None:
-            x = tf.concat([x, tf.gather(bar_embedding.embeddings, position)], axis=-1)
+            x = x + tf.gather(bar_embedding.embeddings, position)
         new_states, at = [], 0
         for cell in cells:
             n = len(cell.state_size) if isinstance(cell.state_size, (list, tuple)) else 1
@@ -125,7 +125,7 @@ def make_sampler(model, vocabulary, min_bars: int = 0):
                 pieces = tf.strings.unicode_split(prefix, "UTF-8")
             prefix_ids = self.table.lookup(pieces)
             inputs = tf.concat([[EOS], prefix_ids], axis=0)  # (1 + prefix length,)
-            # (1 + prefix length,) bar lines up to each input
+            # (1 + prefix length,) 1 + the bar lines up to each input
             positions = counter(inputs[None])[0] if counter is not None else tf.zeros_like(inputs)
 
             def feed(i, logits, states):
@@ -143,9 +143,9 @@ def make_sampler(model, vocabulary, min_bars: int = 0):
                 ended = tf.equal(token, EOS)
                 out = tf.cond(ended, lambda: out, lambda: out.write(out.size(), token))
                 bars += tf.cast(tf.equal(token, bar) & tf.not_equal(last, bar), tf.int32)
-                if counter is not None:  # as BarCount: a "|" not right after a "|", clipped
+                if counter is not None:  # as BarCount: 1 + the bar lines ("|" not after "|"), clipped
                     new_line = tf.equal(token, counter.bar_id) & tf.not_equal(last, counter.bar_id)
-                    position = tf.minimum(position + tf.cast(new_line, tf.int32), counter.limit)
+                    position = tf.minimum(position + tf.cast(new_line, tf.int32), counter.limit + 1)
                 logits, states = step(token[None], position[None], states)
                 return t + 1, logits, states, out, ended, bars, token, position
 
@@ -177,7 +177,7 @@ def greedy_reference(model, vocabulary, prefix: str, max_length: int) -> str:
         x = np.array(embedding.embeddings)[[token]]  # (1, embedding_dim)
         if counter is not None:
             position = bar_counts(np.array([seen]), counter.bar_id, counter.limit)[0, -1]
-            x = np.concatenate([x, np.array(bar_embedding.embeddings)[[position]]], axis=-1)
+            x = x + np.array(bar_embedding.embeddings)[[position]]
         for i, cell in enumerate(cells):
             x, new = cell(x, states[i], training=False)
             states[i] = list(new)

@@ -2,6 +2,7 @@
 sampler's step-by-step count against the whole-sequence model it trains as."""
 
 import dataclasses
+import math
 
 import keras
 import numpy as np
@@ -11,7 +12,8 @@ from apps.common.errors import ConfigError
 from apps.generate.bar_count import BarCount, bar_counts
 from apps.generate.config import PRESETS, Config
 from apps.generate.data import EOS, Vocabulary
-from apps.generate.model import build_model
+from apps.generate.metrics import nll_bits
+from apps.generate.model import build_model, compile_model
 from apps.generate.sampling import greedy_reference, make_sampler
 
 TUNES = Vocabulary.from_items(["ab|ba|]", "a||b:|", "|:a|b:|"])
@@ -22,20 +24,21 @@ def test_bar_counts_by_hand():
     ids = [EOS] + TUNES.encode(text)
     #         EOS a  |  b  |  |  c  |  ]  :  |   ("||" is one bar line)
     expected = [0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4]
-    assert bar_counts([ids], TUNES.bar_id, 10)[0].tolist() == expected
-    assert bar_counts([ids], TUNES.bar_id, 2)[0].tolist() == [min(c, 2) for c in expected]
+    assert bar_counts([ids], TUNES.bar_id, 10)[0].tolist() == [1 + c for c in expected]
+    assert bar_counts([ids], TUNES.bar_id, 2)[0].tolist() == [1 + min(c, 2) for c in expected]
+    assert bar_counts([ids + [0, 0]], TUNES.bar_id, 10)[0].tolist()[-3:] == [5, 0, 0]  # padding: 0
     assert Vocabulary.from_items(["abc"]).bar_id == -1
 
 
 def test_layer_equals_numpy_and_round_trips():
     rng = np.random.default_rng(0)
-    ids = rng.integers(0, TUNES.size, size=(4, 30)).astype("int32")
+    ids = rng.integers(2, TUNES.size, size=(4, 30)).astype("int32")
     ids[:, -5:] = 0  # padding adds no bar lines
     layer = BarCount(TUNES.bar_id, 3)
     got = np.array(layer(ids))
     np.testing.assert_array_equal(got, bar_counts(ids, TUNES.bar_id, 3))
-    assert got.max() == 3 and got.dtype == np.int32
-    np.testing.assert_array_equal(got[:, -5:], got[:, -6:-5].repeat(5, axis=1))
+    assert got.max() == 4 and got.dtype == np.int32
+    assert (got[:, -5:] == 0).all() and (got[:, :-5] >= 1).all()
     clone = BarCount.from_config(layer.get_config())
     np.testing.assert_array_equal(np.array(clone(ids)), got)
     with pytest.raises(ValueError, match="limit=0"):
@@ -60,6 +63,15 @@ def test_model_needs_a_bar_symbol_and_reads_the_count():
     with pytest.raises(ConfigError, match="bar_positions=4"):
         build_model(config, 10, bar_id=-1)
     model = _model()
+    # the padding stays masked (the RNNs and the loss skip it): Keras's loss is the mean over
+    # real targets, as bits_per_char counts them
+    compile_model(model, dataclasses.replace(Config(), **PRESETS["tiny"].values), steps_per_epoch=1)
+    inputs = np.array([[EOS] + TUNES.encode("a|b") + [0, 0], [EOS] + TUNES.encode("ab|ba")], "int32")
+    targets = np.array([TUNES.encode("a|b") + [EOS, 0, 0], TUNES.encode("ab|ba") + [EOS]], "int32")
+    weights = (targets != 0).astype("float32")
+    bits, count = nll_bits(model(inputs), targets, weights)
+    loss = model.evaluate(inputs, targets, sample_weight=weights, verbose=0)
+    assert loss == pytest.approx(bits * math.log(2) / count, rel=1e-4)
     ids = np.array([[EOS] + TUNES.encode("a|b|a|b|a")], "int32")
     same_chars = np.array([[EOS] + TUNES.encode("a:b:a:b:a")], "int32")
     # the last symbol is "a" in both, after other counts: the count changes the next odds
