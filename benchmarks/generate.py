@@ -7,8 +7,12 @@ reused and the rows say so), splits by item with the config's seed (test items n
     names          Debian's 1,516 proper names: held-out bits/char (target <= 3.3)
     oneills        O'Neill's Music of Ireland in ABC (M/L/K headers): bits/char (target <= 2.2)
     oneills-notes  the same tunes reduced to their notes (abc_marks="drop": slurs, decorations and
-                   annotations dropped from every split; apps/generate/abc_marks.py), a wider LSTM,
-                   beside n-grams on the same reduced text: bits/char (target <= 2.2)
+                   annotations dropped from every split; apps/generate/abc_marks.py), a wider LSTM
+                   that also reads the bar lines written so far (bar_positions=32;
+                   apps/generate/bar_count.py), beside n-grams on the same reduced text:
+                   bits/char (target <= 2.2)
+    oneills-notes-nobars  the same model reading characters alone (the model before bar
+                   positions): bits/char, its plain samples as info
     oneills-notes-extra  the same model trained on Aird's and Ryan's tunes too (extra_data, training
                    only), scored on the same O'Neill test tunes: bits/char (target <= 2.2), samples as info
     chorales       Bach soprano lines, pitch + duration tokens: nats/note (target <= 2.5)
@@ -65,9 +69,14 @@ CONFIGS = {
     "names": lambda: _config("default", epochs=30, lr_schedule="cosine"),
     "oneills": lambda: _config("tunes", data="oneills"),
     # The same tunes, notes only (slurs, decorations, annotations dropped from train, validation
-    # and test alike: apps/generate/abc_marks.py), a wider LSTM: the model the tunes are sampled from.
+    # and test alike: apps/generate/abc_marks.py), a wider LSTM that also reads the bar lines
+    # written so far (bar_positions, apps/generate/bar_count.py): the model the tunes are sampled
+    # from. Reading characters alone ("oneills-notes-nobars"), 22 of its 200 plain samples ended
+    # after 3-7 bars (O'Neill's own tunes: 1 of 1,468 training tunes under 8 bars).
     "oneills-notes": lambda: _config("tunes", data="oneills", abc_marks="drop", units=320, epochs=16,
-                                     dropout=0.15),
+                                     dropout=0.15, bar_positions=32),
+    "oneills-notes-nobars": lambda: _config("tunes", data="oneills", abc_marks="drop", units=320, epochs=16,
+                                            dropout=0.15),
     # The same, trained on Aird's and Ryan's tunes too (extra_data: training only, near copies of
     # held-out tunes dropped), 8 epochs (2.5x the characters an epoch; ~3.5 min an epoch on the shared machine),
     # scored on O'Neill's held-out tunes; its samples are info. It held out worse (2.096 bits/char
@@ -85,7 +94,8 @@ CONFIGS = {
                                        by_length=True),
 }
 TARGETS = {"names": ("bits/char", 3.3, 2), "oneills": ("bits/char", 2.2, 4),
-           "oneills-notes": ("bits/char", 2.2, 4), "oneills-notes-extra": ("bits/char", 2.2, 4),
+           "oneills-notes": ("bits/char", 2.2, 4), "oneills-notes-nobars": ("bits/char", 2.2, 4),
+           "oneills-notes-extra": ("bits/char", 2.2, 4),
            "chorales": ("nats/note", 2.5, 2), "chorale-pitches": ("nats/note", 1.6, 3)}
 
 
@@ -130,7 +140,8 @@ def held_out(name, run, data, quick):
                      for n, s in scores.items()), flush=True)
     return model, [Row(f"generate {name}: held-out {unit} vs best add-k n-gram (n={best})", ours, unit,
                        reference, unit, target=f"<= {target}", ok=None if quick else at_most(ours, target),
-                       note=f"issue's baseline n={issue_n}: {scale * scores[issue_n][2]:.3f}")]
+                       note=f"unrounded {ours:.4f} {unit}; issue's baseline n={issue_n}: "
+                            f"{scale * scores[issue_n][2]:.3f}")]
 
 
 def _sample(config, model, data, prefixes, max_length, top_k, min_bars):
@@ -144,6 +155,13 @@ def _sample(config, model, data, prefixes, max_length, top_k, min_bars):
         prefix=tf.constant(prefixes), temperature=tf.constant([1.0] * n), top_k=tf.constant([top_k] * n),
         max_length=tf.constant([max_length] * n), seed=tf.constant(list(range(n)), tf.int64))
     return [t.decode("utf-8") for t in out["text"].numpy()], out["ended"].numpy()
+
+
+def _ending(text):
+    """How a tune ends: after a repeat, a double or final bar line, a bar line, or mid-bar."""
+    end = text.rstrip()
+    return next((f"ends on {mark}" for mark in (":|", "::", "|]", "||", "|") if end.endswith(mark)),
+                "ends mid-bar")
 
 
 PLAIN = "plain: every symbol, free end, primed"
@@ -178,10 +196,11 @@ def tunes(name, config, model, data, quick, primary: bool):
         verbatim = [b in training_bodies for b in bodies]
         shares = [index.longest(b) / max(1, len(b)) for b in bodies]
         errors = {}
-        for c in checks:
-            why = c.error or (f"< {MIN_BARS} bars" if c.bars < MIN_BARS else "")
+        for t, c in zip(texts, checks):
+            why = c.error or (f"< {MIN_BARS} bars, {_ending(t)}" if c.bars < MIN_BARS else "")
             if why:
-                errors[why.split(":")[0][:40]] = errors.get(why.split(":")[0][:40], 0) + 1
+                key = c.error.split(":")[0][:40] if c.error else why
+                errors[key] = errors.get(key, 0) + 1
         print(f"tunes {label}: {count} samples at T=1.0 in {seconds:.0f} s; valid >= {MIN_BARS} bars "
               f"{sum(good)}; ended by the model {int(ended.sum())}; bars of valid ones median "
               f"{statistics.median([c.bars for c in checks if c.valid] or [0])}; failures {errors}; "
