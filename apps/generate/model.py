@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import layers
 from apps.common.errors import ConfigError
-from apps.generate.bar_count import BarCount
 from apps.common.optimizers import learning_rate_schedule
+from apps.generate.bar_count import BarCount
 
 CELLS = ("lstm", "gru")
 

@@ -5,8 +5,9 @@ carries every RNN layer's state: the prefix is fed (after the EOS that starts ev
 each sampled character is fed back until EOS or `max_length` characters. A draw is
 `tf.random.stateless_categorical` seeded with (seed, step), so one seed gives one sample.
 Padding and UNK are never emitted. A model that reads bar positions (config.bar_positions)
-gets each step's bar-line count carried beside its states, as its BarCount layer computes it. Temperature 0 is argmax decoding; top_k > 0 keeps the k
-largest logits (ties at the k-th may keep a few more).
+gets each step's bar-line count carried beside its states, as its BarCount layer computes it.
+Temperature 0 is argmax decoding; top_k > 0 keeps the k largest logits (ties at the k-th may
+keep a few more).
 """
 
 from __future__ import annotations
