@@ -79,8 +79,8 @@ def run(quick: bool = False) -> list:
 
     from apps.common import export as export_lib
     from apps.sentiment.data import load_data, plot_rows
-    from apps.sentiment.subjective import validation_plots
     from apps.sentiment.serving import export_module
+    from apps.sentiment.subjective import validation_plots
     from apps.sentiment.task import TASK
 
     with tempfile.TemporaryDirectory() as tmp:
