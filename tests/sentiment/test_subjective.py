@@ -72,9 +72,9 @@ def test_a_trained_run_weighs_its_windows_by_the_counted_table(tiny_run):
     text = "The film is bad. " * 10 + "He meets his wife and they move to Paris. " * 6
     got = TASK.predict(tiny_run, [text])[0]
     config = tiny_run.config
-    assert config.sentences and config.subjectivity_power == 1.0
-    want = WholeText(tiny_model, config.sequence_length, table, sentences=True, switch=config.subjectivity_switch,
-                     scale=config.subjectivity_scale)(tf.constant([text]))[0].numpy()
+    assert config.sentences and config.subjectivity_power == 2.0
+    want = WholeText(tiny_model, config.sequence_length, table, config.subjectivity_power, sentences=True,
+                     switch=config.subjectivity_switch, scale=config.subjectivity_scale)(tf.constant([text]))[0].numpy()
     assert got["tokens_read"] == 94
     np.testing.assert_allclose(got["predictions"][0]["probability"],
                                max(tf.sigmoid(want[0, 0]).numpy(), 1 - tf.sigmoid(want[0, 0]).numpy()), rtol=1e-5)
