@@ -87,9 +87,15 @@ def _random_model(seed, **overrides):
     return net
 
 
-def test_windows_weighted_by_subjectivity_and_cut_at_sentences():
-    ensemble = build_ensemble([_random_model(1), _random_model(2)])
-    subjectivity = _random_model(3, model="average").get_layer("classifier")  # ids -> 1 logit
+@pytest.fixture(scope="module")
+def random_nets():
+    """(ensemble of two random nets, a random subjectivity table: ids -> 1 logit), built once."""
+    subjectivity = _random_model(3, model="average").get_layer("classifier")
+    return build_ensemble([_random_model(1), _random_model(2)]), subjectivity
+
+
+def test_windows_weighted_by_subjectivity_and_cut_at_sentences(random_nets):
+    ensemble, subjectivity = random_nets
     rng = np.random.default_rng(3)
     long = " ".join(rng.choice(WORDS, 21))  # windows of 8, 8, 5
     sentences = ["A good film.", "Dull and long, dull and long!", " ".join(rng.choice(WORDS, 11)) + "?", "bad film"]
@@ -119,12 +125,11 @@ def test_windows_weighted_by_subjectivity_and_cut_at_sentences():
     np.testing.assert_allclose(cut.numpy()[[0, 1, 3]], got.numpy()[[0, 1, 3]], rtol=1e-5, atol=1e-6)
 
 
-def test_long_texts_read_by_the_documents_model_through_the_chain():
+def test_long_texts_read_by_the_documents_model_through_the_chain(random_nets):
     from test_subjective import _forward_backward
 
-    ensemble = build_ensemble([_random_model(1), _random_model(2)])
+    ensemble, subjectivity = random_nets
     documents = _random_model(4)
-    subjectivity = _random_model(3, model="average").get_layer("classifier")  # ids -> 1 logit
     rng = np.random.default_rng(5)
     sentences = ["A good film.", "Dull and long, dull and long!", " ".join(rng.choice(WORDS, 11)) + "?", "bad film"]
     texts = ["a good film", " ".join(sentences), "dull"]
