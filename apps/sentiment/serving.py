@@ -79,6 +79,8 @@ class WholeText:
 
     def __init__(self, model, sequence_length: int, subjectivity=None, power: float = 1.0, sentences=False,
                  documents=None, switch: float = 0.5, scale: float = 1.0):
+        import tensorflow as tf
+
         self.length = int(sequence_length)
         self.tokens = ragged_tokens(model)
         self.classify = ids_model(model)
@@ -87,6 +89,9 @@ class WholeText:
         self.power = float(power)
         self.sentences = bool(sentences)
         self.switch, self.scale = float(switch), float(scale)
+        # Eager callers (predict, read_logits): the chain's scans as one traced graph, not a
+        # Python step per window (~2 ms each: 1.8 s for 800 windows, 0.03 s traced).
+        self.chain = tf.function(chain_log_odds, reduce_retracing=True)
 
     def _chunks(self, ids, least):
         """ragged ids (R, tokens) -> (windows (W, length), row of each window (W,) int32); a row
@@ -130,7 +135,8 @@ class WholeText:
             return None
         log_odds = self.scale * self.subjectivity(chunks, training=False)[:, 0]
         if self.switch < 0.5:
-            log_odds = chain_log_odds(log_odds, owner, self.switch)
+            chain = self.chain if tf.executing_eagerly() else chain_log_odds  # an export traces it inline
+            log_odds = chain(log_odds, owner, self.switch)
         return self.power * tf.math.log_sigmoid(log_odds)
 
     def window_logits(self, chunks, owner, read):
