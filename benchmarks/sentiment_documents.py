@@ -13,7 +13,9 @@ Rows: accuracy on the composed documents (whole; references: first tokens only, 
 whole >= SVM), accuracy on the test snippets (whole vs first tokens; information), and the
 accuracy on the same documents with `PLOT_WORDS` words of the corpus's plot summaries (neutral,
 unlabelled rows; only the third the model never trains on as neutral text, data.plot_rows
-("held_out")) inserted in the middle (target: a drop of at most 1 point).
+("held_out")) inserted in the middle (target: a drop of at most 1 point); the same on validation
+(documents of validation snippets, plot text from subjective.validation_plots; information: what
+the settings were chosen on).
 """
 
 import pathlib
@@ -78,6 +80,7 @@ def run(quick: bool = False) -> list:
     from apps.common import export as export_lib
     from apps.sentiment.data import load_data, plot_rows
     from apps.sentiment.serving import export_module
+    from apps.sentiment.subjective import validation_plots
     from apps.sentiment.task import TASK
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,7 +96,8 @@ def run(quick: bool = False) -> list:
                                          config.sequence_length if whole else None,
                                          TASK.familiarity(run_, calibration),
                                          TASK.subjectivity(run_) if whole else None, config.subjectivity_power,
-                                         config.sentences)
+                                         config.sentences, TASK.documents(run_) if whole else None,
+                                         config.subjectivity_switch, config.subjectivity_scale)
             version = export_lib.write_saved_model("sentiment", module, sigs, root=tmp / f"saved-{whole}")
             signatures[whole] = tf.saved_model.load(str(version)).signatures["serving_default"]
 
@@ -112,6 +116,14 @@ def run(quick: bool = False) -> list:
         svm_docs = float(np.mean(svm.predict(documents) == labels))
         whole_plot, plot_tokens = _accuracy(signatures[True], padded, labels)
         svm_plot = float(np.mean(svm.predict(padded) == labels))
+        # The same on validation (what choices are made on): validation snippets, plot text from
+        # the tenth of the neutral rows no network or table has seen.
+        val_documents, val_labels = compose(splits.x_val, splits.y_val, SNIPPETS)
+        val_padded = with_plot(val_documents, validation_plots(config), PLOT_WORDS, seed=1)
+        if quick:
+            val_documents, val_labels, val_padded = val_documents[:40], val_labels[:40], val_padded[:40]
+        val_whole, _ = _accuracy(signatures[True], val_documents, val_labels)
+        val_plot, _ = _accuracy(signatures[True], val_padded, val_labels)
         snippets = [str(t) for t in splits.x_test]
         whole_snippets, _ = _accuracy(signatures[True], snippets, splits.y_test)
         first_snippets, _ = _accuracy(signatures[False], snippets, splits.y_test)
@@ -120,6 +132,7 @@ def run(quick: bool = False) -> list:
         log(f"with {PLOT_WORDS} plot words in the middle ({plot_tokens:.0f} tokens): whole {whole_plot:.4f}, "
             f"SVM {svm_plot:.4f}")
         log(f"{len(snippets)} test snippets: whole {whole_snippets:.4f}, first tokens {first_snippets:.4f}")
+        log(f"validation: {len(val_documents)} documents {val_whole:.4f}, with plot words {val_plot:.4f}")
         return [
             Row("documents: accuracy, whole text", 100 * whole, "%", 100 * svm_docs, "% TF-IDF SVM",
                 ">= SVM", bool(whole >= svm_docs), note=f"{len(documents)} documents, {tokens:.0f} tokens avg"),
@@ -129,4 +142,7 @@ def run(quick: bool = False) -> list:
                 note=f"SVM {100 * svm_plot:.2f} %"),
             Row("test snippets (RT test): accuracy, whole text", 100 * whole_snippets, "%", 100 * first_snippets,
                 "% first tokens", ">= 80 %", bool(whole_snippets >= 0.80)),
+            Row(f"validation documents + {PLOT_WORDS} plot words: accuracy, whole text", 100 * val_plot, "%",
+                100 * val_whole, "% without", note=f"{len(val_documents)} documents of validation snippets; plot "
+                "words of the neutral rows' tenth no network or table was trained on"),
         ]

@@ -81,15 +81,32 @@ class Config(TrainConfig):
     # neutral parts of a long document (a plot summary inside a review) add ~0 to the mean of
     # its windows' logits instead of voting: "plot" = 2/3 of the embedded corpus's plot
     # summaries (data.plot_rows("neutral"); the other third is never trained on), cut into
-    # snippets of 8..sequence_length words. Empty: none.
+    # snippets of 8..sequence_length words; the tenth of them the subjectivity table leaves out
+    # (subjective.validation_plots) is left out here too, so validation documents hold plot text
+    # no network has seen. Empty: none.
     neutral: Annotated[str, OneOf("", "plot")] = "plot"
     neutral_share: Annotated[float, Between(0, 1, low_open=True)] = 1.0  # a fixed-seed share of those snippets
+    # With neutral text: the members trained with it (run part `documents`) read the windows of
+    # long texts only; texts of one window are answered by a second ensemble of the same seeds
+    # trained without it (the run's own model), as neutral training costs snippets accuracy
+    # (validation snippets 0.791 with it, 0.804 without). False: one ensemble, with neutral text.
+    snippet_members: bool = True
     # Long texts (whole_text): "plot" weighs a text's windows by p(subjective) ** subjectivity_power,
     # a naive Bayes table (apps/sentiment/subjective.py) telling review text (the training
     # snippets) from plot summaries (the neutral plot rows, never the held-out third), so the
     # neutral parts of a review weigh ~0 (Pang & Lee 2004). Empty: the plain mean of the windows.
     subjectivity: Annotated[str, OneOf("", "plot")] = "plot"
-    subjectivity_power: PositiveFloat = 1.0
+    subjectivity_power: PositiveFloat = 2.0
+    # The table's log odds are multiplied by subjectivity_scale (naive Bayes is overconfident),
+    # then read as the evidence of a two-state chain over the text's windows that changes state
+    # with probability subjectivity_switch (subjective.chain_log_odds: a plot passage counts
+    # as one objective passage, Pang & Lee's proximity); 0.5: each window on its own.
+    # Chosen on validation documents (their plot words from the tenth no network saw), over
+    # switch 0.5..0.001 x scale 1..0.125 x power 1..16: the drop 23.8 points with (0.5, 1, 1),
+    # 3.5 with (0.01, 0.25, 2) and its neighbours 3.5-5.6 (one documents member;
+    # benchmarks/results/sentiment_documents.txt).
+    subjectivity_scale: PositiveFloat = 0.25
+    subjectivity_switch: Annotated[float, Between(0, 0.5, low_open=True)] = 0.01
     # Whole texts longer than sequence_length are cut at their sentence ends first, each sentence
     # read in windows of its own (snippet-like windows; serving.WholeText). False: windows of
     # sequence_length consecutive tokens.
@@ -131,7 +148,8 @@ PRESETS = {
                       model="average", embedding_dropout=0.0, dropout=0.0, learning_rate=5e-3, ensemble=1,
                       lexicon="", extend_vocabulary=False, max_tokens=20000),
     "tour": preset("one network of the default, 2 epochs, word2vec on the training texts (the tour)",
-                   epochs=2, early_stopping_patience=0, ensemble=1, pretrain="train", pretrain_epochs=2),
+                   epochs=2, early_stopping_patience=0, ensemble=1, pretrain="train", pretrain_epochs=2,
+                   snippet_members=False),
     "tiny": preset("a tiny network, 1 epoch, no pretraining: seconds, for tests",
                    max_tokens=2000, sequence_length=24, units=8, embedding_dim=16, epochs=1, batch_size=32,
                    embedding_dropout=0.0, dropout=0.0, label_smoothing=0.0, early_stopping_patience=0,

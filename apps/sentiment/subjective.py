@@ -8,8 +8,8 @@ tokens, as a table in the graph (`TokenLogOdds`: bias + the sum of each token's 
 ratio). It is counted (no training loop) before the sentiment members, into the run part
 `subjectivity`: review text of the training split (subjective) against pieces of the neutral
 plot summaries (data.plot_rows("neutral"), objective; never the held-out third). A
-fixed-seed tenth of those plot summaries is kept out of the counts (the benchmarks' validation
-documents take their plot text from it).
+fixed-seed tenth of those plot summaries is kept out of the counts and out of the members'
+neutral training (the benchmarks' validation documents take their plot text from it).
 """
 
 import keras
@@ -28,6 +28,12 @@ def validation_plots(config, plots=None) -> list:
     """The fixed-seed tenth of the neutral plot rows the counts leave out."""
     plots = plot_rows("neutral") if plots is None else plots
     return [p for p, h in zip(plots, _held(config, len(plots))) if h]
+
+
+def trained_plots(config, plots=None) -> list:
+    """The neutral plot rows but that tenth: what the table counts and the members train on."""
+    plots = plot_rows("neutral") if plots is None else plots
+    return [p for p, h in zip(plots, _held(config, len(plots))) if not h]
 
 
 def _held(config, count):
@@ -51,15 +57,14 @@ def texts(config, splits, plots=None):
     joined once), so length and sentence boundaries tell nothing; the review snippets also as
     they are. Training plot pieces: at most as many as the review texts."""
     plots = plot_rows("neutral") if plots is None else plots
-    held = _held(config, len(plots))
-    train_plots = [p for p, h in zip(plots, held) if not h]
+    train_plots = trained_plots(config, plots)
     subjective = [str(t) for t in splits.x_train] + _pieces(splits.x_train, config, config.seed)
     objective = [s for k in range(CUTS) for s in _pieces(train_plots, config, config.seed + k)]
     if len(objective) > len(subjective):  # a small labelled set: as many plot pieces as review texts
         keep = np.random.default_rng(config.seed).permutation(len(objective))[:len(subjective)]
         objective = [objective[i] for i in sorted(keep)]
     val_subjective = [str(t) for t in splits.x_val] + _pieces(splits.x_val, config, config.seed)
-    val_objective = _pieces([p for p, h in zip(plots, held) if h], config, config.seed)
+    val_objective = _pieces(validation_plots(config, plots), config, config.seed)
 
     def labelled(ones, zeros):
         return ones + zeros, np.r_[np.ones(len(ones)), np.zeros(len(zeros))].astype(np.int64)
@@ -168,3 +173,31 @@ def weighted_mean(logits, log_weights, owner, n):
     weights = tf.exp(log_weights - tf.gather(top, owner))[:, None]  # (windows, 1), each text's largest 1
     total = tf.math.unsorted_segment_sum(weights * logits, owner, n)
     return total / tf.maximum(tf.math.unsorted_segment_sum(weights, owner, n), 1.0)
+
+
+def chain_log_odds(log_odds, owner, switch: float):
+    """Pang & Lee's proximity as a two-state chain over each text's windows in order: the
+    posterior log odds of "subjective" of every window given all windows of its text
+    (forward-backward), each window's `log_odds` its evidence and `switch` the probability
+    that the next window changes state (uniform start). A plot summary of many sentences then
+    counts as one objective passage, its few review-like sentences with it.
+
+    log_odds (W,) float, owner (W,) int32 (a text's windows contiguous) -> (W,). switch 0.5:
+    the windows' own log odds."""
+    import tensorflow as tf
+
+    log_odds = tf.convert_to_tensor(log_odds, tf.float32)
+    owner = tf.convert_to_tensor(owner, tf.int32)
+    jump = float(np.log((1.0 - switch) / switch))
+
+    def carry(a):  # log odds of the next state given log odds `a` of this one
+        return tf.math.softplus(a + jump) - tf.math.softplus(a - jump) - jump
+
+    first = tf.concat([[True], owner[1:] != owner[:-1]], axis=0)
+    last = tf.concat([owner[1:] != owner[:-1], [True]], axis=0)
+    zero = tf.zeros((), tf.float32)
+    forward = tf.scan(lambda a, x: x[0] + tf.where(x[1], zero, carry(a)), (log_odds, first), initializer=zero)
+    # backward: b_t = carry(e_{t+1} + b_{t+1}) within a text; the scan carries e_t + b_t.
+    back = tf.scan(lambda g, x: x[0] + tf.where(x[1], zero, carry(g)), (log_odds[::-1], last[::-1]),
+                   initializer=zero)[::-1] - log_odds
+    return forward + back

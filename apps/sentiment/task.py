@@ -15,6 +15,7 @@ from apps.common import report, text_ood, validation
 from apps.common.errors import ConfigError, DataError
 from apps.common.files import write_json
 from apps.common.optimizers import make_optimizer
+from apps.common.run import DONE
 from apps.common.task import Task
 from apps.sentiment import familiar, lexicon, pretrain, subjective
 from apps.sentiment import model as model_lib
@@ -25,7 +26,6 @@ from apps.sentiment.data import (
     load_data,
     make_dataset,
     neutral_snippets,
-    plot_rows,
     share_of,
 )
 from apps.sentiment.metrics import confident_mistakes, roc_auc
@@ -41,6 +41,7 @@ from apps.sentiment.serving import (
 from apps.sentiment.vectors import embedding_matrix, load_word_vectors
 
 OOD_FILE = "ood.json"  # the run's cached "unsure" calibration
+DOCUMENTS = "documents"  # the run part of the members trained with neutral text (long texts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +83,8 @@ class SentimentTask(Task):
             candidates = list(vectors[0]) if vectors else []
             candidates += sorted(words or ())
             vocabulary = model_lib.extend_vocabulary(vocabulary, candidates, config.max_tokens, log=sys.stderr)
-        neutral = (neutral_snippets(plot_rows("neutral"), min(8, config.sequence_length), config.sequence_length,
-                                    config.seed) if config.neutral == "plot" else [])
+        neutral = (neutral_snippets(subjective.trained_plots(config), min(8, config.sequence_length),
+                                    config.sequence_length, config.seed) if config.neutral == "plot" else [])
         neutral = share_of(neutral, config.neutral_share, config.seed)
         return config, Prepared(splits, vocabulary, vectors_path, vectors, words, neutral)
 
@@ -100,7 +101,23 @@ class SentimentTask(Task):
         # The subjectivity table first, in its own part: a killed run resumes after it.
         if config.subjectivity and config.whole_text:
             subjective.fit(run, config, data, model_lib.ragged_vectorizer(config, data.vocabulary))
-        super().fit(run, config, data, verbose)
+        if not (data.neutral and config.snippet_members):
+            super().fit(run, config, data, verbose)
+            return
+        # The run's model: members without neutral text (texts of one window); part `documents`:
+        # the same seeds with it (the windows of long texts).
+        super().fit(run, config, dataclasses.replace(data, neutral=[]), verbose)
+        documents = run.part(DOCUMENTS)
+        if not documents.done:
+            run.say("members with neutral text, for long texts")
+            super().fit(documents, config, data, verbose)
+            documents.finish()
+
+    def documents(self, run):
+        """The model reading the windows of long texts (strings -> logits) when it is not the
+        run's own (`config.snippet_members` with neutral text), else None."""
+        path = run.path / DOCUMENTS
+        return run.part(DOCUMENTS).load_model() if (path / DONE).exists() else None
 
     def subjectivity(self, run):
         """The run's subjectivity model (token ids -> 1 logit) when whole texts are weighted by
@@ -169,16 +186,18 @@ class SentimentTask(Task):
         config = run.config
         key = {"version": 2, "score": config.ood_score, "pass_fraction": config.ood_pass_fraction,
                "whole_text": config.whole_text, "reference": config.ood_reference,
-               "subjectivity": [config.subjectivity, config.subjectivity_power, config.sentences]}
+               "subjectivity": [config.subjectivity, config.subjectivity_power, config.sentences,
+                                config.subjectivity_scale, config.subjectivity_switch],
+               "documents": bool(config.neutral and config.snippet_members)}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
         if cached and cached.get("key") == key:
             return ood_lib.Calibration(**cached["calibration"])
         model = model or run.load_model()
         splits = load_data(config)
         proxy_texts = ood_lib.shuffled_words(splits.x_val, config.seed)
-        subjectivity = self.subjectivity(run)
-        val = read_logits(config, model, splits.x_val, subjectivity=subjectivity)[0]
-        proxy = read_logits(config, model, proxy_texts, subjectivity=subjectivity)[0]
+        subjectivity, documents = self.subjectivity(run), self.documents(run)
+        val = read_logits(config, model, splits.x_val, subjectivity=subjectivity, documents=documents)[0]
+        proxy = read_logits(config, model, proxy_texts, subjectivity=subjectivity, documents=documents)[0]
         extra, params = {}, {}
         if config.ood_reference:
             tokens = ragged_tokens(model)
@@ -217,7 +236,8 @@ class SentimentTask(Task):
                 raise DataError(f"text {i}: {problem}; give some words to classify")
         model = run.load_model()
         calibration = self.calibration(run, model)
-        y, read = read_logits(run.config, model, texts, subjectivity=self.subjectivity(run))
+        y, read = read_logits(run.config, model, texts, subjectivity=self.subjectivity(run),
+                              documents=self.documents(run))
         scorer = self.familiarity(run, calibration)
         scores = (ood_lib.scores(y, calibration.score) if scorer is None
                   else scorer(familiar.ragged_ids(ragged_tokens(model), texts)).numpy())
@@ -242,7 +262,8 @@ class SentimentTask(Task):
         module, signatures = export_module(model, run.labels, run.config.export_max_chars, calibration,
                                            run.config.sequence_length if run.config.whole_text else None,
                                            self.familiarity(run, calibration), self.subjectivity(run),
-                                           run.config.subjectivity_power, run.config.sentences)
+                                           run.config.subjectivity_power, run.config.sentences, self.documents(run),
+                                           run.config.subjectivity_switch, run.config.subjectivity_scale)
         vocabulary = model_lib.vectorizer(model).get_vocabulary()
         return module, signatures, {"vocabulary.txt": "".join(f"{w}\n" for w in vocabulary),
                                     "ood.json": calibration.to_json()}
@@ -270,13 +291,14 @@ class SentimentTask(Task):
                   f"strings. Most confidently wrong test snippets: {mistakes}")
 
 
-def read_logits(config, model, texts, batch_size=256, subjectivity=None):
+def read_logits(config, model, texts, batch_size=256, subjectivity=None, documents=None):
     """(logits (N, 1 | K), tokens read (N,) or None) of texts read as the export reads them:
     whole (`config.whole_text`, in batches; windows weighted by the `subjectivity` network when
-    given) or their first sequence_length tokens."""
+    given; those of long texts by `documents` when given) or their first sequence_length tokens."""
     if not config.whole_text:
         return logits(model, texts), None
-    whole = WholeText(model, config.sequence_length, subjectivity, config.subjectivity_power, config.sentences)
+    whole = WholeText(model, config.sequence_length, subjectivity, config.subjectivity_power, config.sentences,
+                      documents, config.subjectivity_switch, config.subjectivity_scale)
     parts = [whole(tf_strings(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
     if not parts:
         return np.zeros((0, model.output_shape[-1]), np.float32), np.zeros((0,), np.int64)

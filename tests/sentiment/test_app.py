@@ -204,6 +204,35 @@ def test_unsure_is_calibrated_on_validation_and_the_same_in_export_and_predict(t
     assert msp.score == "msp" and msp.params is None
 
 
+@pytest.mark.slow  # two tiny networks (without and with neutral plot text)
+def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_path, small_csv):
+    from apps.common import config as config_lib
+    from apps.sentiment.config import PRESETS, Config
+    from apps.sentiment.serving import WholeText
+
+    config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=[
+        f"data=csv:{small_csv}", "text_column=review", "label_column=sentiment", f"runs_dir={tmp_path / 'runs'}",
+        "model=average", "neutral=plot", "neutral_share=0.05", "subjectivity_switch=0.1", "subjectivity_scale=0.5"])
+    assert config.snippet_members and config.sequence_length == 24
+    run = TASK.train(config, verbose=0)  # the neutral text: test_data.py
+    model, documents = run.load_model(), TASK.documents(run)
+    assert documents is not None and (run.path / "documents" / "best.keras").exists()
+    assert not all(np.allclose(a, b) for a, b in zip(model.get_weights(), documents.get_weights()))
+    texts = ["a fine film", "The film is bad. " * 6 + "He meets his wife and they move to Paris. " * 4]
+    got = TASK.predict(run, texts)
+    power = config.subjectivity_power
+    whole = WholeText(model, 24, TASK.subjectivity(run), power, True, documents, 0.1, 0.5)
+    want_logits, read = whole(tf.constant(texts))
+    assert [g["tokens_read"] for g in got] == read.numpy().tolist() == [3, 60]
+    p_fresh = tf.sigmoid(want_logits[:, 0]).numpy()
+    np.testing.assert_allclose([{p["label"]: p["probability"] for p in g["predictions"]}[run.labels[1]] for g in got],
+                               p_fresh, rtol=1e-5)
+    # The short text: the run's own model; the long one: not the run's model's reading.
+    np.testing.assert_allclose(p_fresh[0], tf.sigmoid(model(tf.constant(texts[:1]))[0, 0]).numpy(), rtol=1e-5)
+    alone = WholeText(model, 24, TASK.subjectivity(run), power, True, None, 0.1, 0.5)(tf.constant(texts[1:]))[0]
+    assert abs(float(alone[0, 0]) - float(want_logits[1, 0])) > 1e-4
+
+
 def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_model, exported):
     """Only TensorFlow is imported there: the vocabulary table and the string input survive."""
     exported, (texts, proc) = exported

@@ -129,14 +129,17 @@ def test_neutral_texts_get_the_uniform_target():
 
 def test_the_task_trains_on_the_neutral_snippets_beside_the_labelled_ones():
     from apps.common.config import preset_config
+    from apps.sentiment import subjective
     from apps.sentiment.config import PRESETS
-    from apps.sentiment.data import neutral_snippets, plot_rows
+    from apps.sentiment.data import neutral_snippets
     from apps.sentiment.task import TASK
 
     config = dataclasses.replace(preset_config(Config, PRESETS, "tiny"), neutral="plot")
     assert Config().neutral == "plot" and PRESETS["tiny"].values["neutral"] == ""
     _, prepared = TASK.prepare(config, TASK.load_data(config))
-    assert prepared.neutral == neutral_snippets(plot_rows("neutral"), 8, config.sequence_length, config.seed)
+    # The plot rows but the tenth the validation documents take their plot text from.
+    want = neutral_snippets(subjective.trained_plots(config), 8, config.sequence_length, config.seed)
+    assert prepared.neutral == want
     train, val = TASK.datasets(config, prepared)
     count = lambda ds: sum(int(y.shape[0]) for _, y in ds)  # noqa: E731
     assert count(train) == len(prepared.splits.y_train) + len(prepared.neutral)

@@ -72,8 +72,50 @@ def test_a_trained_run_weighs_its_windows_by_the_counted_table(tiny_run):
     text = "The film is bad. " * 10 + "He meets his wife and they move to Paris. " * 6
     got = TASK.predict(tiny_run, [text])[0]
     config = tiny_run.config
-    assert config.sentences and config.subjectivity_power == 1.0
-    want = WholeText(tiny_model, config.sequence_length, table, sentences=True)(tf.constant([text]))[0].numpy()
+    assert config.sentences and config.subjectivity_power == 2.0
+    want = WholeText(tiny_model, config.sequence_length, table, config.subjectivity_power, sentences=True,
+                     switch=config.subjectivity_switch, scale=config.subjectivity_scale)(tf.constant([text]))[0].numpy()
     assert got["tokens_read"] == 94
     np.testing.assert_allclose(got["predictions"][0]["probability"],
                                max(tf.sigmoid(want[0, 0]).numpy(), 1 - tf.sigmoid(want[0, 0]).numpy()), rtol=1e-5)
+
+
+def _forward_backward(log_odds, switch):
+    """NumPy reference: posterior log odds of state 1 in a two-state chain (uniform start)."""
+    from scipy.special import logsumexp
+
+    t = len(log_odds)
+    emit = np.stack([np.zeros(t), log_odds], axis=1)
+    move = np.log([[1 - switch, switch], [switch, 1 - switch]])
+    alpha, beta = np.zeros((t, 2)), np.zeros((t, 2))
+    alpha[0] = emit[0]
+    for i in range(1, t):
+        alpha[i] = emit[i] + logsumexp(alpha[i - 1][:, None] + move, axis=0)
+    for i in range(t - 2, -1, -1):
+        beta[i] = logsumexp(move + (emit[i + 1] + beta[i + 1])[None, :], axis=1)
+    post = alpha + beta
+    return post[:, 1] - post[:, 0]
+
+
+def test_chain_log_odds_match_forward_backward():
+    rng = np.random.default_rng(0)
+    owner = np.array([0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 3, 3], np.int32)
+    log_odds = rng.normal(0, 3, len(owner)).astype(np.float32)
+    log_odds[4] = 40.0  # far out: no overflow
+    for switch in (0.3, 0.05, 1e-3):
+        got = subjective.chain_log_odds(tf.constant(log_odds), tf.constant(owner), switch).numpy()
+        want = np.concatenate([_forward_backward(log_odds[owner == k].astype(np.float64), switch) for k in range(4)])
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    # One window: its own log odds; switch 0.5: every window on its own.
+    np.testing.assert_allclose(got[3], log_odds[3], rtol=1e-6)
+    np.testing.assert_allclose(subjective.chain_log_odds(log_odds, owner, 0.5).numpy(), log_odds, atol=1e-5)
+    # A passage of objective windows outvotes one subjective-looking window inside it.
+    passage = np.array([-3.0] * 6 + [2.0] + [-3.0] * 6, np.float32)
+    assert subjective.chain_log_odds(passage, np.zeros(13, np.int32), 0.05).numpy()[6] < 0
+
+
+def test_counted_and_validation_plots_split_the_neutral_rows():
+    config = Config(**PRESETS["tiny"].values)
+    plots = [f"plot{i} " + "word " * 30 for i in range(50)]
+    trained, held = subjective.trained_plots(config, plots), subjective.validation_plots(config, plots)
+    assert len(held) == 5 and sorted(trained + held) == sorted(plots) and not set(trained) & set(held)

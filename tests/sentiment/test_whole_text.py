@@ -87,9 +87,15 @@ def _random_model(seed, **overrides):
     return net
 
 
-def test_windows_weighted_by_subjectivity_and_cut_at_sentences():
-    ensemble = build_ensemble([_random_model(1), _random_model(2)])
-    subjectivity = _random_model(3, model="average").get_layer("classifier")  # ids -> 1 logit
+@pytest.fixture(scope="module")
+def random_nets():
+    """(ensemble of two random nets, a random subjectivity table: ids -> 1 logit), built once."""
+    subjectivity = _random_model(3, model="average").get_layer("classifier")
+    return build_ensemble([_random_model(1), _random_model(2)]), subjectivity
+
+
+def test_windows_weighted_by_subjectivity_and_cut_at_sentences(random_nets):
+    ensemble, subjectivity = random_nets
     rng = np.random.default_rng(3)
     long = " ".join(rng.choice(WORDS, 21))  # windows of 8, 8, 5
     sentences = ["A good film.", "Dull and long, dull and long!", " ".join(rng.choice(WORDS, 11)) + "?", "bad film"]
@@ -117,3 +123,29 @@ def test_windows_weighted_by_subjectivity_and_cut_at_sentences():
     assert abs(want["cut"] - want["joined"]) > 0.01
     # No sentence end, or at most 8 tokens: as without `sentences`.
     np.testing.assert_allclose(cut.numpy()[[0, 1, 3]], got.numpy()[[0, 1, 3]], rtol=1e-5, atol=1e-6)
+
+
+def test_long_texts_read_by_the_documents_model_through_the_chain(random_nets):
+    from test_subjective import _forward_backward
+
+    ensemble, subjectivity = random_nets
+    documents = _random_model(4)
+    rng = np.random.default_rng(5)
+    sentences = ["A good film.", "Dull and long, dull and long!", " ".join(rng.choice(WORDS, 11)) + "?", "bad film"]
+    texts = ["a good film", " ".join(sentences), "dull"]
+    whole = WholeText(ensemble, 8, subjectivity, 2.0, sentences=True, documents=documents, switch=0.1, scale=0.5)
+    got, read = whole(tf.constant(texts))
+    assert read.numpy().tolist() == [3, 22, 1]
+    # Texts of one window: the run's model's own answer (not the documents model's).
+    np.testing.assert_allclose(got.numpy()[[0, 2]], ensemble(tf.constant(texts[::2])).numpy(), rtol=1e-5, atol=1e-6)
+    # The long one: its sentences' windows by `documents`, weighted by sigmoid(chain posterior) ** 2.
+    windows = [" ".join(s.split()[i:i + 8]) for s in sentences for i in range(0, len(s.split()), 8)]
+    z = documents(tf.constant(windows)).numpy()[:, 0].astype(np.float64)
+    s = 0.5 * subjectivity(ensemble.get_layer("vectorize")(tf.constant(windows))).numpy()[:, 0].astype(np.float64)
+    w = (1 / (1 + np.exp(-_forward_backward(s, 0.1)))) ** 2
+    np.testing.assert_allclose(got.numpy()[1, 0], (w * z).sum() / w.sum(), rtol=1e-4, atol=1e-6)
+    plain = WholeText(ensemble, 8, subjectivity, 2.0, sentences=True)(tf.constant(texts))[0].numpy()
+    assert abs(plain[1, 0] - got.numpy()[1, 0]) > 0.01
+    # A batch of short texts only (no window for `documents`), and one of a long text only.
+    np.testing.assert_allclose(whole(tf.constant(["dull"]))[0].numpy(), got.numpy()[2:], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(whole(tf.constant(texts[1:2]))[0].numpy(), got.numpy()[1:2], rtol=1e-5, atol=1e-6)
