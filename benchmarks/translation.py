@@ -121,14 +121,20 @@ def ibm1_scores(data, iterations):
 
 
 def bible_run(quick):
-    """A finished bible run: $CLASSICS_BIBLE_RUN, the newest under WORKDIR, else one trained now."""
+    """A finished bible run: $CLASSICS_BIBLE_RUN, the newest under WORKDIR, else one trained now.
+    $CLASSICS_BIBLE_RUN may name a run stopped before its last epoch (its best.keras so far is
+    measured, and the rows say how many epochs it had)."""
     from apps import get_task
-    from apps.common.run import Run
+    from apps.common.config import load_config
+    from apps.common.run import CONFIG, DONE, Run
     from apps.translation.config import Config
 
     task = get_task("translation")
     if os.environ.get("CLASSICS_BIBLE_RUN"):
-        return Run.open("translation", Config, os.environ["CLASSICS_BIBLE_RUN"])
+        path = pathlib.Path(os.environ["CLASSICS_BIBLE_RUN"])
+        if not (path / DONE).exists():
+            return Run(path, load_config(Config, path / CONFIG))
+        return Run.open("translation", Config, path)
     found = sorted((p for p in WORKDIR.glob("**/DONE")), key=lambda p: p.stat().st_mtime, reverse=True)
     for done in found:
         run = Run.open("translation", Config, done.parent)
@@ -161,11 +167,17 @@ def bible_rows(quick):
         results[name] = (*score(hypotheses, references), time.monotonic() - started)
         print(f"{name}: {results[name][2]:.0f} s to translate; e.g. {hypotheses[1]!r} "
               f"(reference {references[1]!r})")
-    seconds = (run.path / "DONE").stat().st_mtime - (run.path / "config.json").stat().st_mtime
+    finished = (run.path / "DONE").exists()
+    end = run.path / ("DONE" if finished else "log.csv")  # stopped: the end of its last epoch
+    seconds = end.stat().st_mtime - (run.path / "config.json").stat().st_mtime
     epochs = len(run.log_rows())
-    print(f"bible: run {run.path} (preset {run.config.preset!r}, {epochs} epoch(s), batch "
+    stopped = "" if finished else f", stopped after {epochs} of its {run.config.epochs}"
+    print(f"bible: run {run.path} (preset {run.config.preset!r}, {epochs} epoch(s){stopped}, batch "
           f"{run.config.batch_size}, {seconds / 60:.0f} min of wall time on the shared 2-core CPU); "
           f"{len(data.train)} train / {len(data.test)} test verses")
+    for row in run.log_rows():
+        print("  epoch {}: loss {:.3f}, token accuracy {:.3f}; validation loss {:.3f}, accuracy {:.3f}".format(
+            int(row["epoch"]) + 1, *(float(row[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy"))))
     (bleu, chrf, _), (g_bleu, g_chrf, _) = results["beam 5"], results["greedy"]
     what = f"held-out verses, {epochs} epoch(s)"
     return [

@@ -56,6 +56,8 @@ class Config(TrainConfig):
     # Decoding (model=seq2seq): beam_width 1 is greedy; alpha of the length penalty.
     beam_width: PositiveInt = 4
     length_alpha: NonNegative = 0.6
+    # Greedy and beam never write an n-gram (of tokens) twice in one text; 0: off (n >= 2).
+    no_repeat_ngram: Annotated[int, OneOf(0, 2, 3, 4, 5, 6)] = 0
     # Training
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 100

@@ -114,7 +114,8 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
             """(N, Tx) -> (N, steps) ids of the greedy translation."""
             if config.model == "course":
                 return tf.argmax(self.model(ids, training=False), axis=-1, output_type=tf.int32)
-            return greedy_decode(self.model, ids, config.target_length + 1, START_ID, END_ID)
+            return greedy_decode(self.model, ids, config.target_length + 1, START_ID, END_ID,
+                                 no_repeat_ngram=config.no_repeat_ngram)
 
         def weights(self, ids, out):
             """(N, steps, Tx): the attention of each decoder step of the greedy translation `out`."""
@@ -166,6 +167,7 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
                 END_ID,
                 beam_width=config.beam_width,
                 alpha=config.length_alpha,
+                no_repeat_ngram=config.no_repeat_ngram,
             )
             return {"translations": refused_blank(module.write(tokens), errors), "scores": scores,
                     "notice": notice, "error": errors}
