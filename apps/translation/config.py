@@ -76,7 +76,11 @@ PRESETS = {
                       **DATES_DEFAULT),
     "gru": preset("the date translator with GRU encoder cells", cell="gru", **DATES_DEFAULT),
     # Words in, BPE pieces out (tokens=subwords): verses of ~28 words / ~30 pieces instead of
-    # ~125 characters (the character model looped: BLEU 0.4 after 3 epochs, 25 min).
+    # ~125 characters (the character model looped: BLEU 0.4 after 3 epochs, 25 min). Each
+    # step of 64 verses costs ~0.8 s of one core (~6 CPU-min an epoch of 414 steps, batches
+    # length-bucketed). Not yet measured to the end: on the shared machine the run got 1 of its
+    # 7 epochs (train token accuracy 5.7 %, validation loss 6.02 / accuracy 6.0 %), far from
+    # translating; benchmarks/results/translation_bible.txt is still the character model's.
     "bible": preset("KJV English -> Reina-Valera 1909 Spanish verses: words in, BPE pieces out, Luong attention",
                     data="bible", model="seq2seq", tokens="subwords", source_length=80, target_length=100,
                     embedding_dim=256, decoder_units=256, batch_size=64, learning_rate=2e-3,
