@@ -134,22 +134,31 @@ class AttentionSeq2Seq(keras.Model):
         cell="lstm",
         score="general",
         dropout=0.0,
+        embedding_stddev=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if not 0 <= dropout < 1:
             raise ValueError(f"`dropout` must be in [0, 1), received: {dropout!r}")
+        if not embedding_stddev >= 0:
+            raise ValueError(f"`embedding_stddev` must be >= 0, received: {embedding_stddev!r}")
         self.source_vocabulary_size = source_vocabulary_size
         self.target_vocabulary_size = target_vocabulary_size
         self.embedding_dim, self.units, self.cell, self.score = embedding_dim, units, cell, score
-        self.dropout = dropout
+        self.dropout, self.embedding_stddev = dropout, embedding_stddev
+        # Keras's embeddings start at uniform(-0.05, 0.05): the LSTMs' inputs, and so their
+        # outputs and the attentional vector, are then ~0.05 and Adam's steps of ~lr per weight
+        # take hundreds of steps to grow them (the bible model sat at the unigram distribution,
+        # "," everywhere, for 2 epochs). N(0, stddev) as PyTorch's nn.Embedding (stddev 1).
+        initializer = (keras.initializers.RandomNormal(stddev=embedding_stddev) if embedding_stddev
+                       else "uniform")
         # On both embeddings and on the attentional vector before the logits (training only).
         self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{w}") for w in ("source", "target", "attentional")]
         self.source_embedding = keras.layers.Embedding(
-            source_vocabulary_size, embedding_dim, name="source_embedding"
+            source_vocabulary_size, embedding_dim, embeddings_initializer=initializer, name="source_embedding"
         )
         self.target_embedding = keras.layers.Embedding(
-            target_vocabulary_size, embedding_dim, name="target_embedding"
+            target_vocabulary_size, embedding_dim, embeddings_initializer=initializer, name="target_embedding"
         )
         self.encoder = _bidirectional(cell, units // 2, return_state=True)
         self.decoder = keras.layers.RNN(_cell(cell, units), return_sequences=True, name="decoder")
@@ -211,6 +220,7 @@ class AttentionSeq2Seq(keras.Model):
             "cell": self.cell,
             "score": self.score,
             "dropout": self.dropout,
+            "embedding_stddev": self.embedding_stddev,
         }
 
 
@@ -237,6 +247,7 @@ def build_model(config, source_vocabulary_size, target_vocabulary_size):
             cell=config.cell,
             score=config.score,
             dropout=config.dropout,
+            embedding_stddev=config.embedding_stddev,
         )
         # Built on one padded pair: fit's BackupAndRestore (resume) needs the weights to exist.
         model([ops.zeros((1, config.source_length), "int32"), ops.zeros((1, config.target_length + 1), "int32")])

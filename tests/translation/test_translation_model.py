@@ -97,6 +97,22 @@ def test_teacher_forced_logits_equal_step_by_step_decoding(seq2seq):
         np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
 
 
+def test_seq2seq_embeddings_start_at_the_configured_scale():
+    keras.utils.set_random_seed(0)
+    inputs = [_source_ids(), np.full((3, 5), START, "int32")]
+    default = AttentionSeq2Seq(200, 100, embedding_dim=16, units=8)
+    default(inputs)
+    assert np.abs(default.source_embedding.embeddings.numpy()).max() <= 0.05  # Keras's uniform(-0.05, 0.05)
+    config = Config(data="tsv:x", model="seq2seq", embedding_dim=16, decoder_units=8, embedding_stddev=1.0)
+    scaled = build_model(config, 200, 100)  # 3,200 and 1,600 draws of N(0, 1)
+    for embedding in (scaled.source_embedding, scaled.target_embedding):
+        values = embedding.embeddings.numpy()
+        assert abs(values.std() - 1.0) < 0.06 and abs(values.mean()) < 0.06
+    assert AttentionSeq2Seq.from_config(scaled.get_config()).embedding_stddev == 1.0
+    with pytest.raises(ValueError, match="embedding_stddev"):
+        AttentionSeq2Seq(5, 5, embedding_stddev=-1.0)
+
+
 def _python_greedy(model, source, max_length):
     """The reference: re-run the whole teacher-forced model on the growing prefix."""
     prefix = np.full((source.shape[0], 1), START, "int32")
