@@ -164,7 +164,7 @@ def bible_rows(quick):
         log(f"bible: {name} decoding of {len(sources)} test verses")
         started = time.monotonic()
         hypotheses = task.translate(module, sources, beam=beam, batch_size=64)
-        results[name] = (*score(hypotheses, references), time.monotonic() - started)
+        results[name] = (*score(hypotheses, references), time.monotonic() - started, hypotheses[1])
         print(f"{name}: {results[name][2]:.0f} s to translate; e.g. {hypotheses[1]!r} "
               f"(reference {references[1]!r})")
     finished = (run.path / "DONE").exists()
@@ -175,19 +175,22 @@ def bible_rows(quick):
     print(f"bible: run {run.path} (preset {run.config.preset!r}, {epochs} epoch(s){stopped}, batch "
           f"{run.config.batch_size}, {seconds / 60:.0f} min of wall time on the shared 2-core CPU); "
           f"{len(data.train)} train / {len(data.test)} test verses")
-    for row in run.log_rows():
-        print("  epoch {}: loss {:.3f}, token accuracy {:.3f}; validation loss {:.3f}, accuracy {:.3f}".format(
-            int(row["epoch"]) + 1, *(float(row[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy"))))
-    (bleu, chrf, _), (g_bleu, g_chrf, _) = results["beam 5"], results["greedy"]
+    curve = ["epoch {}: loss {:.3f}, token accuracy {:.3f}; validation loss {:.3f}, accuracy {:.3f}".format(
+        int(row["epoch"]) + 1, *(float(row[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")))
+        for row in run.log_rows()]
+    for line in curve:
+        print("  " + line)
+    (bleu, chrf, _, example), (g_bleu, g_chrf, _, g_example) = results["beam 5"], results["greedy"]
     what = f"held-out verses, {epochs} epoch(s)"
     return [
         Row(f"bible BLEU beam 5 vs IBM Model 1 ({what})", bleu, "", ibm_bleu, "", target=">= 18",
-            ok=at_least(bleu, 18.0)),
+            ok=at_least(bleu, 18.0), note=f"test verse 2, beam 5: {example!r}; greedy: {g_example!r}; "
+                                          f"reference: {references[1]!r}"),
         Row(f"bible chrF beam 5 vs IBM Model 1 ({what})", chrf, "", ibm_chrf, "", target=">= 50",
             ok=at_least(chrf, 50.0)),
         Row("bible BLEU beam 5 vs greedy", bleu, "", g_bleu, "", target="beam >= greedy", ok=bleu >= g_bleu),
         Row("bible chrF beam 5 vs greedy", chrf, "", g_chrf, "", target="beam >= greedy", ok=chrf >= g_chrf),
-        Row("bible: training wall time", seconds / 60, "min"),
+        Row("bible: training wall time", seconds / 60, "min", note="; ".join(curve)),
     ]
 
 
