@@ -121,14 +121,20 @@ def ibm1_scores(data, iterations):
 
 
 def bible_run(quick):
-    """A finished bible run: $CLASSICS_BIBLE_RUN, the newest under WORKDIR, else one trained now."""
+    """A finished bible run: $CLASSICS_BIBLE_RUN, the newest under WORKDIR, else one trained now.
+    $CLASSICS_BIBLE_RUN may name a run stopped before its last epoch (its best.keras so far is
+    measured, and the rows say how many epochs it had)."""
     from apps import get_task
-    from apps.common.run import Run
+    from apps.common.config import load_config
+    from apps.common.run import CONFIG, DONE, Run
     from apps.translation.config import Config
 
     task = get_task("translation")
     if os.environ.get("CLASSICS_BIBLE_RUN"):
-        return Run.open("translation", Config, os.environ["CLASSICS_BIBLE_RUN"])
+        path = pathlib.Path(os.environ["CLASSICS_BIBLE_RUN"])
+        if not (path / DONE).exists():
+            return Run(path, load_config(Config, path / CONFIG))
+        return Run.open("translation", Config, path)
     found = sorted((p for p in WORKDIR.glob("**/DONE")), key=lambda p: p.stat().st_mtime, reverse=True)
     for done in found:
         run = Run.open("translation", Config, done.parent)
@@ -158,24 +164,33 @@ def bible_rows(quick):
         log(f"bible: {name} decoding of {len(sources)} test verses")
         started = time.monotonic()
         hypotheses = task.translate(module, sources, beam=beam, batch_size=64)
-        results[name] = (*score(hypotheses, references), time.monotonic() - started)
+        results[name] = (*score(hypotheses, references), time.monotonic() - started, hypotheses[1])
         print(f"{name}: {results[name][2]:.0f} s to translate; e.g. {hypotheses[1]!r} "
               f"(reference {references[1]!r})")
-    seconds = (run.path / "DONE").stat().st_mtime - (run.path / "config.json").stat().st_mtime
+    finished = (run.path / "DONE").exists()
+    end = run.path / ("DONE" if finished else "log.csv")  # stopped: the end of its last epoch
+    seconds = end.stat().st_mtime - (run.path / "config.json").stat().st_mtime
     epochs = len(run.log_rows())
-    print(f"bible: run {run.path} (preset {run.config.preset!r}, {epochs} epoch(s), batch "
+    stopped = "" if finished else f", stopped after {epochs} of its {run.config.epochs}"
+    print(f"bible: run {run.path} (preset {run.config.preset!r}, {epochs} epoch(s){stopped}, batch "
           f"{run.config.batch_size}, {seconds / 60:.0f} min of wall time on the shared 2-core CPU); "
           f"{len(data.train)} train / {len(data.test)} test verses")
-    (bleu, chrf, _), (g_bleu, g_chrf, _) = results["beam 5"], results["greedy"]
+    curve = ["epoch {}: loss {:.3f}, token accuracy {:.3f}; validation loss {:.3f}, accuracy {:.3f}".format(
+        int(row["epoch"]) + 1, *(float(row[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")))
+        for row in run.log_rows()]
+    for line in curve:
+        print("  " + line)
+    (bleu, chrf, _, example), (g_bleu, g_chrf, _, g_example) = results["beam 5"], results["greedy"]
     what = f"held-out verses, {epochs} epoch(s)"
     return [
         Row(f"bible BLEU beam 5 vs IBM Model 1 ({what})", bleu, "", ibm_bleu, "", target=">= 18",
-            ok=at_least(bleu, 18.0)),
+            ok=at_least(bleu, 18.0), note=f"test verse 2, beam 5: {example!r}; greedy: {g_example!r}; "
+                                          f"reference: {references[1]!r}"),
         Row(f"bible chrF beam 5 vs IBM Model 1 ({what})", chrf, "", ibm_chrf, "", target=">= 50",
             ok=at_least(chrf, 50.0)),
         Row("bible BLEU beam 5 vs greedy", bleu, "", g_bleu, "", target="beam >= greedy", ok=bleu >= g_bleu),
         Row("bible chrF beam 5 vs greedy", chrf, "", g_chrf, "", target="beam >= greedy", ok=chrf >= g_chrf),
-        Row("bible: training wall time", seconds / 60, "min"),
+        Row("bible: training wall time", seconds / 60, "min", note="; ".join(curve)),
     ]
 
 

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from apps.common.config import (
     AtLeast,
+    Between,
     Each,
     Fraction,
     NonNegative,
@@ -33,6 +34,12 @@ class Config(TrainConfig):
     source_length: PositiveInt = 36
     # Characters per target, without <s>/</s>: ISO dates are 10; verses need more.
     target_length: PositiveInt = 10
+    # "characters" on both sides (dates), or "subwords": source words (seen >= `min_word_count`
+    # times in training, else <unk>) and target BPE pieces (`target_pieces` in all, SentencePiece
+    # trained on the training targets); lengths then count tokens, not characters.
+    tokens: Annotated[str, OneOf("characters", "subwords")] = "characters"
+    min_word_count: PositiveInt = 2
+    target_pieces: Annotated[int, AtLeast(16)] = 8000
     # Model. "course": Ty steps of BahdanauAttention + post-attention LSTM, no feedback (dates);
     # "seq2seq": teacher-forced decoder with Luong attention (any text).
     model: Annotated[str, OneOf("course", "seq2seq")] = "course"
@@ -42,17 +49,24 @@ class Config(TrainConfig):
     decoder_units: PositiveInt = 64  # course: n_s = 64; seq2seq: the decoder and attention width
     attention_units: PositiveInt = 10  # the course's tanh layer (model=course)
     score: Annotated[str, OneOf("dot", "general")] = "general"  # Luong score for model=seq2seq
+    dropout: Annotated[float, Between(0, 1, high_open=True)] = 0.0  # model=seq2seq: embeddings, attentional
+    # model=seq2seq: embeddings start at N(0, embedding_stddev); 0: Keras's uniform(-0.05, 0.05),
+    # which left the bible model at the unigram distribution for 2 epochs (see model.py).
+    embedding_stddev: NonNegative = 0.0
     # The export refuses longer texts (per instance); texts over `source_length` characters
     # are cut to it, with a notice in the answer.
     export_max_chars: PositiveInt = 1000
     # Decoding (model=seq2seq): beam_width 1 is greedy; alpha of the length penalty.
     beam_width: PositiveInt = 4
     length_alpha: NonNegative = 0.6
+    # Greedy and beam never write an n-gram (of tokens) twice in one text; 0: off (n >= 2).
+    no_repeat_ngram: Annotated[int, OneOf(0, 2, 3, 4, 5, 6)] = 0
     # Training
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 100
     learning_rate: PositiveFloat = 5e-3
     lr_schedule: str = "constant"
+    clip_norm: NonNegative = 0.0  # global gradient-norm clipping; 0: none
 
 
 DATES_DEFAULT = dict(dates_samples=30000, epochs=15, lr_schedule="cosine")
@@ -64,17 +78,19 @@ PRESETS = {
     "default": preset("the course's date translator (Bahdanau attention, post-attention LSTM), 5 locales",
                       **DATES_DEFAULT),
     "gru": preset("the date translator with GRU encoder cells", cell="gru", **DATES_DEFAULT),
-    # Not trained to the end: 160 characters cut 29 % of the English training verses (median
-    # 125, p90 215) and 22 % of the Spanish ones. A half-size variant (decoder_units=128,
-    # embedding_dim=32, learning_rate=3e-3, lr_schedule=cosine, 3 epochs: 25 min on the shared
-    # 2-core machine, ~0.35 s of CPU a step of 64) reached 54 % validation token accuracy and
-    # BLEU 0.4 / chrF 11 (beam 5) on the held-out books, greedy looping, beam stopping short:
-    # far below IBM Model 1's 12.1 / 41.8 (benchmarks/results/translation_bible.txt). How many
-    # epochs reach BLEU 18 is not measured.
-    "bible": preset("KJV English -> Reina-Valera 1909 Spanish verses, character seq2seq with Luong attention",
-                    data="bible", model="seq2seq", source_length=160, target_length=160, embedding_dim=64,
-                    decoder_units=256, batch_size=64, learning_rate=1e-3, epochs=20, val_fraction=0.05,
-                    test_fraction=0.05),
+    # Words in, BPE pieces out (tokens=subwords): verses of ~28 words / ~30 pieces instead of
+    # ~125 characters (the character model looped: BLEU 0.4 after 3 epochs, 25 min). Each
+    # step of 64 verses costs ~0.7 s of one core (5-13 min an epoch of 414 steps on the shared
+    # machine, batches length-bucketed). With Keras's default embedding init the model stayed
+    # at the unigram distribution ("," everywhere) for 2 epochs; embedding_stddev=1.0 fixed it.
+    # Stopped after 3 of its 7 epochs (28 min): validation greedy BLEU 1.3 -> 4.6 -> 10.5 on
+    # 200 verses, still rising; held-out test in benchmarks/results/translation_bible.txt.
+    "bible": preset("KJV English -> Reina-Valera 1909 Spanish verses: words in, BPE pieces out, Luong attention",
+                    data="bible", model="seq2seq", tokens="subwords", source_length=80, target_length=100,
+                    embedding_dim=256, decoder_units=256, batch_size=64, learning_rate=2e-3,
+                    lr_schedule="cosine", clip_norm=1.0, dropout=0.2, target_pieces=4000, epochs=7,
+                    embedding_stddev=1.0,
+                    val_fraction=0.05, test_fraction=0.05),
     # 71 s of training, 99.2 % exact match (8,000 dates x 6 epochs gave 3.6 %: it needs ~800 steps).
     "tour": preset("the date translator, 5 epochs (the tour)", epochs=5),
     "tiny": preset("a tiny date translator on 300 dates, 1 epoch: seconds, for tests",

@@ -1,9 +1,10 @@
 """Translation data by name (`dates`, `bible`, `tsv:<file>`): splits, vocabularies, tf.data.
 
-Both sides are characters. The source vocabulary is the training sources' characters, the
-target vocabulary the training targets' plus <s> and </s>; characters seen only outside
-training map to <unk> and are counted in `TranslationData.note`, as are texts longer than
-`source_length` / `target_length` (cut).
+With `tokens="characters"` both sides are characters: the source vocabulary is the training
+sources' characters, the target vocabulary the training targets' plus <s> and </s>. With
+`tokens="subwords"` the source side is words and the target side BPE pieces (subwords.py).
+Tokens seen only outside training map to <unk> and are counted in `TranslationData.note`, as
+are texts longer than `source_length` / `target_length` tokens (cut).
 """
 
 import dataclasses
@@ -12,6 +13,7 @@ import numpy as np
 
 from apps.common.errors import ConfigError
 from apps.translation import corpus, dates
+from apps.translation.subwords import PieceVocabulary, WordVocabulary
 from apps.translation.vocabulary import END_ID, PAD_ID, START_ID, CharVocabulary, report_unknown
 
 
@@ -46,6 +48,17 @@ def _pairs(config):
     raise ConfigError(f"data: unknown source {config.data!r}; use 'dates', 'bible' or 'tsv:<file>'")
 
 
+def vocabularies(config, train):
+    """(source, target) vocabularies learned from the training pairs, as `config.tokens` says."""
+    if config.tokens == "subwords":
+        if config.model != "seq2seq":
+            raise ConfigError("tokens: 'subwords' needs model=seq2seq (the course model writes characters)")
+        return (WordVocabulary.from_texts((p.source for p in train), config.min_word_count),
+                PieceVocabulary.from_texts((p.target for p in train), config.target_pieces))
+    return (CharVocabulary.from_texts(p.source for p in train),
+            CharVocabulary.from_texts((p.target for p in train), boundaries=True))
+
+
 def load_data(config):
     """A `TranslationData` for `config` (deterministic for config.seed)."""
     if config.model not in ("course", "seq2seq"):
@@ -53,8 +66,7 @@ def load_data(config):
     train, val, test, note, groups = _pairs(config)
     if not train:
         raise ConfigError(f"data {config.data!r}: the training split is empty")
-    source = CharVocabulary.from_texts(p.source for p in train)
-    target = CharVocabulary.from_texts((p.target for p in train), boundaries=True)
+    source, target = vocabularies(config, train)
     notes = [note] if note else []
     for name, split in (("val", val), ("test", test)):
         for side, vocabulary, length in (
@@ -62,8 +74,8 @@ def load_data(config):
             ("target", target, config.target_length),
         ):
             report = report_unknown(
-                vocabulary.encode([getattr(p, side) for p in split], length), f"{name} {side}"
-            )
+                vocabulary.encode([getattr(p, side) for p in split], length), f"{name} {side}",
+                "characters" if side == "target" else vocabulary.unit)
             notes += [report] if report else []
     return TranslationData(train, val, test, source, target, "; ".join(notes), groups)
 
@@ -97,4 +109,26 @@ def make_dataset(pairs, data, config, shuffle=False):
     dataset = tf.data.Dataset.from_tensor_slices((inputs, arrays["target"], weights))
     if shuffle:
         dataset = dataset.shuffle(len(pairs), seed=config.seed, reshuffle_each_iteration=True)
-    return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    if config.model == "course":  # a fixed number of decoder steps
+        return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    # Batches of similar target lengths, cut to their longest row: the RNNs run every padded
+    # step (masked, but computed), and verses run from 3 to 100 tokens.
+    lengths = (arrays["target"] != PAD_ID).sum(axis=1)
+    boundaries = sorted({int(q) for q in np.quantile(lengths, np.linspace(0, 1, 9)[1:-1])} - {0})
+    dataset = dataset.bucket_by_sequence_length(
+        lambda inputs, target, weights: tf.reduce_sum(tf.cast(target != PAD_ID, tf.int32)),
+        boundaries, [config.batch_size] * (len(boundaries) + 1))
+    return dataset.map(_cut_padding).prefetch(tf.data.AUTOTUNE)
+
+
+def _cut_padding(inputs, target, weights):
+    """A batch without the columns that are padding in every row (post-padded arrays)."""
+    import tensorflow as tf
+
+    source, decoder_input = inputs
+
+    def longest(ids):
+        return tf.maximum(1, tf.reduce_max(tf.reduce_sum(tf.cast(ids != PAD_ID, tf.int32), axis=1)))
+
+    tx, ty = longest(source), longest(target)
+    return (source[:, :tx], decoder_input[:, :ty]), target[:, :ty], weights[:, :ty]

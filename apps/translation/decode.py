@@ -1,7 +1,9 @@
 """Decoding `AttentionSeq2Seq` in the graph (tf.while_loops): greedy and beam search.
 
 Neither ever emits PAD_ID as a token (the loss never trains it: it marks padding); a row
-that has emitted `end_id` is padded with PAD_ID from then on.
+that has emitted `end_id` is padded with PAD_ID from then on. With `no_repeat_ngram` n >= 2,
+neither emits a token that would write an n-gram already in the row (the usual cure for an
+undertrained decoder's loops, "de Jehová el Señor de Jehová el Señor ...").
 """
 
 import tensorflow as tf
@@ -15,37 +17,65 @@ def _without_pad(scores):
     return tf.where(pad, tf.constant(-float("inf"), scores.dtype), scores)
 
 
+def repeated_ngram_tokens(sequences, n, vocabulary):
+    """sequences (rows, t) int32 -> (rows, vocabulary) bool: the tokens that would end a
+    repeat of an n-gram of the row (one whose first n - 1 tokens are the row's last n - 1)."""
+    rows, t = tf.shape(sequences)[0], tf.shape(sequences)[1]
+    count = tf.maximum(0, t - n + 1)  # n-grams already written start at 0 .. count - 1
+    match = tf.ones([rows, count], tf.bool)
+    for i in range(n - 1):  # n-gram j's i-th token equals the row's (n - 1 - i)-th last
+        match &= tf.equal(sequences[:, i:i + count], sequences[:, t - n + 1 + i:t - n + 2 + i])
+    following = sequences[:, n - 1:n - 1 + count]  # (rows, count): the token ending n-gram j
+    segments = tf.range(rows)[:, None] * vocabulary + following
+    hits = tf.math.unsorted_segment_max(tf.cast(match, tf.int32), segments, rows * vocabulary)
+    return tf.reshape(hits > 0, [rows, vocabulary])
+
+
+def _ban_repeats(scores, sequences, n):
+    """scores (rows, V) with the tokens that repeat an n-gram of `sequences` (rows, t) at -inf."""
+    if n < 2:
+        return scores
+    banned = repeated_ngram_tokens(sequences, n, tf.shape(scores)[-1])
+    return tf.where(banned, tf.constant(-float("inf"), scores.dtype), scores)
+
+
 def length_penalty(lengths, alpha):
     """Wu et al. (2016): ((5 + |Y|) / 6) ** alpha; alpha 0 ranks by total log-probability."""
     return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, alpha)
 
 
-def greedy_decode(model, source_ids, max_length, start_id, end_id):
+def greedy_decode(model, source_ids, max_length, start_id, end_id, no_repeat_ngram=0):
     """Token ids (batch, <= max_length), each row the argmax path up to and including
     `end_id`, then PAD_ID. Stops early once every row has ended. Runs inside a tf.function."""
     values, mask, states = model.encode(source_ids)
     batch = tf.shape(source_ids)[0]
     tokens = tf.fill([batch], tf.constant(start_id, tf.int32))
     finished = tf.zeros([batch], tf.bool)
-    outputs = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    sequences = tf.zeros([batch, 0], tf.int32)
 
-    def step(t, tokens, states, finished, outputs):
+    def step(t, tokens, states, finished, sequences):
         logits, states = model.decode_step(tokens, states, values, mask)
-        tokens = tf.argmax(_without_pad(logits), axis=-1, output_type=tf.int32)
+        logits = _ban_repeats(_without_pad(logits), sequences, no_repeat_ngram)
+        tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
         tokens = tf.where(finished, PAD_ID, tokens)  # ended rows emit padding
         finished = finished | tf.equal(tokens, end_id)
-        return t + 1, tokens, states, finished, outputs.write(t, tokens)
+        return t + 1, tokens, states, finished, tf.concat([sequences, tokens[:, None]], axis=1)
 
-    def not_done(t, tokens, states, finished, outputs):
+    def not_done(t, tokens, states, finished, sequences):
         return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
 
-    _, _, _, _, outputs = tf.while_loop(
-        not_done, step, (tf.constant(0), tokens, states, finished, outputs), maximum_iterations=max_length
+    _, _, _, _, sequences = tf.while_loop(
+        not_done,
+        step,
+        (tf.constant(0), tokens, states, finished, sequences),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]), [s.shape for s in states],
+                          tf.TensorShape([None]), tf.TensorShape([None, None])),
+        maximum_iterations=max_length,
     )
-    return tf.transpose(outputs.stack())  # (batch, steps)
+    return sequences  # (batch, steps)
 
 
-def beam_search(model, source_ids, max_length, start_id, end_id, beam_width=4, alpha=0.6):
+def beam_search(model, source_ids, max_length, start_id, end_id, beam_width=4, alpha=0.6, no_repeat_ngram=0):
     """Beam search over length-normalised scores, log P(Y|X) / length_penalty(|Y|, alpha).
 
     Every step extends each live beam by every token, and the `beam_width` best candidates
@@ -72,7 +102,9 @@ def beam_search(model, source_ids, max_length, start_id, end_id, beam_width=4, a
     def step(t, tokens, states, scores, sequences, lengths, finished):
         logits, states = model.decode_step(tokens, states, values, mask)
         vocabulary = tf.shape(logits)[-1]
-        log_probs = tf.reshape(tf.nn.log_softmax(_without_pad(logits)), [batch, k, vocabulary])
+        log_probs = _ban_repeats(tf.nn.log_softmax(_without_pad(logits)), tf.reshape(sequences, [batch * k, -1]),
+                                 no_repeat_ngram)
+        log_probs = tf.reshape(log_probs, [batch, k, vocabulary])
         # An ended beam has one continuation, PAD, at no cost and no extra length.
         pad_only = tf.math.log(tf.one_hot(PAD_ID, vocabulary))  # [0, -inf, ...]
         log_probs = tf.where(finished[:, :, None], pad_only, log_probs)

@@ -133,17 +133,32 @@ class AttentionSeq2Seq(keras.Model):
         units=128,
         cell="lstm",
         score="general",
+        dropout=0.0,
+        embedding_stddev=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"`dropout` must be in [0, 1), received: {dropout!r}")
+        if not embedding_stddev >= 0:
+            raise ValueError(f"`embedding_stddev` must be >= 0, received: {embedding_stddev!r}")
         self.source_vocabulary_size = source_vocabulary_size
         self.target_vocabulary_size = target_vocabulary_size
         self.embedding_dim, self.units, self.cell, self.score = embedding_dim, units, cell, score
+        self.dropout, self.embedding_stddev = dropout, embedding_stddev
+        # Keras's embeddings start at uniform(-0.05, 0.05): the LSTMs' inputs, and so their
+        # outputs and the attentional vector, are then ~0.05 and Adam's steps of ~lr per weight
+        # take hundreds of steps to grow them (the bible model sat at the unigram distribution,
+        # "," everywhere, for 2 epochs). N(0, stddev) as PyTorch's nn.Embedding (stddev 1).
+        initializer = (keras.initializers.RandomNormal(stddev=embedding_stddev) if embedding_stddev
+                       else "uniform")
+        # On both embeddings and on the attentional vector before the logits (training only).
+        self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{w}") for w in ("source", "target", "attentional")]
         self.source_embedding = keras.layers.Embedding(
-            source_vocabulary_size, embedding_dim, name="source_embedding"
+            source_vocabulary_size, embedding_dim, embeddings_initializer=initializer, name="source_embedding"
         )
         self.target_embedding = keras.layers.Embedding(
-            target_vocabulary_size, embedding_dim, name="target_embedding"
+            target_vocabulary_size, embedding_dim, embeddings_initializer=initializer, name="target_embedding"
         )
         self.encoder = _bidirectional(cell, units // 2, return_state=True)
         self.decoder = keras.layers.RNN(_cell(cell, units), return_sequences=True, name="decoder")
@@ -156,10 +171,11 @@ class AttentionSeq2Seq(keras.Model):
         self.combine = keras.layers.Dense(units, activation="tanh", name="attentional")
         self.output_layer = keras.layers.Dense(target_vocabulary_size, name="logits")
 
-    def encode(self, source_ids):
+    def encode(self, source_ids, training=None):
         """-> encoder states (batch, Tx, units), mask (batch, Tx), decoder initial states."""
         mask = ops.not_equal(source_ids, PAD_ID)
-        results = self.encoder(self.source_embedding(source_ids), mask=mask)
+        embedded = self.dropouts[0](self.source_embedding(source_ids), training=training)
+        results = self.encoder(embedded, mask=mask)
         values, states = results[0], results[1:]
         half = len(states) // 2  # forward states, then backward states
         initial = [
@@ -168,17 +184,17 @@ class AttentionSeq2Seq(keras.Model):
         ]
         return values, mask, initial
 
-    def _logits(self, decoder_outputs, values, mask):
+    def _logits(self, decoder_outputs, values, mask, training=None):
         context, _ = self.attention(decoder_outputs, values, values_mask=mask)
-        return self.output_layer(self.combine(ops.concatenate([context, decoder_outputs], axis=-1)))
+        attentional = self.combine(ops.concatenate([context, decoder_outputs], axis=-1))
+        return self.output_layer(self.dropouts[2](attentional, training=training))
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         source_ids, decoder_ids = inputs
-        values, mask, initial = self.encode(source_ids)
-        outputs = self.decoder(
-            self.target_embedding(decoder_ids), initial_state=initial, mask=ops.not_equal(decoder_ids, PAD_ID)
-        )
-        return self._logits(outputs, values, mask)
+        values, mask, initial = self.encode(source_ids, training=training)
+        embedded = self.dropouts[1](self.target_embedding(decoder_ids), training=training)
+        outputs = self.decoder(embedded, initial_state=initial, mask=ops.not_equal(decoder_ids, PAD_ID))
+        return self._logits(outputs, values, mask, training=training)
 
     def attention_weights(self, source_ids, decoder_ids):
         """The teacher-forced pass's attention (batch, Ty, Tx): row t is what step t attends
@@ -203,6 +219,8 @@ class AttentionSeq2Seq(keras.Model):
             "units": self.units,
             "cell": self.cell,
             "score": self.score,
+            "dropout": self.dropout,
+            "embedding_stddev": self.embedding_stddev,
         }
 
 
@@ -228,6 +246,8 @@ def build_model(config, source_vocabulary_size, target_vocabulary_size):
             units=config.decoder_units,
             cell=config.cell,
             score=config.score,
+            dropout=config.dropout,
+            embedding_stddev=config.embedding_stddev,
         )
         # Built on one padded pair: fit's BackupAndRestore (resume) needs the weights to exist.
         model([ops.zeros((1, config.source_length), "int32"), ops.zeros((1, config.target_length + 1), "int32")])

@@ -11,7 +11,9 @@
                                           end), attention (N, Ty, Tx) float32, notice, error
 
 Dates are normalised as the training data was written (lowercase, commas dropped). Special
-tokens (<pad>, <unk>, <s>, </s>) write nothing.
+tokens (<pad>, <unk>, <s>, </s>) write nothing. With `tokens="subwords"` the source is read as
+words (subwords.split_words_graph) and BPE pieces are joined into words; "characters"
+below then reads "words", and `characters` of the attention signature holds the words read.
 
 Per instance, never for the whole batch:
 - `error` ("" when fine) refuses a text: empty or whitespace only, no letter or digit, over
@@ -25,9 +27,11 @@ Per instance, never for the whole batch:
 
 from apps.common import validation
 from apps.translation.decode import beam_search, greedy_decode
+from apps.translation.subwords import WORD_START, split_words_graph
 from apps.translation.vocabulary import END_ID, PAD_ID, START_ID, UNKNOWN_ID
 
 NO_KNOWN_CHARACTER = "none of its characters is known to the model"
+NO_KNOWN_WORD = "none of its words is known to the model"
 LISTED_UNKNOWN = 8
 
 
@@ -40,19 +44,21 @@ def _checked(texts, config, table):
     texts = tf.where(tf.equal(errors, ""), texts, "")
     if config.data == "dates":
         texts = tf.strings.regex_replace(tf.strings.lower(texts, encoding="utf-8"), ",", "")
-    chars = tf.strings.unicode_split(texts, "UTF-8")  # ragged (N, None)
+    words = config.tokens == "subwords"
+    unit = "word" if words else "character"
+    chars = split_words_graph(texts) if words else tf.strings.unicode_split(texts, "UTF-8")  # ragged (N, None)
     total = chars.row_lengths()
     read = chars[:, : config.source_length]
     ids = table.lookup(read)
     unknown = tf.ragged.boolean_mask(read, tf.equal(ids, UNKNOWN_ID))
     count = unknown.row_lengths()
     errors = tf.where(tf.equal(errors, "") & (count > 0) & tf.equal(count, read.row_lengths()),
-                      NO_KNOWN_CHARACTER, errors)
+                      NO_KNOWN_WORD if words else NO_KNOWN_CHARACTER, errors)
     listed = tf.strings.reduce_join(tf.strings.join(["'", unknown[:, :LISTED_UNKNOWN], "'"]),
                                     axis=-1, separator=", ")
     cut = tf.strings.join([f"read the first {config.source_length} of ", tf.strings.as_string(total),
-                           " characters (the model's limit); the rest is not translated"])
-    strange = tf.strings.join([tf.strings.as_string(count), " character(s) unknown to the model, read as <unk>: ",
+                           f" {unit}s (the model's limit); the rest is not translated"])
+    strange = tf.strings.join([tf.strings.as_string(count), f" {unit}(s) unknown to the model, read as <unk>: ",
                                listed, tf.where(count > LISTED_UNKNOWN, ", ...", "")])
     was_cut, has_unknown = total > config.source_length, count > 0
     notice = tf.strings.join([tf.where(was_cut, cut, ""), tf.where(was_cut & has_unknown, "; ", ""),
@@ -96,15 +102,20 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
             return tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=-1, exclusive=True) > 0
 
         def write(self, ids):
-            """(..., steps) ids -> (...) strings, stopping at </s>."""
-            return tf.strings.reduce_join(tf.gather(self.characters, tf.where(self.ended(ids), PAD_ID, ids)),
+            """(..., steps) ids -> (...) strings, stopping at </s>; pieces joined into words
+            (subwords.join_pieces)."""
+            text = tf.strings.reduce_join(tf.gather(self.characters, tf.where(self.ended(ids), PAD_ID, ids)),
                                           axis=-1)
+            if config.tokens == "subwords":
+                text = tf.strings.regex_replace(tf.strings.regex_replace(text, WORD_START, " "), "^ +", "")
+            return text
 
         def greedy(self, ids):
             """(N, Tx) -> (N, steps) ids of the greedy translation."""
             if config.model == "course":
                 return tf.argmax(self.model(ids, training=False), axis=-1, output_type=tf.int32)
-            return greedy_decode(self.model, ids, config.target_length + 1, START_ID, END_ID)
+            return greedy_decode(self.model, ids, config.target_length + 1, START_ID, END_ID,
+                                 no_repeat_ngram=config.no_repeat_ngram)
 
         def weights(self, ids, out):
             """(N, steps, Tx): the attention of each decoder step of the greedy translation `out`."""
@@ -156,6 +167,7 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
                 END_ID,
                 beam_width=config.beam_width,
                 alpha=config.length_alpha,
+                no_repeat_ngram=config.no_repeat_ngram,
             )
             return {"translations": refused_blank(module.write(tokens), errors), "scores": scores,
                     "notice": notice, "error": errors}

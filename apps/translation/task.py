@@ -44,8 +44,12 @@ class TranslationTask(Task):
         import keras
 
         steps = -(-len(data.train) // config.batch_size)
+        optimizer = make_optimizer(config, steps, learning_rate)
+        if config.clip_norm:  # the same Adam, its global gradient norm clipped (long verses spike)
+            optimizer = keras.optimizers.Adam.from_config(
+                {**optimizer.get_config(), "global_clipnorm": config.clip_norm})
         # Padding positions weigh 0 (the datasets' sample weights), in the loss and the accuracy.
-        model.compile(optimizer=make_optimizer(config, steps, learning_rate),
+        model.compile(optimizer=optimizer,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 

@@ -27,6 +27,7 @@ class CharVocabulary:
     """tokens[i] is the character of id i; tokens[0] = PAD, tokens[1] = UNKNOWN."""
 
     tokens: tuple
+    unit = "characters"  # what a token is, in messages
 
     @classmethod
     def from_texts(cls, texts, min_count=1, boundaries=False):
@@ -72,12 +73,12 @@ class CharVocabulary:
         return "".join(chars)
 
 
-def report_unknown(encoded, what):
+def report_unknown(encoded, what, unit="characters"):
     """One line on what `encode` could not represent, or '' when everything fit."""
     parts = []
     if encoded.unknown:
         common = ", ".join(f"{ch!r} x{c}" for ch, c in encoded.unknown.most_common(5))
-        parts.append(f"{sum(encoded.unknown.values())} unknown characters ({common})")
+        parts.append(f"{sum(encoded.unknown.values())} unknown {unit} ({common})")
     if encoded.truncated:
         parts.append(f"{encoded.truncated} texts truncated")
     return f"{what}: " + "; ".join(parts) if parts else ""

@@ -97,6 +97,22 @@ def test_teacher_forced_logits_equal_step_by_step_decoding(seq2seq):
         np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
 
 
+def test_seq2seq_embeddings_start_at_the_configured_scale():
+    keras.utils.set_random_seed(0)
+    inputs = [_source_ids(), np.full((3, 5), START, "int32")]
+    default = AttentionSeq2Seq(200, 100, embedding_dim=16, units=8)
+    default(inputs)
+    assert np.abs(default.source_embedding.embeddings.numpy()).max() <= 0.05  # Keras's uniform(-0.05, 0.05)
+    config = Config(data="tsv:x", model="seq2seq", embedding_dim=16, decoder_units=8, embedding_stddev=1.0)
+    scaled = build_model(config, 200, 100)  # 3,200 and 1,600 draws of N(0, 1)
+    for embedding in (scaled.source_embedding, scaled.target_embedding):
+        values = embedding.embeddings.numpy()
+        assert abs(values.std() - 1.0) < 0.06 and abs(values.mean()) < 0.06
+    assert AttentionSeq2Seq.from_config(scaled.get_config()).embedding_stddev == 1.0
+    with pytest.raises(ValueError, match="embedding_stddev"):
+        AttentionSeq2Seq(5, 5, embedding_stddev=-1.0)
+
+
 def _python_greedy(model, source, max_length):
     """The reference: re-run the whole teacher-forced model on the growing prefix."""
     prefix = np.full((source.shape[0], 1), START, "int32")
@@ -244,3 +260,59 @@ def test_an_exhaustive_beam_finds_the_best_normalised_sequence(end_made_unlikely
     assert np.all(narrow.numpy()[:, 0] <= scores.numpy()[:, 0] + 1e-5)
     assert np.any(greedy.numpy()[:, 0] < scores.numpy()[:, 0] - 1e-4)
     np.testing.assert_allclose(length_penalty(np.array([1, 3]), alpha), ((5 + np.array([1, 3])) / 6) ** alpha)
+
+
+def test_repeated_ngram_tokens_by_hand():
+    from apps.translation.decode import repeated_ngram_tokens
+
+    rows = tf.constant([[5, 6, 7, 5, 6], [5, 6, 7, 5, 8], [6, 6, 6, 6, 6]])
+    got = repeated_ngram_tokens(rows, 3, 9).numpy()
+    # Row 0 ends with (5, 6), which 7 followed: 7 is banned. Row 1 ends with (5, 8): nothing.
+    # Row 2 ends with (6, 6), followed by 6 before: 6 is banned.
+    assert [np.flatnonzero(row).tolist() for row in got] == [[7], [], [6]]
+    assert not repeated_ngram_tokens(rows[:, :2], 3, 9).numpy().any()  # no trigram written yet
+    bigram = repeated_ngram_tokens(tf.constant([[4, 5, 4, 6, 4]]), 2, 9).numpy()
+    assert np.flatnonzero(bigram[0]).tolist() == [5, 6]
+
+
+def _python_greedy_without_repeats(model, source, max_length, n):
+    """The reference: the teacher-forced model on the growing prefix, banned tokens skipped."""
+    prefix = np.full((source.shape[0], 1), START, "int32")
+    finished = np.zeros(source.shape[0], bool)
+    out = []
+    for _ in range(max_length):
+        logits = np.asarray(model([source, prefix]), "float64")[:, -1]
+        logits[:, 0] = -np.inf
+        for row in range(source.shape[0]):
+            written = prefix[row, 1:].tolist()
+            for j in range(len(written) - n + 1):
+                if written[j:j + n - 1] == written[len(written) - n + 1:]:
+                    logits[row, written[j + n - 1]] = -np.inf
+        tokens = np.where(finished, 0, np.argmax(logits, axis=-1)).astype("int32")
+        finished |= tokens == END
+        out.append(tokens)
+        prefix = np.concatenate([prefix, tokens[:, None]], axis=1)
+        if finished.all():
+            break
+    return np.stack(out, axis=1)
+
+
+@pytest.mark.slow
+def test_greedy_and_beam_without_repeated_ngrams():
+    keras.utils.set_random_seed(0)
+    model = AttentionSeq2Seq(SOURCE_V, TARGET_V, embedding_dim=4, units=4)
+    source = _source_ids(seed=7)
+    model([source, np.full((3, 2), START, "int32")])
+    bias = model.output_layer.bias.numpy()
+    bias[[5, 6]] += 6.0  # tokens 5 and 6 dominate: plain greedy loops over them
+    bias[END] -= 6.0
+    model.output_layer.bias.assign(bias)
+    plain = greedy_decode(model, tf.constant(source), 8, START, END).numpy()
+    assert set(plain[0, :6].tolist()) <= {5, 6}
+    ours = tf.function(lambda ids: greedy_decode(model, ids, 8, START, END, no_repeat_ngram=2))(source).numpy()
+    np.testing.assert_array_equal(ours, _python_greedy_without_repeats(model, source, 8, 2))
+    for row in ours:  # no bigram twice in a row's output
+        bigrams = [tuple(row[i:i + 2]) for i in range(len(row) - 1) if 0 not in row[i:i + 2]]
+        assert len(bigrams) == len(set(bigrams))
+    beams, _ = beam_search(model, tf.constant(source), 8, START, END, beam_width=1, no_repeat_ngram=2)
+    np.testing.assert_array_equal(beams.numpy()[:, 0, : ours.shape[1]], ours)
