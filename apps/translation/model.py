@@ -153,7 +153,8 @@ class AttentionSeq2Seq(keras.Model):
         initializer = (keras.initializers.RandomNormal(stddev=embedding_stddev) if embedding_stddev
                        else "uniform")
         # On both embeddings and on the attentional vector before the logits (training only).
-        self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{w}") for w in ("source", "target", "attentional")]
+        self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{w}")
+                         for w in ("source", "target", "attentional")]
         self.source_embedding = keras.layers.Embedding(
             source_vocabulary_size, embedding_dim, embeddings_initializer=initializer, name="source_embedding"
         )
