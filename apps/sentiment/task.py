@@ -295,11 +295,16 @@ def read_logits(config, model, texts, batch_size=256, subjectivity=None, documen
     """(logits (N, 1 | K), tokens read (N,) or None) of texts read as the export reads them:
     whole (`config.whole_text`, in batches; windows weighted by the `subjectivity` network when
     given; those of long texts by `documents` when given) or their first sequence_length tokens."""
+    import tensorflow as tf
+
     if not config.whole_text:
         return logits(model, texts), None
     whole = WholeText(model, config.sequence_length, subjectivity, config.subjectivity_power, config.sentences,
                       documents, config.subjectivity_switch, config.subjectivity_scale)
-    parts = [whole(tf_strings(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+    # One graph for every batch (traced once, any N): eager calls of the models run their RNN
+    # steps one Python op at a time.
+    read = tf.function(whole.__call__, input_signature=[tf.TensorSpec([None], tf.string)])
+    parts = [read(tf_strings(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
     if not parts:
         return np.zeros((0, model.output_shape[-1]), np.float32), np.zeros((0,), np.int64)
     return (np.concatenate([p[0].numpy() for p in parts]), np.concatenate([p[1].numpy() for p in parts]))
