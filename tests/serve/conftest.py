@@ -5,7 +5,7 @@ import io
 import exports
 import numpy as np
 import pytest
-from serve_helpers import export_text_app
+from serve_helpers import SharedServer, export_text_app, running_server
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +40,13 @@ def served_root(tmp_path_factory, tiny_export):
     exports.copy_version(tiny_export, root)
     export_text_app(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory):
+    """The SharedServer of the serving tests (it starts with the text app: a server needs one
+    export), polling every 0.2 s for the exports the modules move in."""
+    root = tmp_path_factory.mktemp("shared_models")
+    export_text_app(root)
+    with running_server(root, "--poll-seconds", "0.2") as (port, _, _):
+        yield SharedServer(root, port)

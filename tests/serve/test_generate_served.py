@@ -4,11 +4,10 @@ samples for the same seed, and an odd instance answers its own error beside good
 import dataclasses
 
 import pytest
-from serve_helpers import Client, running_server
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, shared_server):
     import keras
 
     from apps.common import export as export_lib
@@ -23,8 +22,7 @@ def served(tmp_path_factory):
     vocabulary = Vocabulary.from_items(["Ada", "Bob", "Cyd"])
     module, signatures = export_module(build_model(config, vocabulary.size), config, vocabulary)
     export_lib.write_saved_model("generate", module, signatures, root=root, config=config)
-    with running_server(root) as (port, _, _):
-        yield Client(port), module
+    return shared_server.serve(root, "generate"), module
 
 
 @pytest.mark.slow  # a server subprocess

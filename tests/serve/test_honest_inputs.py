@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
-from serve_helpers import Client, reference, running_server
+from serve_helpers import reference
 
 from apps.common import ood
 
@@ -55,9 +55,8 @@ def root(tmp_path_factory, tiny_export):
 
 
 @pytest.fixture(scope="module")
-def client(root):
-    with running_server(root) as (port, _, _):
-        yield Client(port)
+def client(root, shared_server):
+    return shared_server.serve(root, "honest")
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +227,7 @@ def bigram_root(tmp_path_factory):
     return root, score, tokens
 
 
-def test_word_salad_and_spanish_are_unsure_in_the_saved_model_and_the_server(bigram_root):
+def test_word_salad_and_spanish_are_unsure_in_the_saved_model_and_the_server(bigram_root, shared_server):
     from apps.sentiment import familiar
 
     root, score, tokens = bigram_root
@@ -238,8 +237,8 @@ def test_word_salad_and_spanish_are_unsure_in_the_saved_model_and_the_server(big
     np.testing.assert_allclose(got["ood_score"], want, rtol=1e-5, atol=1e-6)
     assert got["unsure"].tolist() == [False, True, True, False, False]
     assert [e.decode() for e in got["error"]] == ["", "", "", "empty or whitespace only", ""]
-    with running_server(root) as (port, _, _):
-        status, body, _ = Client(port).post("/v1/models/sentiment:predict", {"instances": ODD_TEXTS})
+    status, body, _ = shared_server.serve(root, "bigram").post("/v1/models/sentiment:predict",
+                                                                {"instances": ODD_TEXTS})
     assert status == 200, body
     rows = body["predictions"]
     assert rows[3] == {"error": "empty or whitespace only"}

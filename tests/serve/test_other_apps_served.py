@@ -14,7 +14,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from serve_helpers import Client, reference, running_server
+from serve_helpers import reference
 
 
 def _png(pixels) -> bytes:
@@ -30,7 +30,7 @@ def photos():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, shared_server):
     import keras
 
     from apps.common import export as export_lib
@@ -62,8 +62,7 @@ def served(tmp_path_factory):
     module, signatures = style_module(build_transform_net(config), config.export_image_size)
     export_lib.write_saved_model("style", module, signatures, root=root, config=config)
 
-    with running_server(root) as (port, _, _):
-        yield Client(port), root
+    return shared_server.serve(root, "others"), root
 
 
 def _b64(data: bytes) -> dict:

@@ -4,17 +4,16 @@ batch gets an empty answer. One tiny export (serve_helpers.export_checked_app), 
 
 import numpy as np
 import pytest
-from serve_helpers import Client, export_checked_app, reference, running_server
+from serve_helpers import export_checked_app, reference
 
 PREDICT = "/v1/models/checked:predict"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, shared_server):
     root = tmp_path_factory.mktemp("saved_models")
     version = export_checked_app(root)
-    with running_server(root) as (port, _, _):
-        yield Client(port), version
+    return shared_server.serve(root, "per-instance"), version
 
 
 def texts(values):

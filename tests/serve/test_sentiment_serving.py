@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from serve_helpers import Client, reference, running_server
+from serve_helpers import reference
 
 PREDICT = "/v1/models/sentiment:predict"
 TEXTS = ["A moving, beautifully acted film.", "Dull, lifeless and far too long.", "café? ¡no!"]
@@ -35,11 +35,10 @@ def sentiment_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def served(sentiment_root):
+def served(sentiment_root, shared_server):
     want = reference(sentiment_root / "sentiment" / "1", "serving_default",
                      text=np.array([t.encode() for t in TEXTS], dtype=object))
-    with running_server(sentiment_root) as (port, _, _):
-        yield Client(port), want
+    return shared_server.serve(sentiment_root, "sentiment-serving"), want
 
 
 def test_row_format_raw_strings(served):
