@@ -11,6 +11,7 @@ from apps.generate.config import PRESETS, Config
 from apps.generate.data import EOS, FIRST_CHAR, Vocabulary
 from apps.generate.model import build_model
 from apps.generate.sampling import greedy_reference, make_sampler
+from apps.generate.serving import export_module
 
 VOCAB = Vocabulary.from_items(["Ada", "Bob", "Cyd"])  # 7 characters + EOS can be emitted
 
@@ -36,14 +37,20 @@ def _first_char_probs(model, prefix, temperature=1.0):
     return allowed, p / p.sum()
 
 
-def _first_draws(sampler, prefix, n, temperature=1.0, top_k=0):
-    """Ids of n one-character samples (EOS when the sample ended at once)."""
-    out = []
-    for seed in range(n):
-        result = sampler.sample(prefix, temperature, top_k, 1, seed)
-        text = result["text"].numpy().decode()[len(prefix):]
-        out.append(EOS if bool(result["ended"]) else VOCAB.encode(text)[0])
-    return np.array(out)
+def _batch_sampler(model):
+    """The export's serving function of `model` (it samples each row as `sampler.sample`)."""
+    return export_module(model, dataclasses.replace(Config(), **PRESETS["tiny"].values), VOCAB)[0].sample_batch
+
+
+def _first_draws(sample_batch, prefix, n, temperature=1.0, top_k=0):
+    """Ids of n one-character samples, seeds 0..n-1 (EOS when the sample ended at once), in one batch."""
+    import tensorflow as tf
+
+    result = sample_batch(tf.constant([prefix] * n), tf.fill([n], float(temperature)), tf.fill([n], top_k),
+                          tf.ones([n], tf.int32), tf.range(n, dtype=tf.int64))
+    assert not any(result["error"].numpy())
+    texts = [t.decode()[len(prefix):] for t in result["text"].numpy()]
+    return np.array([EOS if ended else VOCAB.encode(text)[0] for text, ended in zip(texts, result["ended"].numpy())])
 
 
 @pytest.mark.slow
@@ -51,14 +58,15 @@ def test_temperature_one_draws_follow_the_model_distribution():
     model, sampler = _sampler()
     allowed, probs = _first_char_probs(model, "A")
     assert probs.max() > 0.3 and probs.min() < 0.05  # far from uniform: the test has power
-    draws = _first_draws(sampler, "A", 3000)
+    sample_batch = _batch_sampler(model)
+    draws = _first_draws(sample_batch, "A", 3000)
     observed = np.array([(draws == i).sum() for i in allowed])
     assert observed.sum() == 3000
     assert stats.chisquare(observed, probs * 3000).pvalue > 0.01
     assert stats.chisquare(observed, np.full(len(allowed), 3000 / len(allowed))).pvalue < 1e-6
     # temperature 2 flattens it: the draws follow softmax(logits / 2), not softmax(logits)
     _, flat = _first_char_probs(model, "A", temperature=2.0)
-    hot = _first_draws(sampler, "A", 2000, temperature=2.0)
+    hot = _first_draws(sample_batch, "A", 2000, temperature=2.0)
     observed = np.array([(hot == i).sum() for i in allowed])
     assert stats.chisquare(observed, flat * 2000).pvalue > 0.01
     assert stats.chisquare(observed, probs * 2000).pvalue < 1e-6
@@ -68,7 +76,7 @@ def test_top_k_never_leaves_the_k_best():
     model, sampler = _sampler(seed=1)
     allowed, probs = _first_char_probs(model, "B")
     best = set(allowed[np.argsort(probs)[-3:]].tolist())
-    draws = _first_draws(sampler, "B", 300, temperature=3.0, top_k=3)
+    draws = _first_draws(_batch_sampler(model), "B", 300, temperature=3.0, top_k=3)
     assert set(draws.tolist()) == best  # all three appear, nothing else does
 
 
