@@ -48,5 +48,5 @@ def shared_server(tmp_path_factory):
     export), polling every 0.2 s for the exports the modules move in."""
     root = tmp_path_factory.mktemp("shared_models")
     export_text_app(root)
-    with running_server(root, "--poll-seconds", "0.2") as (port, _, _):
-        yield SharedServer(root, port)
+    with running_server(root, "--poll-seconds", "0.2") as (port, _, log):
+        yield SharedServer(root, port, log)

@@ -147,8 +147,13 @@ class SharedServer:
     "<tag>-<app>", waits until the server's poll has loaded them and returns a client that
     addresses them by their app names. Saves a server start-up (a TensorFlow process) per module."""
 
-    def __init__(self, root, port):
-        self.root, self.port = pathlib.Path(root), port
+    def __init__(self, root, port, log):
+        self.root, self.port, self.log = pathlib.Path(root), port, log
+
+    def log_text(self) -> str:
+        """What the server has logged so far (its stderr)."""
+        self.log.flush()
+        return pathlib.Path(self.log.name).read_text()
 
     def serve(self, root, tag):
         names = {}
@@ -157,6 +162,10 @@ class SharedServer:
             incoming = self.root / f".incoming-{name}"  # hidden: not discovered half-copied
             shutil.copytree(app, incoming)
             incoming.rename(self.root / name)
+        return self.wait(names)
+
+    def wait(self, names):
+        """A client of `names` ({app name: served name}) once the server answers for each."""
         client = Client(self.port, names)
         deadline = time.monotonic() + 120
         for name in names.values():

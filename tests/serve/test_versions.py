@@ -5,13 +5,14 @@ import threading
 import time
 
 import numpy as np
-from serve_helpers import Client, reference, running_server
+from serve_helpers import Client, reference
 
 PREDICT = "/v1/models/classification:predict"
 
 
-def export_shifted_version(run, root):
-    """The run's model with its last bias shifted, through the shared export: other numbers."""
+def export_shifted_version(run, root, app):
+    """The run's model with its last bias shifted, through the shared export into root/app/:
+    other numbers."""
     import keras
 
     from apps.classification.serving import export_module
@@ -22,48 +23,50 @@ def export_shifted_version(run, root):
     kernel, bias = last.get_weights()
     last.set_weights([kernel, bias + np.linspace(-2.0, 2.0, len(bias), dtype=np.float32)])
     module, signatures = export_module(model, labels, False)
-    return export.write_saved_model("classification", module, signatures, root=root, labels=labels)
+    return export.write_saved_model(app, module, signatures, root=root, labels=labels)
 
 
-def test_new_version_is_picked_up_while_requests_flow(tmp_path, served_root, trained_run, digits):
+def test_new_version_is_picked_up_while_requests_flow(tmp_path, served_root, trained_run, digits, shared_server):
+    """On the shared server (it polls every 0.2 s), the folder served as "versions-classification"."""
     pixels, _ = digits
-    root = tmp_path / "saved_models"
-    shutil.copytree(served_root / "classification" / "1", root / "classification" / "1")
-    want = {1: reference(root / "classification" / "1", "predict_images", images=pixels)}
+    mine = tmp_path / "saved_models"
+    shutil.copytree(served_root / "classification" / "1", mine / "classification" / "1")
+    want = {1: reference(mine / "classification" / "1", "predict_images", images=pixels)}
+    shared_server.serve(mine, "versions")
+    served = shared_server.root / "versions-classification"
     answers, stop = [], threading.Event()
 
-    with running_server(root, "--poll-seconds", "0.2") as (port, _, log):
-        def flow():
-            client = Client(port)
-            while not stop.is_set():
-                status, body, headers = client.post(PREDICT, {"signature_name": "predict_images",
-                                                              "inputs": pixels.tolist()})
-                answers.append((status, headers.get("x-model-version"), body))
+    def flow():
+        client = Client(shared_server.port, {"classification": "versions-classification"})
+        while not stop.is_set():
+            status, body, headers = client.post(PREDICT, {"signature_name": "predict_images",
+                                                          "inputs": pixels.tolist()})
+            answers.append((status, headers.get("x-model-version"), body))
 
-        thread = threading.Thread(target=flow)
-        thread.start()
-        try:
-            # Never served: a hidden temporary export, an integer folder still being copied
-            # (no saved_model.pb yet) and one whose saved_model.pb is garbage.
-            (root / "classification" / ".tmp-1-abc").mkdir()
-            (root / "classification" / "2").mkdir()
-            (root / "classification" / "3" / "variables").mkdir(parents=True)
-            (root / "classification" / "3" / "saved_model.pb").write_bytes(b"half a file")
-            time.sleep(1.5)
-            new_dir = export_shifted_version(trained_run, root)
-            assert new_dir.name == "4"
-            want[4] = reference(new_dir, "predict_images", images=pixels)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not any(a[1] == "4" for a in answers[-3:]):
-                time.sleep(0.1)
-            n_before = len(answers)
-            while len(answers) < n_before + 3:
-                time.sleep(0.05)
-        finally:
-            stop.set()
-            thread.join()
-        log.seek(0)
-        server_log = log.read()
+    thread = threading.Thread(target=flow)
+    thread.start()
+    try:
+        # Never served: a hidden temporary export, an integer folder still being copied
+        # (no saved_model.pb yet) and one whose saved_model.pb is garbage.
+        (served / ".tmp-1-abc").mkdir()
+        (served / "2").mkdir()
+        (served / "3" / "variables").mkdir(parents=True)
+        (served / "3" / "saved_model.pb").write_bytes(b"half a file")
+        time.sleep(1.5)
+        new_dir = export_shifted_version(trained_run, shared_server.root, served.name)
+        assert new_dir.name == "4"
+        want[4] = reference(new_dir, "predict_images", images=pixels)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(a[1] == "4" for a in answers[-3:]):
+            time.sleep(0.1)
+        n_before = len(answers)
+        while len(answers) < n_before + 3:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join()
+    server_log = "\n".join(line for line in shared_server.log_text().splitlines()
+                           if "versions-classification" in line)
 
     assert all(status == 200 for status, _, _ in answers), [a for a in answers if a[0] != 200][:3]
     versions = [int(v) for _, v, _ in answers]
