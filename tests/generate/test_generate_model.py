@@ -93,8 +93,9 @@ def test_training_with_clipping_lowers_bits_per_char():
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_presets_are_config_fields_and_build(preset):
     config = dataclasses.replace(Config(), **PRESETS[preset].values)
-    model = build_model(config, vocabulary_size=11)
+    model = build_model(config, vocabulary_size=11, bar_id=3 if config.bar_positions else -1)
     assert model.get_layer("logits").units == 11
+    assert any(layer.name == "bar_count" for layer in model.layers) == bool(config.bar_positions)
     assert len([layer for layer in model.layers if layer.name.startswith("rnn_")]) == config.rnn_layers
     assert {"default", "tour", "tiny"} <= set(PRESETS)
 
