@@ -81,7 +81,7 @@ def run(quick: bool = False) -> list:
     from apps.sentiment.data import load_data, plot_rows
     from apps.sentiment.serving import export_module
     from apps.sentiment.subjective import validation_plots
-    from apps.sentiment.task import TASK
+    from apps.sentiment.task import TASK, reading_options
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
@@ -97,7 +97,8 @@ def run(quick: bool = False) -> list:
                                          TASK.familiarity(run_, calibration),
                                          TASK.subjectivity(run_) if whole else None, config.subjectivity_power,
                                          config.sentences, TASK.documents(run_) if whole else None,
-                                         config.subjectivity_switch, config.subjectivity_scale)
+                                         config.subjectivity_switch, config.subjectivity_scale,
+                                         **reading_options(config))
             version = export_lib.write_saved_model("sentiment", module, sigs, root=tmp / f"saved-{whole}")
             signatures[whole] = tf.saved_model.load(str(version)).signatures["serving_default"]
 

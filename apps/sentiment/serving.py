@@ -75,10 +75,18 @@ class WholeText:
     apps/sentiment/subjective.py). A text of at most `sequence_length` tokens is one window:
     the model's own answer. With `sentences`, a longer text is cut at its sentence ends
     first (".", "!" or "?" before white space; line breaks), each sentence in windows of its
-    own, so a window is one snippet-like sentence, not a mix of review and plot summary."""
+    own, so a window is one snippet-like sentence, not a mix of review and plot summary.
+
+    With `evidence` > 0, the members' own confidence is evidence of subjectivity too: the
+    chain reads scale * table log odds + evidence * (margin - `center`) per window (margin |z|
+    of a binary logit, else the top two logits' difference). With `offset` (binary logits
+    only), the windows of texts over `length` tokens are answered z - offset * p(objective):
+    the documents members' bias on neutral text they never saw (positive: plot summaries read
+    as mildly fresh), removed where the chain finds plot text."""
 
     def __init__(self, model, sequence_length: int, subjectivity=None, power: float = 1.0, sentences=False,
-                 documents=None, switch: float = 0.5, scale: float = 1.0):
+                 documents=None, switch: float = 0.5, scale: float = 1.0, evidence: float = 0.0,
+                 center: float = 1.0, offset: float = 0.0):
         import tensorflow as tf
 
         self.length = int(sequence_length)
@@ -89,6 +97,7 @@ class WholeText:
         self.power = float(power)
         self.sentences = bool(sentences)
         self.switch, self.scale = float(switch), float(scale)
+        self.evidence, self.center, self.offset = float(evidence), float(center), float(offset)
         # Eager callers (predict, read_logits): the chain's scans as one traced graph, not a
         # Python step per window (~2 ms each: 1.8 s for 800 windows, 0.03 s traced).
         self.chain = tf.function(chain_log_odds, reduce_retracing=True)
@@ -125,19 +134,22 @@ class WholeText:
         chunks = tf.concat([chunks, tf.zeros(tf.stack([tf.size(empty), self.length]), tf.int64)], axis=0)
         return chunks, tf.concat([owner, empty], axis=0), read
 
-    def log_weights(self, chunks, owner):
-        """(W,) log(p(subjective) ** power) of each window (None without a subjectivity model):
-        the table's log odds times `scale`, through the chain of the text's windows
-        (`subjective.chain_log_odds`) unless `switch` is 0.5."""
+    def log_odds(self, chunks, owner, logits):
+        """(W,) posterior log odds that each window is subjective (None without a subjectivity
+        model): the table's log odds times `scale` (+ `evidence` times the window's margin
+        minus `center`), through the chain of the text's windows (`subjective.chain_log_odds`)
+        unless `switch` is 0.5."""
         import tensorflow as tf
 
         if self.subjectivity is None:
             return None
         log_odds = self.scale * self.subjectivity(chunks, training=False)[:, 0]
+        if self.evidence:
+            log_odds += self.evidence * (margin(logits) - self.center)
         if self.switch < 0.5:
             chain = self.chain if tf.executing_eagerly() else chain_log_odds  # an export traces it inline
             log_odds = chain(log_odds, owner, self.switch)
-        return self.power * tf.math.log_sigmoid(log_odds)
+        return log_odds
 
     def window_logits(self, chunks, owner, read):
         """(W, 1 | K) logits of the windows: by the `documents` model for the windows of texts
@@ -166,11 +178,27 @@ class WholeText:
         logits = self.window_logits(chunks, owner, read)
         if self.subjectivity is None:
             return tf.math.unsorted_segment_mean(logits, owner, n), read
-        return weighted_mean(logits, self.log_weights(chunks, owner), owner, n), read
+        log_odds = self.log_odds(chunks, owner, logits)
+        if self.offset and logits.shape[-1] == 1:
+            long = tf.cast(tf.gather(read > self.length, owner), logits.dtype)  # (W,) 1: a long text's window
+            logits -= (self.offset * long * tf.sigmoid(-log_odds))[:, None]
+        return weighted_mean(logits, self.power * tf.math.log_sigmoid(log_odds), owner, n), read
+
+
+def margin(logits):
+    """(W, 1 | K) logits -> (W,) how decided each window is: |z| of a binary logit (the two
+    classes' logits 0 and z), else the difference of its top two logits."""
+    import tensorflow as tf
+
+    if logits.shape[-1] == 1:
+        return tf.abs(logits[:, 0])
+    top = tf.math.top_k(logits, 2).values
+    return top[:, 0] - top[:, 1]
 
 
 def export_module(model, labels, max_chars=100_000, calibration=None, sequence_length=None, familiar=None,
-                  subjectivity=None, power=1.0, sentences=False, documents=None, switch=0.5, scale=1.0):
+                  subjectivity=None, power=1.0, sentences=False, documents=None, switch=0.5, scale=1.0,
+                  evidence=0.0, center=1.0, offset=0.0):
     """A tf.Module with the serving signatures: raw strings in; probabilities, class id,
     label and score out (`serving_default`), or the token ids the model reads (`tokenize`).
     The TextVectorization layer and its vocabulary table are inside the graph.
@@ -192,8 +220,8 @@ def export_module(model, labels, max_chars=100_000, calibration=None, sequence_l
         def __init__(self):
             super().__init__()
             self.model = model
-            self.whole = (WholeText(model, sequence_length, subjectivity, power, sentences, documents, switch, scale)
-                          if sequence_length else None)
+            self.whole = (WholeText(model, sequence_length, subjectivity, power, sentences, documents, switch, scale,
+                                    evidence, center, offset) if sequence_length else None)
             if self.whole is not None:  # tracked, so their vocabulary table and weights are saved
                 self.whole_tokens, self.whole_classify = self.whole.tokens, self.whole.classify
                 if subjectivity is not None:

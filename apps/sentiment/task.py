@@ -187,7 +187,8 @@ class SentimentTask(Task):
         key = {"version": 2, "score": config.ood_score, "pass_fraction": config.ood_pass_fraction,
                "whole_text": config.whole_text, "reference": config.ood_reference,
                "subjectivity": [config.subjectivity, config.subjectivity_power, config.sentences,
-                                config.subjectivity_scale, config.subjectivity_switch],
+                                config.subjectivity_scale, config.subjectivity_switch, config.subjectivity_evidence,
+                                config.subjectivity_center, config.neutral_offset],
                "documents": bool(config.neutral and config.snippet_members)}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
         if cached and cached.get("key") == key:
@@ -264,7 +265,8 @@ class SentimentTask(Task):
                                            run.config.sequence_length if run.config.whole_text else None,
                                            self.familiarity(run, calibration), self.subjectivity(run),
                                            run.config.subjectivity_power, run.config.sentences, self.documents(run),
-                                           run.config.subjectivity_switch, run.config.subjectivity_scale)
+                                           run.config.subjectivity_switch, run.config.subjectivity_scale,
+                                           **reading_options(run.config))
         vocabulary = model_lib.vectorizer(model).get_vocabulary()
         return module, signatures, {"vocabulary.txt": "".join(f"{w}\n" for w in vocabulary),
                                     "ood.json": calibration.to_json()}
@@ -301,7 +303,7 @@ def read_logits(config, model, texts, batch_size=256, subjectivity=None, documen
     if not config.whole_text:
         return logits(model, texts), None
     whole = WholeText(model, config.sequence_length, subjectivity, config.subjectivity_power, config.sentences,
-                      documents, config.subjectivity_switch, config.subjectivity_scale)
+                      documents, config.subjectivity_switch, config.subjectivity_scale, **reading_options(config))
     # One graph for every batch (traced once, any N): eager calls of the models run their RNN
     # steps one Python op at a time.
     read = tf.function(whole.__call__, input_signature=[tf.TensorSpec([None], tf.string)])
@@ -309,6 +311,12 @@ def read_logits(config, model, texts, batch_size=256, subjectivity=None, documen
     if not parts:
         return np.zeros((0, model.output_shape[-1]), np.float32), np.zeros((0,), np.int64)
     return (np.concatenate([p[0].numpy() for p in parts]), np.concatenate([p[1].numpy() for p in parts]))
+
+
+def reading_options(config) -> dict:
+    """WholeText's and export_module's keyword arguments from the config's reading of long texts."""
+    return {"evidence": config.subjectivity_evidence, "center": config.subjectivity_center,
+            "offset": config.neutral_offset}
 
 
 def initialise(model, config, data):

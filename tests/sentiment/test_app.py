@@ -15,7 +15,7 @@ from apps.cli import main
 from apps.common.errors import DataError
 from apps.sentiment.data import load_data
 from apps.sentiment.serving import probabilities
-from apps.sentiment.task import TASK
+from apps.sentiment.task import TASK, reading_options
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_
     texts = ["a fine film", "The film is bad. " * 6 + "He meets his wife and they move to Paris. " * 4]
     got = TASK.predict(run, texts)
     power = config.subjectivity_power
-    whole = WholeText(model, 24, TASK.subjectivity(run), power, True, documents, 0.1, 0.5)
+    whole = WholeText(model, 24, TASK.subjectivity(run), power, True, documents, 0.1, 0.5, **reading_options(config))
     want_logits, read = whole(tf.constant(texts))
     assert [g["tokens_read"] for g in got] == read.numpy().tolist() == [3, 60]
     p_fresh = tf.sigmoid(want_logits[:, 0]).numpy()
@@ -229,7 +229,8 @@ def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_
                                p_fresh, rtol=1e-5)
     # The short text: the run's own model; the long one: not the run's model's reading.
     np.testing.assert_allclose(p_fresh[0], tf.sigmoid(model(tf.constant(texts[:1]))[0, 0]).numpy(), rtol=1e-5)
-    alone = WholeText(model, 24, TASK.subjectivity(run), power, True, None, 0.1, 0.5)(tf.constant(texts[1:]))[0]
+    alone = WholeText(model, 24, TASK.subjectivity(run), power, True, None, 0.1, 0.5,
+                      **reading_options(config))(tf.constant(texts[1:]))[0]
     assert abs(float(alone[0, 0]) - float(want_logits[1, 0])) > 1e-4
 
 

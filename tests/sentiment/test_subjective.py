@@ -11,7 +11,7 @@ from sklearn.naive_bayes import MultinomialNB
 from apps.sentiment import subjective
 from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.serving import WholeText
-from apps.sentiment.task import TASK
+from apps.sentiment.task import TASK, reading_options
 
 
 def test_naive_bayes_scores_match_scikit_learn():
@@ -74,7 +74,8 @@ def test_a_trained_run_weighs_its_windows_by_the_counted_table(tiny_run):
     config = tiny_run.config
     assert config.sentences and config.subjectivity_power == 2.0
     want = WholeText(tiny_model, config.sequence_length, table, config.subjectivity_power, sentences=True,
-                     switch=config.subjectivity_switch, scale=config.subjectivity_scale)(tf.constant([text]))[0].numpy()
+                     switch=config.subjectivity_switch, scale=config.subjectivity_scale,
+                     **reading_options(config))(tf.constant([text]))[0].numpy()
     assert got["tokens_read"] == 94
     np.testing.assert_allclose(got["predictions"][0]["probability"],
                                max(tf.sigmoid(want[0, 0]).numpy(), 1 - tf.sigmoid(want[0, 0]).numpy()), rtol=1e-5)

@@ -146,6 +146,16 @@ def test_long_texts_read_by_the_documents_model_through_the_chain(random_nets):
     np.testing.assert_allclose(got.numpy()[1, 0], (w * z).sum() / w.sum(), rtol=1e-4, atol=1e-6)
     plain = WholeText(ensemble, 8, subjectivity, 2.0, sentences=True)(tf.constant(texts))[0].numpy()
     assert abs(plain[1, 0] - got.numpy()[1, 0]) > 0.01
+    # The members' margin as evidence (+ 0.7 (|z| - 1.2) before the chain) and their neutral
+    # bias removed from a long text's windows (z - 0.4 p(objective)); one window: its own answer.
+    both = WholeText(ensemble, 8, subjectivity, 2.0, sentences=True, documents=documents, switch=0.1, scale=0.5,
+                     evidence=0.7, center=1.2, offset=0.4)(tf.constant(texts))[0].numpy()
+    post = _forward_backward(s + 0.7 * (np.abs(z) - 1.2), 0.1)
+    w = (1 / (1 + np.exp(-post))) ** 2
+    np.testing.assert_allclose(both[1, 0], (w * (z - 0.4 / (1 + np.exp(post)))).sum() / w.sum(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(both[[0, 2]], got.numpy()[[0, 2]], rtol=1e-5, atol=1e-6)
+    assert abs(both[1, 0] - got.numpy()[1, 0]) > 0.01
     # A batch of short texts only (no window for `documents`), and one of a long text only.
     np.testing.assert_allclose(whole(tf.constant(["dull"]))[0].numpy(), got.numpy()[2:], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(whole(tf.constant(texts[1:2]))[0].numpy(), got.numpy()[1:2], rtol=1e-5, atol=1e-6)
+
