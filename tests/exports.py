@@ -1,6 +1,7 @@
 """Exports shared between tests: a SavedModel loaded once per version directory (loading one
 costs seconds; many tests call the same export), and a version copied under another root."""
 
+import contextlib
 import functools
 import pathlib
 import shutil
@@ -14,9 +15,30 @@ def load(version_dir):
 
 @functools.lru_cache(maxsize=8)
 def _load(path, _mtime_ns):
+    # The loader itself, not the `tf.saved_model.load` attribute (which `cached_loads` replaces).
+    from tensorflow.python.saved_model import load as load_lib
+
+    return load_lib.load(path)
+
+
+@contextlib.contextmanager
+def cached_loads():
+    """`tf.saved_model.load(path)` of a SavedModel directory answered by `load` while inside (an
+    app's commands load their export at every call; tests call them many times on one export)."""
     import tensorflow as tf
 
-    return tf.saved_model.load(path)
+    original = tf.saved_model.load
+
+    def load_cached(path, *args, **kwargs):
+        if args or kwargs or not (pathlib.Path(path) / "saved_model.pb").is_file():
+            return original(path, *args, **kwargs)
+        return load(path)
+
+    tf.saved_model.load = load_cached
+    try:
+        yield
+    finally:
+        tf.saved_model.load = original
 
 
 def call(version_dir, signature, **inputs):
