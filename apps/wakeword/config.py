@@ -33,6 +33,12 @@ class Config(TrainConfig):
     # Filter each synthetic word (trigger and negatives, training and validation) to the
     # recorded prompts' average spectrum (equalize.py): their band edges and tilt differ.
     equalize_synthetic: bool = True
+    # SpecAugment in training (masks.py): masks of 0..frequency_mask_bins bins (31.25 Hz each)
+    # and of 0..time_mask_frames frames (10 ms each) over the log spectrogram; 0 masks = none.
+    frequency_masks: Count = 0
+    frequency_mask_bins: Count = 15
+    time_masks: Count = 0
+    time_mask_frames: Count = 10
     # Conv1D over spectrogram frames; its stride makes one output step = 4 frames = 40 ms.
     conv_filters: PositiveInt = 196
     conv_kernel: PositiveInt = 15
