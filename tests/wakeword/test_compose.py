@@ -68,22 +68,24 @@ def test_clip_positions_labels_and_non_overlap():
 @pytest.mark.parametrize("share, synthetic, recorded", [(0.0, 1.0, 0.0), (1.0, 0.0, 1.0),
                                                        (0.5, 0.5, 0.5)])
 def test_recorded_negatives_are_drawn_with_their_share(share, synthetic, recorded):
-    # synthetic negatives are 3,000 samples long, recorded ones 5,000: told apart by length
-    bank = compose.Bank(positives=[np.full(4000, 0.9, np.float32)],
-                        negatives=[np.full(3000, -0.9, np.float32)], backgrounds=[],
-                        recorded=[np.full(5000, 0.5, np.float32)])
-    config = dataclasses.replace(DEFAULT, recorded_negative_share=share, max_positives=1)
+    # synthetic negatives are 300 samples long, recorded ones 500: told apart by length (2 s
+    # clips, short words: every word finds a place)
+    bank = compose.Bank(positives=[np.full(400, 0.9, np.float32)],
+                        negatives=[np.full(300, -0.9, np.float32)], backgrounds=[],
+                        recorded=[np.full(500, 0.5, np.float32)])
+    config = dataclasses.replace(DEFAULT, recorded_negative_share=share, max_positives=1,
+                                 clip_seconds=2.0)
     rng = np.random.default_rng(3)
     lengths = [p.end - p.start for _ in range(200)
                for p in compose.compose_clip(rng, bank, config)[2] if p.kind == "negative"]
-    assert len(lengths) > 200 and set(lengths) <= {3000, 5000}
-    assert np.mean(np.equal(lengths, 3000)) == pytest.approx(synthetic, abs=0.07)
-    assert np.mean(np.equal(lengths, 5000)) == pytest.approx(recorded, abs=0.07)
+    assert len(lengths) > 200 and set(lengths) <= {300, 500}
+    assert np.mean(np.equal(lengths, 300)) == pytest.approx(synthetic, abs=0.07)
+    assert np.mean(np.equal(lengths, 500)) == pytest.approx(recorded, abs=0.07)
     # only recorded negatives: drawn whatever the share
     only = dataclasses.replace(bank, negatives=[])
     lengths = [p.end - p.start for _ in range(20)
                for p in compose.compose_clip(rng, only, config)[2] if p.kind == "negative"]
-    assert lengths and set(lengths) == {5000}
+    assert lengths and set(lengths) == {500}
 
 
 def test_a_placed_word_is_in_the_waveform_at_its_position():
