@@ -28,8 +28,8 @@ class Bank:
     positives: list  # the trigger word, trimmed to its extent
     negatives: list  # other speech (its length is capped to half a clip when placed)
     backgrounds: list  # long recordings (music); noise and silence are made on the fly
-    # Recorded speech that is not the trigger, drawn for a negative with the chance
-    # config.recorded_negative_share (negatives then holds the synthetic words alone).
+    # Recorded speech that is not the trigger kept apart (config.recorded_apart), drawn for a
+    # negative with the chance config.recorded_negative_share; else it is in `negatives`.
     recorded: list = dataclasses.field(default_factory=list)
 
 

@@ -94,7 +94,9 @@ def _asterisk(config: Config) -> tuple[Bank, Heldout, Heldout]:
     validating = {k for k in s.train_prompts if _bucket(k) == VALIDATION_BUCKET}
     recorded = [w for k, w in s.train_prompts.items() if k not in validating]
     like = _recorded_like(config, recorded)
-    bank = Bank(positives=like(positives), negatives=like(negatives), recorded=recorded,
+    negatives = like(negatives) if config.recorded_apart else like(negatives) + recorded
+    bank = Bank(positives=like(positives), negatives=negatives,
+                recorded=recorded if config.recorded_apart else [],
                 backgrounds=[w for k, w in s.train_music.items() if k not in VALIDATION_MUSIC])
     heldout = Heldout(positives=[sounds.trim(s.positive)],
                       hard_negatives=[sounds.trim(s.hard_negative)],

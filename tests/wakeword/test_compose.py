@@ -74,7 +74,7 @@ def test_recorded_negatives_are_drawn_with_their_share(share, synthetic, recorde
                         negatives=[np.full(300, -0.9, np.float32)], backgrounds=[],
                         recorded=[np.full(500, 0.5, np.float32)])
     config = dataclasses.replace(DEFAULT, recorded_negative_share=share, max_positives=1,
-                                 clip_seconds=2.0)
+                                 max_negatives=3, clip_seconds=2.0)
     rng = np.random.default_rng(3)
     lengths = [p.end - p.start for _ in range(200)
                for p in compose.compose_clip(rng, bank, config)[2] if p.kind == "negative"]

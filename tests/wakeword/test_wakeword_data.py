@@ -18,9 +18,9 @@ def test_asterisk_bank_heldout_and_validation_are_apart(monkeypatch):
     config = Config(**PRESETS["tiny"].values)
     d = data.load_data(config)
     # espeak-ng "activate" 4 + "activated" 6 // 6 + Flite 6; espeak-ng confusables 2 + hard
-    # 3 // 6 + Flite hard 1 and prompt texts 2; recorded: the 210 training prompts not validating
+    # 3 // 6 + Flite hard 1 and prompt texts 2 + the 210 training prompts not validating
     assert len(d.bank.positives) == 4 + 1 + 6 and len(d.bank.backgrounds) == 3
-    assert len(d.bank.negatives) == 2 + 0 + 1 + 2 and len(d.bank.recorded) == 210
+    assert len(d.bank.negatives) == 2 + 0 + 1 + 2 + 210 and d.bank.recorded == []
     assert d.val[0].shape == (4, 16000) and d.val[1].shape == (4, 46)
     assert len(d.heldout.prompts) == 74 and len(d.heldout.music) == 1
     v = d.validation
@@ -121,7 +121,8 @@ def test_synthetic_words_take_the_recorded_spectrum(monkeypatch):
                 for u in utterances]
 
     monkeypatch.setattr(tts, "synthesize_cached", synthesize)
-    config = Config(**PRESETS["tiny"].values)
+    config = Config(**{**PRESETS["tiny"].values, "equalize_synthetic": True,
+                       "recorded_apart": True})
     d = data.load_data(config)
     target = equalize.average_spectrum(d.bank.recorded)
     band = slice(6, 110)  # 190-3,440 Hz: within 24 dB of the target's peak
@@ -139,5 +140,11 @@ def test_synthetic_words_take_the_recorded_spectrum(monkeypatch):
     # the recordings themselves, and the held-out material, are left as they are
     s = _fake_sounds()
     np.testing.assert_array_equal(d.heldout.positives[0], sounds.trim(s.positive))
-    plain = data.load_data(dataclasses.replace(config, equalize_synthetic=False))
+    plain = data.load_data(dataclasses.replace(config, equalize_synthetic=False,
+                                               recorded_apart=False))
     assert all(any(w is v for v in white.values()) for w in plain.bank.positives)
+    # not apart: the recorded prompts close the one list of negatives
+    assert plain.bank.recorded == [] and len(plain.bank.negatives) == len(d.bank.negatives) + len(
+        d.bank.recorded)
+    for a, b in zip(plain.bank.negatives[-len(d.bank.recorded):], d.bank.recorded):
+        np.testing.assert_array_equal(a, b)
