@@ -94,12 +94,12 @@ class Config(TrainConfig):
 
 
 # Measured (benchmarks/results/wakeword.txt) on the held-out hour (100 x Allison's real
-# activated.wav, 100 x de-activated.wav): at the threshold chosen on validation (0.98) recall
-# 0.10 at 10.0 false accepts/hour, 0 de-activated accepts; along the held-out curve 0.34 at
-# 32.9 and 0.56 at 92.7 (before Flite and the speed/room augmentation: 0.25 at 35.9 and 0.53
-# at 110.6). A variant with more Flite words and stronger augmentation (flite_positives=1500,
-# flite_negatives=1200, speed 0.8, reverb 0.5) validated worse (0.19 vs 0.27 recall at 0.5,
-# 96 vs 58 FA/h) and was not evaluated on the held-out hour.
+# activated.wav, 100 x de-activated.wav): at the threshold chosen on validation (0.999) recall
+# 0.11 at 0 false accepts/hour, 0 de-activated accepts; along the held-out curve 0.34 at 3.0
+# and 0.87 at 154.5. The previous defaults (600/600 Flite words, speed 0.5, room 0.3) validated
+# better (0.27 vs 0.19 recall at 0.5) but scored worse on the held-out hour (0.10 at 10.0 FA/h
+# at their validation threshold; 0.56 at 92.7 along the curve): the synthetic validation voice
+# does not rank models for the real recording.
 PRESETS = {
     "default": preset("the measured model: espeak-ng and Flite voices, speed/room/channel "
                       "augmentation, 12 epochs of 2,048 composed 10 s clips"),
