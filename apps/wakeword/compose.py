@@ -28,6 +28,9 @@ class Bank:
     positives: list  # the trigger word, trimmed to its extent
     negatives: list  # other speech (its length is capped to half a clip when placed)
     backgrounds: list  # long recordings (music); noise and silence are made on the fly
+    # Recorded speech that is not the trigger kept apart (config.recorded_apart), drawn for a
+    # negative with the chance config.recorded_negative_share; else it is in `negatives`.
+    recorded: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +106,15 @@ def _place(rng, length: int, taken: list, n: int, tries: int = 50) -> int | None
     return None
 
 
+def _negative(rng: np.random.Generator, bank: Bank, config: Config) -> np.ndarray:
+    """A recorded negative with the chance recorded_negative_share (always when there are
+    only recorded ones), else a synthetic one."""
+    pool = bank.negatives
+    if bank.recorded and (not pool or rng.random() < config.recorded_negative_share):
+        pool = bank.recorded
+    return pool[rng.integers(len(pool))]
+
+
 def compose_clip(rng: np.random.Generator, bank: Bank, config: Config):
     """(waveform (n,), labels (output_steps,), [Placed, ...]) for one training clip."""
     n = int(round(config.clip_seconds * config.sample_rate))
@@ -110,8 +122,8 @@ def compose_clip(rng: np.random.Generator, bank: Bank, config: Config):
     taken, placed = [], []
     words = [("positive", bank.positives[rng.integers(len(bank.positives))])
              for _ in range(rng.integers(0, config.max_positives + 1))]
-    if bank.negatives:
-        words += [("negative", bank.negatives[rng.integers(len(bank.negatives))])
+    if bank.negatives or bank.recorded:
+        words += [("negative", _negative(rng, bank, config))
                   for _ in range(rng.integers(0, config.max_negatives + 1))]
     for kind, word in words:
         if kind == "negative" and len(word) > n // 2:  # a long prompt: a random half-clip of it

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 
 from apps.common.errors import ConfigError
-from apps.wakeword import flite, sounds, tts
+from apps.wakeword import equalize, flite, sounds, tts
 from apps.wakeword.compose import Bank, evaluation_stream, fixed_clips
 from apps.wakeword.config import Config
 
@@ -92,21 +92,33 @@ def _asterisk(config: Config) -> tuple[Bank, Heldout, Heldout]:
         negatives += _flite(HARD_TEXTS, count // 2, config.seed + 5, voices)
         negatives += _flite(texts, count - count // 2, config.seed + 6, voices)
     validating = {k for k in s.train_prompts if _bucket(k) == VALIDATION_BUCKET}
-    bank = Bank(positives=positives,
-                negatives=negatives + [w for k, w in s.train_prompts.items() if k not in validating],
+    recorded = [w for k, w in s.train_prompts.items() if k not in validating]
+    like = _recorded_like(config, recorded)
+    negatives = like(negatives) if config.recorded_apart else like(negatives) + recorded
+    bank = Bank(positives=like(positives), negatives=negatives,
+                recorded=recorded if config.recorded_apart else [],
                 backgrounds=[w for k, w in s.train_music.items() if k not in VALIDATION_MUSIC])
     heldout = Heldout(positives=[sounds.trim(s.positive)],
                       hard_negatives=[sounds.trim(s.hard_negative)],
                       prompts=list(s.heldout_prompts.values()),
                       music=list(s.heldout_music.values()))
     unseen = (config.validation_voice,)
-    validation = Heldout(positives=_flite(TRIGGER_FORMS, config.validation_utterances,
-                                               config.seed + 7, unseen),
-                         hard_negatives=_flite(HARD_TEXTS[:3], config.validation_utterances,
-                                                    config.seed + 8, unseen),
+    validation = Heldout(positives=like(_flite(TRIGGER_FORMS, config.validation_utterances,
+                                               config.seed + 7, unseen)),
+                         hard_negatives=like(_flite(HARD_TEXTS[:3], config.validation_utterances,
+                                                    config.seed + 8, unseen)),
                          prompts=[s.train_prompts[k] for k in sorted(validating)],
                          music=[s.train_music[k] for k in VALIDATION_MUSIC if k in s.train_music])
     return bank, heldout, validation
+
+
+def _recorded_like(config: Config, recorded: list):
+    """waveforms -> waveforms: with `equalize_synthetic`, each synthetic word filtered to the
+    average spectrum of the recorded training prompts (equalize.py), else unchanged."""
+    if not config.equalize_synthetic:
+        return list
+    target = equalize.average_spectrum(recorded)
+    return lambda words: [equalize.equalize(w, target) for w in words]
 
 
 def _bucket(name: str) -> int:

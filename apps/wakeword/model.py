@@ -4,6 +4,7 @@
     -> LogSpectrogram: |STFT| of 25 ms Hann frames every 10 ms, 256 points, log(1e-6 + .)
        (optionally minus each bin's mean over the input: spectral_mean_norm)
                                                                (batch, frames, 129)
+    -> (in training, with frequency_masks / time_masks: SpecAugment's masks, masks.py)
     -> Conv1D(conv_filters, 15, stride 4) -> BN -> ReLU -> Dropout  (batch, steps, filters)
     -> [RNN(layers.GRUCell(gru_units)) -> Dropout -> BN] x gru_layers
     -> Dropout -> Dense(1) per step                                 (batch, steps) logits
@@ -19,6 +20,7 @@ import keras
 import layers
 from apps.common.optimizers import make_optimizer
 from apps.wakeword.config import Config
+from apps.wakeword.masks import SpectrogramMasks
 
 
 @keras.saving.register_keras_serializable(package="classics")
@@ -86,6 +88,9 @@ def build_model(config: Config, samples: int | None = None) -> keras.Model:
     waveform = keras.Input((samples,), name="waveform")
     x = LogSpectrogram(config.frame_length, config.frame_step, config.fft_length,
                        subtract_mean=config.spectral_mean_norm, name="spectrogram")(waveform)
+    if config.frequency_masks or config.time_masks:  # training only
+        x = SpectrogramMasks(config.frequency_masks, config.frequency_mask_bins, config.time_masks,
+                             config.time_mask_frames, seed=config.seed, name="masks")(x)
     x = keras.layers.Conv1D(config.conv_filters, config.conv_kernel, strides=config.conv_stride,
                             padding="valid", name="conv")(x)
     x = keras.layers.BatchNormalization(name="conv_bn")(x)

@@ -51,7 +51,7 @@ def test_clip_positions_labels_and_non_overlap():
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no overlap
         positives = [p for p in placed if p.kind == "positive"]
         negatives = [p for p in placed if p.kind == "negative"]
-        assert len(positives) <= 4 and len(negatives) <= 2
+        assert len(positives) <= 4 and len(negatives) <= config.max_negatives
         assert all(p.end - p.start in (4000, 6000) for p in positives)
         assert all(p.end - p.start in (3000, 40000) for p in negatives)  # long one: half a clip
         np.testing.assert_array_equal(y, compose.labels_for([p.end for p in positives], 80000,
@@ -63,6 +63,29 @@ def test_clip_positions_labels_and_non_overlap():
         np.testing.assert_array_equal(y, expected)
         counts.append(len(positives))
     assert set(counts) == {0, 1, 2, 3, 4}
+
+
+@pytest.mark.parametrize("share, synthetic, recorded", [(0.0, 1.0, 0.0), (1.0, 0.0, 1.0),
+                                                       (0.5, 0.5, 0.5)])
+def test_recorded_negatives_are_drawn_with_their_share(share, synthetic, recorded):
+    # synthetic negatives are 300 samples long, recorded ones 500: told apart by length (2 s
+    # clips, short words: every word finds a place)
+    bank = compose.Bank(positives=[np.full(400, 0.9, np.float32)],
+                        negatives=[np.full(300, -0.9, np.float32)], backgrounds=[],
+                        recorded=[np.full(500, 0.5, np.float32)])
+    config = dataclasses.replace(DEFAULT, recorded_negative_share=share, max_positives=1,
+                                 max_negatives=3, clip_seconds=2.0)
+    rng = np.random.default_rng(3)
+    lengths = [p.end - p.start for _ in range(200)
+               for p in compose.compose_clip(rng, bank, config)[2] if p.kind == "negative"]
+    assert len(lengths) > 200 and set(lengths) <= {300, 500}
+    assert np.mean(np.equal(lengths, 300)) == pytest.approx(synthetic, abs=0.07)
+    assert np.mean(np.equal(lengths, 500)) == pytest.approx(recorded, abs=0.07)
+    # only recorded negatives: drawn whatever the share
+    only = dataclasses.replace(bank, negatives=[])
+    lengths = [p.end - p.start for _ in range(20)
+               for p in compose.compose_clip(rng, only, config)[2] if p.kind == "negative"]
+    assert lengths and set(lengths) == {500}
 
 
 def test_a_placed_word_is_in_the_waveform_at_its_position():

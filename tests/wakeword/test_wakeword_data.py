@@ -20,13 +20,13 @@ def test_asterisk_bank_heldout_and_validation_are_apart(monkeypatch):
     # espeak-ng "activate" 4 + "activated" 6 // 6 + Flite 6; espeak-ng confusables 2 + hard
     # 3 // 6 + Flite hard 1 and prompt texts 2 + the 210 training prompts not validating
     assert len(d.bank.positives) == 4 + 1 + 6 and len(d.bank.backgrounds) == 3
-    assert len(d.bank.negatives) == 2 + 0 + 1 + 2 + 210
+    assert len(d.bank.negatives) == 2 + 0 + 1 + 2 + 210 and d.bank.recorded == []
     assert d.val[0].shape == (4, 16000) and d.val[1].shape == (4, 46)
     assert len(d.heldout.prompts) == 74 and len(d.heldout.music) == 1
     v = d.validation
     assert (len(v.positives), len(v.hard_negatives), len(v.prompts), len(v.music)) == (4, 4, 72, 1)
     s = _cached_sounds()
-    trained = [*d.bank.negatives, *d.bank.backgrounds]
+    trained = [*d.bank.negatives, *d.bank.recorded, *d.bank.backgrounds]
     for held in [s.positive, s.hard_negative, *s.heldout_prompts.values(), *s.heldout_music.values(),
                  *v.prompts, *v.music]:
         assert not any(len(t) == len(held) and np.array_equal(t, held) for t in trained)
@@ -93,3 +93,58 @@ def test_espeak_reads_training_prompt_names_as_negatives(monkeypatch):
     spoken = [u for batch in drawn[:first] for u in batch if isinstance(u, flite.FliteUtterance)]
     assert {u.voice for u in spoken[:-8]} == set(flite.VOICES) - {"rms"}
     assert {u.voice for u in spoken[-8:]} == {"rms"}
+
+
+def _fake_sounds():
+    """Stand-in recordings: 'dark' noise (y[t] = x[t] + x[t-1]) for every prompt."""
+    rng = np.random.default_rng(0)
+
+    def dark(n):
+        x = rng.standard_normal(n + 1)
+        return (0.1 * (x[1:] + x[:-1])).astype(np.float32)
+
+    return sounds.Sounds(train_prompts={f"p{i}": dark(8000) for i in range(10)},
+                         heldout_prompts={"h": dark(8000)}, train_music={"m": dark(20000)},
+                         heldout_music={sounds.HELDOUT_MUSIC[0]: dark(20000)},
+                         positive=dark(4000), hard_negative=dark(4000))
+
+
+def test_synthetic_words_take_the_recorded_spectrum(monkeypatch):
+    from apps.wakeword import equalize, tts
+
+    monkeypatch.setattr(sounds, "load_sounds", _fake_sounds)
+    rng = np.random.default_rng(1)
+    white = {}
+
+    def synthesize(utterances, *args, **kwargs):  # white noise, the same for the same setting
+        return [white.setdefault(u, rng.standard_normal(4000).astype(np.float32) * 0.3)
+                for u in utterances]
+
+    monkeypatch.setattr(tts, "synthesize_cached", synthesize)
+    config = Config(**{**PRESETS["tiny"].values, "equalize_synthetic": True,
+                       "recorded_apart": True})
+    d = data.load_data(config)
+    target = equalize.average_spectrum(d.bank.recorded)
+    band = slice(6, 110)  # 190-3,440 Hz: within 24 dB of the target's peak
+
+    def db(words):
+        power = equalize.average_spectrum(words)
+        return 10 * np.log10(power / power.max())
+
+    want = 10 * np.log10(target / target.max())
+    for words in (d.bank.positives, d.bank.negatives, d.validation.positives,
+                  d.validation.hard_negatives):
+        assert np.abs(db(words)[band] - want[band]).max() < 2.0
+        assert db(words)[120] < -20  # 3,750 Hz: white noise has it at 0 dB
+    assert len(d.bank.recorded) == 10 - sum(data._bucket(f"p{i}") == 1 for i in range(10))
+    # the recordings themselves, and the held-out material, are left as they are
+    s = _fake_sounds()
+    np.testing.assert_array_equal(d.heldout.positives[0], sounds.trim(s.positive))
+    plain = data.load_data(dataclasses.replace(config, equalize_synthetic=False,
+                                               recorded_apart=False))
+    assert all(any(w is v for v in white.values()) for w in plain.bank.positives)
+    # not apart: the recorded prompts close the one list of negatives
+    assert plain.bank.recorded == [] and len(plain.bank.negatives) == len(d.bank.negatives) + len(
+        d.bank.recorded)
+    for a, b in zip(plain.bank.negatives[-len(d.bank.recorded):], d.bank.recorded):
+        np.testing.assert_array_equal(a, b)

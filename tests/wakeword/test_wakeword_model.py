@@ -133,3 +133,17 @@ def test_spectral_mean_norm_removes_a_fixed_gain_and_matches_numpy():
         LogSpectrogram(subtract_mean=1)
     config = dataclasses.replace(TINY, spectral_mean_norm=True)
     assert build_model(config).get_layer("spectrogram").subtract_mean is True
+
+
+def test_spectrogram_masks_change_training_only():
+    masked = build_model(dataclasses.replace(TINY, frequency_masks=2, time_masks=3))
+    plain = build_model(TINY)
+    assert masked.get_layer("masks").time_masks == 3
+    assert "masks" not in [layer.name for layer in plain.layers]
+    plain.set_weights(masked.get_weights())  # the masks hold no weights
+    x = np.random.default_rng(3).standard_normal((2, 4000)).astype(np.float32) * 0.1
+    np.testing.assert_allclose(masked(x), plain(x), atol=1e-6)
+    front = keras.Model(masked.input, [masked.get_layer("spectrogram").output,
+                                       masked.get_layer("masks").output])
+    spectrogram, after = front(x, training=True)
+    assert 0 < np.mean(np.asarray(spectrogram) != np.asarray(after)) < 0.5
