@@ -55,7 +55,7 @@ def _first_draws(sample_batch, prefix, n, temperature=1.0, top_k=0):
 
 @pytest.mark.slow
 def test_temperature_one_draws_follow_the_model_distribution():
-    model, sampler = _sampler()
+    model, _ = _sampler()
     allowed, probs = _first_char_probs(model, "A")
     assert probs.max() > 0.3 and probs.min() < 0.05  # far from uniform: the test has power
     sample_batch = _batch_sampler(model)
@@ -73,7 +73,7 @@ def test_temperature_one_draws_follow_the_model_distribution():
 
 
 def test_top_k_never_leaves_the_k_best():
-    model, sampler = _sampler(seed=1)
+    model, _ = _sampler(seed=1)
     allowed, probs = _first_char_probs(model, "B")
     best = set(allowed[np.argsort(probs)[-3:]].tolist())
     draws = _first_draws(_batch_sampler(model), "B", 300, temperature=3.0, top_k=3)
