@@ -45,22 +45,31 @@ def confusion_matrix_png(cm, class_names, path, title="Confusion matrix") -> pat
     return path
 
 
-def image_grid_png(images, titles, path, columns=8, colors=None) -> pathlib.Path:
-    """A grid of uint8 images (N, H, W, C) with a title under each."""
+def image_grid_png(images, titles, path, columns=8, colors=None, cell=96) -> pathlib.Path:
+    """A grid of uint8 images (N, H, W, C) with a title under each, drawn with Pillow (a
+    matplotlib grid of 24 axes took 1.5 s to lay out and render; this takes milliseconds).
+    Each image is scaled by a whole factor (nearest: pixels stay visible) to fit `cell`."""
+    from PIL import Image, ImageDraw, ImageFont
+
     images = np.asarray(images)
+    font = ImageFont.load_default(size=11)
+    title_height = 16
     rows = max(1, int(np.ceil(len(images) / columns)))
-    fig = _figure(columns * 1.3, rows * 1.5)
+    width = min(columns, max(1, len(images))) * (cell + 8)
+    sheet = Image.new("RGB", (width, rows * (cell + title_height + 8)), "white")
+    draw = ImageDraw.Draw(sheet)
     for i, image in enumerate(images):
-        ax = fig.add_subplot(rows, columns, i + 1)
-        if image.shape[-1] == 1:
-            ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
-        else:
-            ax.imshow(image)
-        ax.set_title(str(titles[i]), fontsize=7, color=(colors[i] if colors else "black"))
-        ax.axis("off")
-    fig.tight_layout()
+        tile = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).convert("RGB")
+        scale = max(1, cell // max(tile.size))
+        tile = tile.resize((tile.width * scale, tile.height * scale), Image.NEAREST)
+        tile.thumbnail((cell, cell))  # larger than a cell even at scale 1: shrink to fit
+        x0 = (i % columns) * (cell + 8) + 4
+        y0 = (i // columns) * (cell + title_height + 8) + 4
+        sheet.paste(tile, (x0 + (cell - tile.width) // 2, y0 + (cell - tile.height) // 2))
+        draw.text((x0 + cell // 2, y0 + cell + 2), str(titles[i]), fill=colors[i] if colors else "black",
+                  font=font, anchor="ma")
     path = pathlib.Path(path)
-    fig.savefig(path)
+    sheet.save(path)
     return path
 
 
