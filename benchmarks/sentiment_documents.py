@@ -175,7 +175,7 @@ def run(quick: bool = False) -> list:
                 note=f"+- {error:.2f} (standard error over {pairs} pairs of composition and plot draw; "
                 f"accuracy {100 * with_.mean():.2f} % with plot, {100 * without.mean():.2f} % without)"),
             Row(f"documents + {PLOT_WORDS} plot words: accuracy, whole text (pair 0)", 100 * whole_plot, "%",
-                100 * whole, "% without", note=f"the single composition of earlier results; SVM {100 * svm_plot:.2f} %"),
+                100 * whole, "% without", note=f"the single composition of earlier runs; SVM {100 * svm_plot:.2f} %"),
             Row("test snippets (RT test): accuracy, whole text", 100 * whole_snippets, "%", 100 * first_snippets,
                 "% first tokens", ">= 80 %", bool(whole_snippets >= 0.80)),
             Row(f"validation documents + {PLOT_WORDS} plot words: accuracy drop, mean of {pairs} pairs", val_drop,
