@@ -13,7 +13,7 @@ import numpy as np
 
 from apps.common.errors import ConfigError
 from apps.translation import corpus, dates
-from apps.translation.subwords import PieceVocabulary, WordVocabulary
+from apps.translation.subwords import PieceVocabulary, SourcePieceVocabulary, WordVocabulary
 from apps.translation.vocabulary import END_ID, PAD_ID, START_ID, CharVocabulary, report_unknown
 
 
@@ -53,8 +53,16 @@ def vocabularies(config, train):
     if config.tokens == "subwords":
         if config.model != "seq2seq":
             raise ConfigError("tokens: 'subwords' needs model=seq2seq (the course model writes characters)")
-        return (WordVocabulary.from_texts((p.source for p in train), config.min_word_count),
-                PieceVocabulary.from_texts((p.target for p in train), config.target_pieces))
+        sources = [p.source for p in train]
+        if config.source_pieces:
+            if config.source_pieces < 16:
+                raise ConfigError(f"source_pieces={config.source_pieces}: expected 0 (words) or >= 16")
+            source = SourcePieceVocabulary.from_texts(sources, config.source_pieces)
+        else:
+            source = WordVocabulary.from_texts(sources, config.min_word_count)
+        return source, PieceVocabulary.from_texts((p.target for p in train), config.target_pieces)
+    if config.source_pieces:
+        raise ConfigError(f"source_pieces={config.source_pieces}: needs tokens='subwords' (0 with characters)")
     return (CharVocabulary.from_texts(p.source for p in train),
             CharVocabulary.from_texts((p.target for p in train), boundaries=True))
 
