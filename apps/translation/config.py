@@ -89,9 +89,8 @@ PRESETS = {
     # at the unigram distribution ("," everywhere) for 2 epochs; embedding_stddev=1.0 fixed it.
     # Stopped after 3 of its 7 epochs (28 min): validation greedy BLEU 1.3 -> 4.6 -> 10.5 on
     # 200 verses, still rising; held-out test in benchmarks/results/translation_bible.txt.
-    "bible": preset("KJV English -> Reina-Valera 1909 Spanish verses: BPE pieces in and out, Luong attention",
-                    data="bible", model="seq2seq", tokens="subwords", source_pieces=4000,
-                    source_length=100, target_length=100,
+    "bible": preset("KJV English -> Reina-Valera 1909 Spanish verses: words in, BPE pieces out, Luong attention",
+                    data="bible", model="seq2seq", tokens="subwords", source_length=80, target_length=100,
                     embedding_dim=256, decoder_units=256, batch_size=64, learning_rate=2e-3,
                     lr_schedule="cosine", clip_norm=1.0, dropout=0.2, target_pieces=4000, epochs=7,
                     embedding_stddev=1.0, no_repeat_ngram=3, beam_width=5, length_alpha=1.0,
