@@ -2,7 +2,8 @@
 
 With `tokens="characters"` both sides are characters: the source vocabulary is the training
 sources' characters, the target vocabulary the training targets' plus <s> and </s>. With
-`tokens="subwords"` the source side is words and the target side BPE pieces (subwords.py).
+`tokens="subwords"` the source side is words (BPE pieces with `source_pieces` > 0) and the target
+side BPE pieces (subwords.py).
 Tokens seen only outside training map to <unk> and are counted in `TranslationData.note`, as
 are texts longer than `source_length` / `target_length` tokens (cut).
 """
