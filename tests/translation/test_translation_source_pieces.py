@@ -25,7 +25,8 @@ ENGLISH = [
     "And the evening and the morning were the first day.",
 ]
 # Words never seen in ENGLISH (names of other books), repeated letters (ties of one pair).
-UNSEEN = ["And Nimrod and Lamech went unto Gilead, and Ahiah the Ishmeelite.", "Let there be good lightlight: aaaa eee?"]
+UNSEEN = ["And Nimrod and Lamech went unto Gilead, and Ahiah the Ishmeelite.",
+          "Let there be good lightlight: aaaa eee?"]
 
 
 @pytest.fixture(scope="module")
