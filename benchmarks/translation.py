@@ -18,7 +18,8 @@ chrF >= 50 with beam 5, and beam 5 >= greedy.
 - The attention model: a finished run of the `bible` preset (or a variant), $CLASSICS_BIBLE_RUN or the
   newest finished bible run under WORKDIR (it is trained there, for hours, when there is none;
   its training time is the run's wall time, config.json to DONE). Its export's greedy
-  signature and its beam signature at width 5 (length_alpha of the run's config).
+  signature and its beam signature at width 5 (length_alpha and no_repeat_ngram of the `bible`
+  preset, chosen on validation verses: decoding settings, applied to any run).
 
     python -m benchmarks.run --only translation | tee benchmarks/results/translation.txt
     CLASSICS_BIBLE_RUN=/path/to/run python -m benchmarks.run --only translation
@@ -146,6 +147,7 @@ def bible_run(quick):
 
 def bible_rows(quick):
     from apps import get_task
+    from apps.translation.config import PRESETS
     from apps.translation.data import load_data
     from apps.translation.serving import export_module
 
@@ -155,9 +157,10 @@ def bible_rows(quick):
     references = [p.target for p in data.test]
     log(f"bible: run {run.path}; IBM Model 1")
     ibm_bleu, ibm_chrf = ibm1_scores(data, 1 if quick else 5)
-    # Decoding of the rows: beam 5, and no n-gram of 3 tokens written twice (the bible preset's
-    # setting, chosen on validation verses; a run trained before it had 0: it is decoding only).
-    config = dataclasses.replace(run.config, beam_width=5, no_repeat_ngram=3)
+    # Decoding of the rows: beam 5 with the bible preset's length_alpha and no_repeat_ngram (chosen
+    # on validation verses; decoding only, so a run trained before them is decoded with them too).
+    decoding = {k: PRESETS["bible"].values[k] for k in ("length_alpha", "no_repeat_ngram")}
+    config = dataclasses.replace(run.config, beam_width=5, **decoding)
     module, _ = export_module(run.load_model(), config, data.source_vocabulary, data.target_vocabulary)
     sources = [p.source for p in data.test][: 64 if quick else None]
     references = references[: len(sources)]

@@ -2,7 +2,8 @@
 
 With `tokens="characters"` both sides are characters: the source vocabulary is the training
 sources' characters, the target vocabulary the training targets' plus <s> and </s>. With
-`tokens="subwords"` the source side is words and the target side BPE pieces (subwords.py).
+`tokens="subwords"` the source side is words (BPE pieces with `source_pieces` > 0) and the target
+side BPE pieces (subwords.py).
 Tokens seen only outside training map to <unk> and are counted in `TranslationData.note`, as
 are texts longer than `source_length` / `target_length` tokens (cut).
 """
@@ -13,7 +14,7 @@ import numpy as np
 
 from apps.common.errors import ConfigError
 from apps.translation import corpus, dates
-from apps.translation.subwords import PieceVocabulary, WordVocabulary
+from apps.translation.subwords import PieceVocabulary, SourcePieceVocabulary, WordVocabulary
 from apps.translation.vocabulary import END_ID, PAD_ID, START_ID, CharVocabulary, report_unknown
 
 
@@ -53,8 +54,16 @@ def vocabularies(config, train):
     if config.tokens == "subwords":
         if config.model != "seq2seq":
             raise ConfigError("tokens: 'subwords' needs model=seq2seq (the course model writes characters)")
-        return (WordVocabulary.from_texts((p.source for p in train), config.min_word_count),
-                PieceVocabulary.from_texts((p.target for p in train), config.target_pieces))
+        sources = [p.source for p in train]
+        if config.source_pieces:
+            if config.source_pieces < 16:
+                raise ConfigError(f"source_pieces={config.source_pieces}: expected 0 (words) or >= 16")
+            source = SourcePieceVocabulary.from_texts(sources, config.source_pieces)
+        else:
+            source = WordVocabulary.from_texts(sources, config.min_word_count)
+        return source, PieceVocabulary.from_texts((p.target for p in train), config.target_pieces)
+    if config.source_pieces:
+        raise ConfigError(f"source_pieces={config.source_pieces}: needs tokens='subwords' (0 with characters)")
     return (CharVocabulary.from_texts(p.source for p in train),
             CharVocabulary.from_texts((p.target for p in train), boundaries=True))
 

@@ -12,8 +12,9 @@
 
 Dates are normalised as the training data was written (lowercase, commas dropped). Special
 tokens (<pad>, <unk>, <s>, </s>) write nothing. With `tokens="subwords"` the source is read as
-words (subwords.split_words_graph) and BPE pieces are joined into words; "characters"
-below then reads "words", and `characters` of the attention signature holds the words read.
+words (subwords.split_words_graph), or with `source_pieces` > 0 as BPE pieces of those words
+(subwords.split_pieces_graph); BPE pieces are joined into words on the target side. "characters"
+below then reads "words" (or "pieces"), and `characters` of the attention signature holds them.
 
 Per instance, never for the whole batch:
 - `error` ("" when fine) refuses a text: empty or whitespace only, no letter or digit, over
@@ -27,7 +28,7 @@ Per instance, never for the whole batch:
 
 from apps.common import validation
 from apps.translation.decode import beam_search, greedy_decode
-from apps.translation.subwords import WORD_START, split_words_graph
+from apps.translation.subwords import WORD_START, score_table, split_pieces_graph, split_words_graph
 from apps.translation.vocabulary import END_ID, PAD_ID, START_ID, UNKNOWN_ID
 
 NO_KNOWN_CHARACTER = "none of its characters is known to the model"
@@ -35,8 +36,9 @@ NO_KNOWN_WORD = "none of its words is known to the model"
 LISTED_UNKNOWN = 8
 
 
-def _checked(texts, config, table):
-    """texts (N,) -> (source ids (N, Tx) int32, error (N,), notice (N,), characters read (N, Tx))."""
+def _checked(texts, config, table, scores=None):
+    """texts (N,) -> (source ids (N, Tx) int32, error (N,), notice (N,), characters read (N, Tx));
+    `scores`: the source pieces' score table when the source is read as BPE pieces."""
     import tensorflow as tf
 
     texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
@@ -44,9 +46,12 @@ def _checked(texts, config, table):
     texts = tf.where(tf.equal(errors, ""), texts, "")
     if config.data == "dates":
         texts = tf.strings.regex_replace(tf.strings.lower(texts, encoding="utf-8"), ",", "")
-    words = config.tokens == "subwords"
-    unit = "word" if words else "character"
-    chars = split_words_graph(texts) if words else tf.strings.unicode_split(texts, "UTF-8")  # ragged (N, None)
+    words = config.tokens == "subwords" and scores is None
+    unit = "word" if words else "piece" if scores is not None else "character"
+    if scores is not None:
+        chars = split_pieces_graph(texts, scores)  # ragged (N, None)
+    else:
+        chars = split_words_graph(texts) if words else tf.strings.unicode_split(texts, "UTF-8")
     total = chars.row_lengths()
     read = chars[:, : config.source_length]
     ids = table.lookup(read)
@@ -87,6 +92,8 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
                 ),
                 default_value=UNKNOWN_ID,
             )
+            # Source BPE pieces (SourcePieceVocabulary): the scores that order the merges.
+            self.scores = score_table(source_vocabulary) if hasattr(source_vocabulary, "scores") else None
             first = target_vocabulary.first_character_id
             self.characters = tf.constant(
                 [t if i >= first else "" for i, t in enumerate(target_vocabulary.tokens)]
@@ -95,7 +102,7 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
                 self.encoder = keras.Model(model.input, model.get_layer("encoder").output)
 
         def source_ids(self, texts):
-            return _checked(texts, config, self.table)[0]
+            return _checked(texts, config, self.table, self.scores)[0]
 
         def ended(self, ids):
             """(..., steps) bool: past the first </s>."""
@@ -138,13 +145,13 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
 
     @tf.function(input_signature=[texts_spec])
     def translate(texts):
-        ids, errors, notice, _ = _checked(texts, config, module.table)
+        ids, errors, notice, _ = _checked(texts, config, module.table, module.scores)
         translation = refused_blank(module.write(module.greedy(ids)), errors)
         return {"translation": translation, "notice": notice, "error": errors}
 
     @tf.function(input_signature=[texts_spec])
     def attention(texts):
-        ids, errors, notice, characters = _checked(texts, config, module.table)
+        ids, errors, notice, characters = _checked(texts, config, module.table, module.scores)
         out = module.greedy(ids)
         shown = tf.where(module.ended(out) | tf.equal(out, PAD_ID), PAD_ID, out)
         return {"translation": refused_blank(module.write(out), errors),
@@ -158,7 +165,7 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
 
         @tf.function(input_signature=[texts_spec])
         def beam(texts):
-            ids, errors, notice, _ = _checked(texts, config, module.table)
+            ids, errors, notice, _ = _checked(texts, config, module.table, module.scores)
             tokens, scores = beam_search(
                 module.model,
                 ids,

@@ -151,3 +151,106 @@ class PieceVocabulary:
 def join_pieces(text):
     """Concatenated pieces -> text: WORD_START becomes a space, none leads."""
     return text.replace(WORD_START, " ").lstrip(" ")
+
+
+def score_table(vocabulary):
+    """A TensorFlow table piece -> SentencePiece score (higher merges first); -inf for the rest."""
+    import tensorflow as tf
+
+    first = vocabulary.first_character_id
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(list(vocabulary.tokens[first:])),
+                                            tf.constant(vocabulary.scores[first:], tf.float32)),
+        default_value=float("-inf"))
+
+
+def segment_words_graph(words, scores):
+    """In-graph BPE: words (M,) string -> ragged (M, None) pieces, WORD_START leading each word.
+
+    SentencePiece's BPE encoding, vectorised over words: start from the characters and merge,
+    while some adjacent pair joins into a known piece, the pair of the highest score (the
+    leftmost on ties), one merge per word and round. `scores`: `score_table(vocabulary)`."""
+    import tensorflow as tf
+
+    chars = tf.strings.unicode_split(tf.strings.join([WORD_START, words]), "UTF-8")
+    count = tf.shape(words)[0]
+    # (M, L + 2) left-packed symbols, "" past the end: at least one pair per row, even for M = 0.
+    symbols = tf.concat([chars.to_tensor(default_value=""), tf.fill([count, 2], "")], axis=1)
+    columns = tf.range(tf.shape(symbols)[1])[None, :]
+
+    def merge(symbols, _):
+        left, right = symbols[:, :-1], symbols[:, 1:]
+        pairs = tf.strings.join([left, right])
+        score = tf.where(tf.not_equal(right, ""), scores.lookup(pairs), float("-inf"))
+        best = tf.argmax(score, axis=1, output_type=tf.int32)[:, None]  # the first maximum
+        merged = tf.reduce_max(score, axis=1) > float("-inf")
+        padded = tf.concat([symbols, tf.fill([count, 1], "")], axis=1)
+        shifted = tf.gather(padded, tf.where(columns > best, columns + 1, columns), batch_dims=1)
+        shifted = tf.where(tf.equal(columns, best), tf.gather(pairs, best, batch_dims=1), shifted)
+        return tf.where(merged[:, None], shifted, symbols), tf.reduce_any(merged)
+
+    symbols, _ = tf.while_loop(lambda _, more: more, merge, (symbols, tf.constant(True)))
+    return tf.ragged.boolean_mask(symbols, tf.not_equal(symbols, ""))
+
+
+def split_pieces_graph(texts, scores):
+    """In-graph: string (N,) -> ragged string (N, None) of source pieces (words, then BPE)."""
+    words = split_words_graph(texts)
+    return words.with_flat_values(segment_words_graph(words.flat_values, scores)).merge_dims(1, 2)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SourcePieceVocabulary:
+    """BPE pieces for the source side (`source_pieces` > 0): learned by SentencePiece (as
+    PieceVocabulary) from the training sources split into words, and applied per word by
+    `segment_words_graph`, the export's own ops, so that training and serving read alike.
+    A word never seen (a name of a held-out book) is spelled out in known pieces."""
+
+    tokens: tuple
+    model: bytes
+    scores: tuple  # SentencePiece's score of each piece
+    first_character_id = PieceVocabulary.first_character_id
+    unit = "pieces"
+
+    @classmethod
+    def from_texts(cls, texts, size=4000):
+        pieces = PieceVocabulary.from_texts((" ".join(words) for words in split_words(texts)), size)
+        processor = PieceVocabulary._processor(pieces.model)
+        return cls(pieces.tokens, pieces.model, tuple(processor.get_score(i) for i in range(pieces.size)))
+
+    @property
+    def size(self):
+        return len(self.tokens)
+
+    def segment(self, words):
+        """Distinct words -> {word: tuple of pieces}, through `segment_words_graph` (eagerly)."""
+        import tensorflow as tf
+
+        words = sorted(set(words))
+        if not words:
+            return {}
+        ragged = segment_words_graph(tf.constant(words), score_table(self))
+        flat = [p.decode("utf-8") for p in ragged.flat_values.numpy()]
+        splits = ragged.row_splits.numpy()
+        return {w: tuple(flat[a:b]) for w, a, b in zip(words, splits[:-1], splits[1:])}
+
+    def encode(self, texts, length):
+        """Texts -> `Encoded` piece ids (n, length); `unknown` counts pieces (characters) not known."""
+        index = {p: i for i, p in enumerate(self.tokens) if i >= self.first_character_id}
+        split = split_words(texts)
+        pieces = self.segment(w for words in split for w in words)
+        rows, unknown = [], collections.Counter()
+        for words in split:
+            row = [p for w in words for p in pieces[w]]
+            rows.append([index.get(p, UNKNOWN_ID) for p in row])
+            unknown.update(p for p in row if p not in index)
+        return _encoded(rows, length, unknown)
+
+    def decode(self, ids):
+        """Ids -> text up to the first PAD_ID, words spaced as split (UNKNOWN_ID is '?')."""
+        pieces = []
+        for i in ids:
+            if i == PAD_ID:
+                break
+            pieces.append("?" if i == UNKNOWN_ID else self.tokens[i] if i >= self.first_character_id else "")
+        return join_pieces("".join(pieces))
