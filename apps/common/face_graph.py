@@ -75,18 +75,19 @@ def similarity(source, target):
 
 class FacePipeline:
     """Callable on one uint8 (H, W, 3) image; see the module docstring. Thresholds as the
-    teachers' defaults."""
+    teachers' defaults. `frozen`: the two models' weights as graph constants (faster; see
+    tflite_graph), not variables on `modules`."""
 
     def __init__(self, crop_size, canonical, score_threshold=0.5, iou_threshold=0.3,
-                 presence_threshold=0.5, box_scale=1.5):
+                 presence_threshold=0.5, box_scale=1.5, frozen=False):
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))  # width, height
         self.canonical = np.asarray(canonical, np.float32)
         self.score_threshold, self.iou_threshold = float(score_threshold), float(iou_threshold)
         self.presence_threshold, self.box_scale = float(presence_threshold), float(box_scale)
-        self.detector = TfliteGraph(fetch_package_file(EMBEDDED["blazeface-short-range"]))
-        self.mesh = TfliteGraph(fetch_package_file(EMBEDDED["facemesh"]))
+        self.detector = TfliteGraph(fetch_package_file(EMBEDDED["blazeface-short-range"]), frozen=frozen)
+        self.mesh = TfliteGraph(fetch_package_file(EMBEDDED["facemesh"]), frozen=frozen)
         self.anchors = ssd_anchors()
-        # The two models' weights: attach to the module being saved (see tflite_graph).
+        # The two models' weights (none when frozen): attach to the module being saved.
         self.modules = [self.detector.module, self.mesh.module]
 
     # ------------------------------------------------------------ BlazeFace
