@@ -94,7 +94,9 @@ def export_module(model, calibration, limits=None, photos=True):
             return self.frozen(pixels)[0]  # a frozen function answers a list
 
         def compare(self, pixels_1, pixels_2):
-            e1, e2 = self.embeddings(pixels_1), self.embeddings(pixels_2)
+            n = tf.shape(pixels_1)[0]  # both sides through the trunk as one batch
+            both = self.embeddings(tf.concat([pixels_1, pixels_2], 0))
+            e1, e2 = both[:n], both[n:]
             distance = tf.reduce_sum(tf.square(e1 - e2), axis=-1)
             probability = tf.sigmoid(tf.linalg.matvec(tf.abs(e1 - e2), self.w) + self.b)
             return {
