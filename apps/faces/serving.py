@@ -65,6 +65,7 @@ def _embedder(model, height, width, channels):
     """float32 (N, height, width, channels) -> embeddings, as a ConcreteFunction whose weights
     are constants: the export carries it instead of the model's variables."""
     import tensorflow as tf
+
     # The public freezing API is TF1's (sessions); this is its TF2 counterpart.
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
