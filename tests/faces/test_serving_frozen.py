@@ -1,6 +1,6 @@
 """The faces export embeds through one frozen graph (weights as constants, BatchNormalization
-folded by Grappler, a flip-TTA encoder's two views as one batch): its answers are the Keras
-encoder's, on an EfficientNet-Lite0 trunk whose BN statistics are far from the identity."""
+folded by Grappler): its answers are the Keras encoder's, on a flip-TTA EfficientNet-Lite0
+trunk whose BN statistics are far from the identity."""
 
 import dataclasses
 
