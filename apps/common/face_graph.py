@@ -35,13 +35,14 @@ MAX_CANDIDATES = 64  # BlazeFace anchors over the score threshold considered (be
 
 
 def _pil_affine(matrix):
-    """2x3 M (output pixel -> input pixel, continuous Pillow coordinates) -> the 8 parameters
-    of ImageProjectiveTransformV3, which maps output pixel indices to input indices."""
+    """(..., 2, 3) M (output pixel -> input pixel, continuous Pillow coordinates) -> (..., 8) the
+    parameters of ImageProjectiveTransformV3, which maps output pixel indices to input indices."""
     import tensorflow as tf
 
-    a, b = matrix[0], matrix[1]
-    return tf.stack([a[0], a[1], a[2] + 0.5 * (a[0] + a[1]) - 0.5,
-                     b[0], b[1], b[2] + 0.5 * (b[0] + b[1]) - 0.5, 0.0, 0.0])
+    a, b = matrix[..., 0, :], matrix[..., 1, :]
+    zero = tf.zeros_like(a[..., 0])
+    return tf.stack([a[..., 0], a[..., 1], a[..., 2] + 0.5 * (a[..., 0] + a[..., 1]) - 0.5,
+                     b[..., 0], b[..., 1], b[..., 2] + 0.5 * (b[..., 0] + b[..., 1]) - 0.5, zero, zero], -1)
 
 
 def _transform(images, params, height, width):
@@ -75,18 +76,19 @@ def similarity(source, target):
 
 class FacePipeline:
     """Callable on one uint8 (H, W, 3) image; see the module docstring. Thresholds as the
-    teachers' defaults."""
+    teachers' defaults. `frozen`: the two models' weights as graph constants (faster; see
+    tflite_graph), not variables on `modules`."""
 
     def __init__(self, crop_size, canonical, score_threshold=0.5, iou_threshold=0.3,
-                 presence_threshold=0.5, box_scale=1.5):
+                 presence_threshold=0.5, box_scale=1.5, frozen=False):
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))  # width, height
         self.canonical = np.asarray(canonical, np.float32)
         self.score_threshold, self.iou_threshold = float(score_threshold), float(iou_threshold)
         self.presence_threshold, self.box_scale = float(presence_threshold), float(box_scale)
-        self.detector = TfliteGraph(fetch_package_file(EMBEDDED["blazeface-short-range"]))
-        self.mesh = TfliteGraph(fetch_package_file(EMBEDDED["facemesh"]))
+        self.detector = TfliteGraph(fetch_package_file(EMBEDDED["blazeface-short-range"]), frozen=frozen)
+        self.mesh = TfliteGraph(fetch_package_file(EMBEDDED["facemesh"]), frozen=frozen)
         self.anchors = ssd_anchors()
-        # The two models' weights: attach to the module being saved (see tflite_graph).
+        # The two models' weights (none when frozen): attach to the module being saved.
         self.modules = [self.detector.module, self.mesh.module]
 
     # ------------------------------------------------------------ BlazeFace
@@ -165,7 +167,7 @@ class FacePipeline:
         linear = tf.stack([tf.stack([c, -s], 1), tf.stack([s, c], 1)], 1)  # (G, 2, 2) crop -> image
         shift = centre - tf.linalg.matvec(linear, tf.fill([2], MESH_SIZE / 2.0))
         matrices = tf.concat([linear, shift[:, :, None]], 2)  # (G, 2, 3)
-        params = tf.map_fn(_pil_affine, matrices)
+        params = _pil_affine(matrices)  # (G, 8), no per-face loop
         count = tf.shape(boxes)[0]
         crops = _transform(tf.tile(image[None], [count, 1, 1, 1]), params, MESH_SIZE, MESH_SIZE)
         crops = tf.clip_by_value(tf.round(crops), 0.0, 255.0)  # Pillow gives uint8

@@ -52,6 +52,19 @@ def test_saved_model_round_trip_keeps_the_outputs(tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5 * np.abs(b.numpy()).max())
 
 
+def test_frozen_graph_holds_no_variables_and_answers_the_same(tmp_path):
+    path = fetch_package_file(EMBEDDED["facemesh"])
+    graph, frozen = TfliteGraph(path), TfliteGraph(path, frozen=True)
+    assert graph.module.weights and not frozen.module.variables
+    module = tf.Module()
+    module.run = tf.function(lambda x: frozen(x), input_signature=[tf.TensorSpec([None, 192, 192, 3], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "m"))
+    x = np.random.default_rng(2).uniform(0, 1, (2, 192, 192, 3)).astype(np.float32)
+    loaded = tf.saved_model.load(str(tmp_path / "m"))  # Grappler's folding: float32 rounding only
+    for a, b in zip(loaded.run(x), tf.function(lambda x: graph(x))(x)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5 * np.abs(b.numpy()).max())
+
+
 def test_unknown_operators_and_non_models_are_refused(tmp_path):
     dense = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2, activation="softmax")])
     path = tmp_path / "dense.tflite"
