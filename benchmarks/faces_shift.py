@@ -157,7 +157,7 @@ def run(quick: bool) -> list[Row]:
     else:
         config = preset_config(TASK.Config, TASK.presets, "tiny" if quick else PRESET)
         config = dataclasses.replace(config, runs_dir=str(ROOT / "runs" / "bench-faces-shift"),
-                                     **({} if quick else {"data": f"folder:{faces_dir}"}))
+                                     **({"photo_signatures": True} if quick else {"data": f"folder:{faces_dir}"}))
         run_ = TASK.train(config, verbose=0)
     source = TASK.export(run_, root=work / "models")
     log(f"export {source} ({(time.monotonic() - started) / 60:.1f} min with training)")

@@ -57,6 +57,9 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from apps.common import quiet
+
+    quiet.import_tensorflow()  # TensorFlow's C++ start-up lines stay out of the results
     names = [n for n in BENCHMARKS if not args.only or n in args.only]
     print(environment_header())
     print(f"mode:    {'quick (smoke test, numbers not representative)' if args.quick else 'full'}")

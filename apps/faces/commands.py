@@ -83,6 +83,10 @@ class Verifier:
         -> (embeddings (N, D), faces found (N,), errors (N,) "" when fine)."""
         import tensorflow as tf
 
+        if "embed_photos" not in self.module.signatures:
+            raise ConfigError(f"{self.version_dir}: this export has no photo signatures (it was exported "
+                              "with photo_signatures=false): use it without --photos, or export a run "
+                              "with --set photo_signatures=true")
         parts = []
         for start in range(0, len(paths), batch_size):
             blobs = []

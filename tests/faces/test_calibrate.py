@@ -82,6 +82,10 @@ def test_calibrate_refuses_one_person_and_a_far_out_of_range(faces_export, digit
     people = _people(digit_pngs, tmp_path / "people")
     assert main(["faces", "calibrate", "--pairs", str(people), "--far", "0", *common]) == 2
     assert "--far 0.0" in capsys.readouterr().err
+    # --photos on an export without the photo signatures: a clear error, not a KeyError.
+    assert main(["faces", "calibrate", "--photos", "--pairs", str(people), *common]) == 2
+    err = capsys.readouterr().err
+    assert "has no photo signatures" in err and "photo_signatures=true" in err, err
     assert export_lib.versions(tmp_path / "models" / "faces") == [1]  # nothing written
 
 
