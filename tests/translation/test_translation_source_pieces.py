@@ -5,8 +5,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-import sentencepiece
 import tensorflow as tf
+from sentencepiece_check import ENGLISH, assert_equals_sentencepiece
 
 from apps.common.errors import ConfigError
 from apps.translation.config import Config
@@ -16,14 +16,6 @@ from apps.translation.serving import _checked, export_module
 from apps.translation.subwords import WORD_START, PieceVocabulary, SourcePieceVocabulary, split_words
 from apps.translation.vocabulary import PAD_ID, UNKNOWN_ID
 
-ENGLISH = [
-    "And God said, Let there be light: and there was light.",
-    "And God saw the light, that it was good.",
-    "And God called the light Day, and the darkness he called Night.",
-    "In the beginning God created the heaven and the earth.",
-    "Who told thee that thou wast naked?",
-    "And the evening and the morning were the first day.",
-]
 # Words never seen in ENGLISH (names of other books), repeated letters (ties of one pair).
 UNSEEN = ["And Nimrod and Lamech went unto Gilead, and Ahiah the Ishmeelite.",
           "Let there be good lightlight: aaaa eee?"]
@@ -35,16 +27,12 @@ def pieces():
 
 
 def test_source_pieces_equal_sentencepiece_on_seen_and_unseen_words(pieces):
-    processor = sentencepiece.SentencePieceProcessor(model_proto=pieces.model)
-    assert pieces.tokens[:4] == ("<pad>", "<unk>", "<s>", "</s>") and pieces.size == 90
+    # SentencePiece learned from words split so; every character is known here.
+    processor, encoded = assert_equals_sentencepiece(pieces, [*ENGLISH, *UNSEEN],
+                                                     lambda text: " ".join(split_words([text])[0]))
+    assert pieces.size == 90
     assert SourcePieceVocabulary.from_texts(ENGLISH, size=90).tokens == pieces.tokens  # deterministic
     assert pieces.scores == tuple(processor.get_score(i) for i in range(90))
-    texts = [*ENGLISH, *UNSEEN]
-    encoded = pieces.encode(texts, 200)
-    for row, text, length in zip(encoded.ids, texts, encoded.lengths):
-        words = " ".join(split_words([text])[0])  # SentencePiece learned from words split so
-        assert list(row[:length]) == processor.encode(words)  # every character is known here
-        assert pieces.decode(row) == processor.decode(processor.encode(words)) == words
     assert not encoded.unknown and encoded.truncated == 0
     # A frequent word is one piece; an unseen name is spelled out in several, the first starting it.
     segmented = pieces.segment(["God", "Ishmeelite"])

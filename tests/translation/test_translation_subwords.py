@@ -7,8 +7,8 @@ import dataclasses
 import keras
 import numpy as np
 import pytest
-import sentencepiece
 import tensorflow as tf
+from sentencepiece_check import ENGLISH, assert_equals_sentencepiece
 
 from apps.translation.config import Config
 from apps.translation.corpus import Pair
@@ -26,14 +26,6 @@ SPANISH = [
     "En el principio crió Dios los cielos y la tierra.",
     "¿Quién te enseñó que estabas desnudo?",
     "Y fué la tarde y la mañana un día.",
-]
-ENGLISH = [
-    "And God said, Let there be light: and there was light.",
-    "And God saw the light, that it was good.",
-    "And God called the light Day, and the darkness he called Night.",
-    "In the beginning God created the heaven and the earth.",
-    "Who told thee that thou wast naked?",
-    "And the evening and the morning were the first day.",
 ]
 
 
@@ -62,14 +54,9 @@ def pieces():
 
 
 def test_pieces_equal_sentencepiece_and_give_the_text_back(pieces):
-    processor = sentencepiece.SentencePieceProcessor(model_proto=pieces.model)
-    assert pieces.tokens[:4] == ("<pad>", "<unk>", "<s>", "</s>") and pieces.size == 80
+    assert_equals_sentencepiece(pieces, [*SPANISH, "la luz de Dios"])
+    assert pieces.size == 80
     assert PieceVocabulary.from_texts(SPANISH, size=80).tokens == pieces.tokens  # deterministic
-    texts = [*SPANISH, "la luz de Dios"]
-    encoded = pieces.encode(texts, 200)
-    for row, text, length in zip(encoded.ids, texts, encoded.lengths):
-        assert list(row[:length]) == processor.encode(text)
-        assert pieces.decode(row) == processor.decode(processor.encode(text)) == text
     # The most frequent words of the corpus are single pieces, starting a word.
     assert pieces.encode(["Dios luz"], 4).ids[0].tolist()[:2] == [pieces.tokens.index(f"{WORD_START}Dios"),
                                                                   pieces.tokens.index(f"{WORD_START}luz")]
