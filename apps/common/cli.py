@@ -45,6 +45,56 @@ def add_model_root_argument(parser) -> None:
                         help="folder of <app>/<integer version>/ exports (default: saved_models)")
 
 
+MAX_THREADS = 256
+
+
+def add_thread_arguments(parser) -> None:
+    """--intra-op-threads N / --inter-op-threads M: TensorFlow's two thread pools (TF Serving's
+    tensorflow_intra_op_parallelism / tensorflow_inter_op_parallelism), for the commands that load
+    an export and run it (`classics serve`, the faces verbs); 0 is TensorFlow's own choice.
+
+    The defaults (one intra-op thread, one inter-op thread per usable core) were measured on 2
+    cores: a batch-1 request is a graph of small ops, and with TensorFlow's default pools every
+    op is split over all cores, whose threads then wait on each other; one thread per op with
+    the graph's independent branches side by side is faster (faces' verify_photos 66 -> 49 ms
+    a pair, benchmarks/results/faces_shift.txt), and the other apps' serving no slower
+    (benchmarks/results/serving.txt)."""
+    group = parser.add_argument_group("TensorFlow threads")
+    group.add_argument("--intra-op-threads", type=int, default=None, metavar="N",
+                       help=f"threads one op may use, 0..{MAX_THREADS} (default 1; 0: TensorFlow's choice)")
+    group.add_argument("--inter-op-threads", type=int, default=None, metavar="M",
+                       help=f"ops run at once, 0..{MAX_THREADS} (default: the usable cores; 0: TensorFlow's choice)")
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def apply_thread_arguments(args) -> tuple:
+    """Set TensorFlow's thread pools from --intra-op-threads/--inter-op-threads before anything
+    runs on them; returns (intra, inter) as TensorFlow then reports them. ClassicsError for a
+    value out of 0..MAX_THREADS, or for a value given when this process has already started
+    TensorFlow's runtime with other pools (`main()` called from Python); the defaults then
+    leave the pools as they are."""
+    import tensorflow as tf
+
+    given = (args.intra_op_threads, args.inter_op_threads)
+    for flag, value in zip(("--intra-op-threads", "--inter-op-threads"), given):
+        if value is not None and not 0 <= value <= MAX_THREADS:
+            raise ClassicsError(f"{flag}: expected 0 (TensorFlow's choice) to {MAX_THREADS}, got {value}")
+    intra = 1 if given[0] is None else given[0]
+    inter = usable_cores() if given[1] is None else given[1]
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:  # the runtime's pools exist already (TensorFlow refuses a change)
+        if given != (None, None):
+            raise ClassicsError("--intra-op-threads/--inter-op-threads: TensorFlow already runs in this "
+                                "process with other thread pools; give them to a new process") from None
+    return (tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads())
+
+
 def config_from_args(task, args, **flags):
     """The app's config resolved from defaults, preset, --config, flags and --set."""
     return config_lib.resolve(task.Config, task.presets, config_file=args.config, sets=args.set,

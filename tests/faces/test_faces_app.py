@@ -186,6 +186,12 @@ def test_verify_errors_are_one_line_exit_2(faces_export, digit_pngs, tmp_path, c
                  "--model", str(version)]) == 2
     assert "no such file" in capsys.readouterr().err.lower()
     assert main(["faces", "verify", "a.png", "b.png", "--model", str(tmp_path)]) == 2
+    pair = [str(digit_pngs["7"][0]), str(digit_pngs["7"][1]), "--model", str(version)]
+    assert main(["faces", "verify", *pair, "--inter-op-threads", "-3"]) == 2
+    assert "--inter-op-threads: expected 0 (TensorFlow's choice) to 256, got -3" in capsys.readouterr().err
+    # This process's TensorFlow runs already: a thread setting it cannot take is refused, not ignored.
+    assert main(["faces", "verify", *pair, "--intra-op-threads", "7"]) == 2
+    assert "TensorFlow already runs in this process" in capsys.readouterr().err
 
 
 def test_cropping_finds_the_astronaut_and_refuses_a_blank(faces_export, tmp_path, capsys):

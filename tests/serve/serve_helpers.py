@@ -130,6 +130,7 @@ def running_server(root, *flags):
         if not match:
             log.seek(0)
             raise AssertionError(f"server did not start: {line!r}\n{log.read()[-3000:]}")
+        process.start_line = line
         yield int(match.group(1)), process, log
     finally:
         process.send_signal(signal.SIGINT)

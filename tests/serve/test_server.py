@@ -18,7 +18,8 @@ PREDICT = "/v1/models/classification:predict"
 
 @pytest.fixture(scope="module")
 def server(served_root):
-    with running_server(served_root) as (port, process, log):
+    # Thread pools other than the defaults (1 and the usable cores): the start line shows them.
+    with running_server(served_root, "--intra-op-threads", "2", "--inter-op-threads", "3") as (port, process, log):
         yield port, process, log
 
 
@@ -84,6 +85,16 @@ def test_listens_on_loopback_by_default(server):
     listening = [c.laddr for c in psutil.Process(process.pid).connections(kind="inet")
                  if c.status == psutil.CONN_LISTEN]
     assert [(address.ip, address.port) for address in listening] == [("127.0.0.1", port)]
+
+
+def test_thread_options_reach_tensorflow(server, served_root, capsys):
+    from apps.cli import main
+
+    # What the server process's TensorFlow reports after applying --intra/--inter-op-threads.
+    assert "TensorFlow threads: intra-op 2, inter-op 3)" in server[1].start_line
+    for flag, value in (("--intra-op-threads", "-1"), ("--inter-op-threads", "257")):
+        assert main(["serve", "--model-root", str(served_root), flag, value]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {flag}: expected 0 (TensorFlow's choice) to 256, got {value}"
 
 
 def test_row_format_b64_images(client, digits, expected):

@@ -234,12 +234,13 @@ class Server:
     """kserve's REST server over every app folder of `model_root`, polled for new versions."""
 
     def __init__(self, model_root="saved_models", host="127.0.0.1", port=8080,
-                 max_body_bytes=DEFAULT_MAX_BODY_BYTES, poll_seconds=1.0, access_log=False):
+                 max_body_bytes=DEFAULT_MAX_BODY_BYTES, poll_seconds=1.0, access_log=False, threads=None):
         self.model_root = pathlib.Path(model_root)
         self.host, self.port = host, int(port)
         self.max_body_bytes = int(max_body_bytes)
         self.poll_seconds = float(poll_seconds)
         self.access_log = access_log
+        self.threads = threads  # (intra-op, inter-op) as TensorFlow reports them; None: not set here
         self.folders: dict[str, ModelFolder] = {}
 
     def _add_folders(self, registry) -> None:
@@ -320,8 +321,10 @@ class Server:
         server, sock, registry = self.build()
         versions = ", ".join(f"{n} v{f.current.version}" for n, f in sorted(self.folders.items()))
         host = f"[{self.host}]" if ":" in self.host else self.host
+        pools = "" if self.threads is None else (f"; TensorFlow threads: intra-op {self.threads[0]}, "
+                                                 f"inter-op {self.threads[1]}")
         print(f"serving {versions} on http://{host}:{self.port} (TF Serving REST API: "
-              f"POST /v1/models/<name>:predict)", flush=True)
+              f"POST /v1/models/<name>:predict{pools})", flush=True)
 
         async def main():
             poller = asyncio.create_task(self._poller(registry))
@@ -345,6 +348,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--poll-seconds", type=float, default=1.0, metavar="S",
                         help="how often to look for new versions and apps (default: 1)")
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    cli.add_thread_arguments(parser)
 
 
 def run(args) -> None:
@@ -354,9 +358,10 @@ def run(args) -> None:
         raise ClassicsError(f"--poll-seconds: expected a positive number, got {args.poll_seconds}")
     if not 0 <= args.port <= 65535:
         raise ClassicsError(f"--port: expected 0..65535, got {args.port}")
+    threads = cli.apply_thread_arguments(args)
     started = time.perf_counter()
     server = Server(args.model_root, args.host, args.port, args.max_body_bytes, args.poll_seconds,
-                    args.access_log)
+                    args.access_log, threads)
     log.info("loading models from %s", args.model_root)
     server.run()
     log.info("stopped after %.0f s", time.perf_counter() - started)
