@@ -287,6 +287,15 @@ EMBEDDED = MappingProxyType({
                "a807328339e7356fda0bb14df12fedbf1d33bdf81649c5f8666b0026b1cc30b4",
                {"blazeface-short-range": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
                 "facemesh": "mediapipe/modules/face_landmark/face_landmark.tflite"}),
+    # --- faces: a face-trained embedding (apps/common/dlib_resnet.py) ---
+    # Davis King's dlib ResNet face descriptor (dnn_face_recognition_ex.cpp's network, trained
+    # on ~3M faces, 128-d, 99.38 % on LFW), dlib's own binary serialisation, read with NumPy.
+    # Licence: CC0 1.0 (the sdist's LICENSE). Only the sdist carries the models (100 MB).
+    **_archive("face_recognition_models", "0.3.0", "face_recognition_models-0.3.0.tar.gz", 100_149_358,
+               "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+               {"dlib-face-resnet":
+                "face_recognition_models-0.3.0/face_recognition_models/models/"
+                "dlib_face_recognition_resnet_model_v1.dat"}),
     # --- translation ---
     # Parallel Bible text: SWORD zText modules (zlib blocks + index files, apps/translation/
     # sword.py) of the King James Version and the Reina-Valera 1909, both public domain and
