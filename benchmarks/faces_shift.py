@@ -23,7 +23,9 @@ PNG bytes to `embed_photos`, which detects, aligns and embeds inside the graph.
    mean-shape baseline (the teacher's mean mesh over s1-s30 in box coordinates, placed in the
    teacher's box of each test face).
 6. Speed: `verify_photos` on one pair, against the CLI's path measured in the same run (the
-   TFLite teachers in NumPy, Pillow alignment, `verify_images`).
+   TFLite teachers in NumPy, Pillow alignment, `verify_images`), with TensorFlow's thread
+   pools as `classics serve` sets them by default (apps/common/cli.py: one intra-op thread,
+   one inter-op thread per usable core).
 
     python -m benchmarks.run --only faces_shift [--quick]
 """
@@ -143,11 +145,15 @@ def landmark_nme(verifier, faces_dir, test_people):
 def run(quick: bool) -> list[Row]:
     import tensorflow as tf
 
+    from apps.common import cli
     from apps.common.config import preset_config
     from apps.common.run import Run
     from apps.faces import commands, metrics
     from apps.faces.task import TASK
 
+    # The thread pools `classics serve` and the faces verbs use by default (before TensorFlow
+    # starts; a process that already runs it keeps its own: the timing row says which).
+    threads = cli.set_thread_pools()
     faces_dir, scenes, rng = att_faces(), backgrounds(), np.random.default_rng(0)
     work = pathlib.Path(tempfile.mkdtemp(prefix="faces-shift-"))
     started = time.monotonic()
@@ -229,5 +235,7 @@ def run(quick: bool) -> list[Row]:
             note="reference: the mean-shape baseline; normalised by the outer eye-corner distance"),
         Row("faces on photos: verify_photos per pair (batch 1)", median(ours) * 1e3, "ms",
             reference=median(cli) * 1e3, reference_unit="ms", target="<= 50 ms", ok=median(ours) <= 0.05,
-            note="reference: the CLI path (TFLite teachers in NumPy, Pillow alignment, verify_images)"),
+            note="reference: the CLI path (TFLite teachers in NumPy, Pillow alignment, verify_images); "
+                 f"TensorFlow threads intra-op {threads[0]}, inter-op {threads[1]} (0: TensorFlow's "
+                 "default), as `classics serve` sets them by default"),
     ]

@@ -71,14 +71,19 @@ def usable_cores() -> int:
 
 
 def apply_thread_arguments(args) -> tuple:
-    """Set TensorFlow's thread pools from --intra-op-threads/--inter-op-threads before anything
-    runs on them; returns (intra, inter) as TensorFlow then reports them. ClassicsError for a
-    value out of 0..MAX_THREADS, or for a value given when this process has already started
-    TensorFlow's runtime with other pools (`main()` called from Python); the defaults then
-    leave the pools as they are."""
+    """`set_thread_pools` from --intra-op-threads/--inter-op-threads."""
+    return set_thread_pools(args.intra_op_threads, args.inter_op_threads)
+
+
+def set_thread_pools(intra_op=None, inter_op=None) -> tuple:
+    """Set TensorFlow's thread pools (None: the defaults of `add_thread_arguments`) before
+    anything runs on them; returns (intra, inter) as TensorFlow then reports them. ClassicsError
+    for a value out of 0..MAX_THREADS, or for a value given when this process has already
+    started TensorFlow's runtime with other pools (`main()` called from Python); the defaults
+    then leave the pools as they are."""
     import tensorflow as tf
 
-    given = (args.intra_op_threads, args.inter_op_threads)
+    given = (intra_op, inter_op)
     for flag, value in zip(("--intra-op-threads", "--inter-op-threads"), given):
         if value is not None and not 0 <= value <= MAX_THREADS:
             raise ClassicsError(f"{flag}: expected 0 (TensorFlow's choice) to {MAX_THREADS}, got {value}")

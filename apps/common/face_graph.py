@@ -13,8 +13,9 @@ models run through `tflite_graph.TfliteGraph`:
 
 Resampling follows Pillow's conventions (pixel i spans [i, i + 1)), so the graph agrees with
 the NumPy teachers up to Pillow's and TensorFlow's resize kernels (tested on photos).
-`canonical` is (4, 2): where the subject's right eye centre, left eye centre, right and left
-mouth corners land in the crop (the caller's frame; faces use the AT&T one).
+`canonical` is (K, 2): where the K aligned points land in the crop; by default the subject's
+right eye centre, left eye centre, right and left mouth corners (faces' AT&T frame), or the
+means of other groups of mesh points (`mesh_groups`, e.g. dlib's five-point chip).
 """
 
 import numpy as np
@@ -32,6 +33,8 @@ from apps.common.packages import EMBEDDED, fetch_package_file
 from apps.common.tflite_graph import TfliteGraph
 
 MAX_CANDIDATES = 64  # BlazeFace anchors over the score threshold considered (best first)
+# The aligned points by default: the subject's right and left eye centres, mouth corners.
+DEFAULT_GROUPS = (MESH_RIGHT_EYE, MESH_LEFT_EYE, (MESH_MOUTH_RIGHT,), (MESH_MOUTH_LEFT,))
 
 
 def _pil_affine(matrix):
@@ -80,9 +83,15 @@ class FacePipeline:
     tflite_graph), not variables on `modules`."""
 
     def __init__(self, crop_size, canonical, score_threshold=0.5, iou_threshold=0.3,
-                 presence_threshold=0.5, box_scale=1.5, frozen=False):
+                 presence_threshold=0.5, box_scale=1.5, frozen=False, mesh_groups=None):
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))  # width, height
         self.canonical = np.asarray(canonical, np.float32)
+        # Each aligned point is the mean of a group of mesh points (default: the eye centres
+        # and the mouth corners); one group per row of `canonical`.
+        self.mesh_groups = tuple(tuple(int(i) for i in group) for group in (mesh_groups or DEFAULT_GROUPS))
+        if len(self.mesh_groups) != len(self.canonical) or self.canonical.shape[1:] != (2,):
+            raise ValueError(f"FacePipeline: {len(self.mesh_groups)} mesh point groups for canonical points "
+                             f"of shape {self.canonical.shape}")
         self.score_threshold, self.iou_threshold = float(score_threshold), float(iou_threshold)
         self.presence_threshold, self.box_scale = float(presence_threshold), float(box_scale)
         self.detector = TfliteGraph(fetch_package_file(EMBEDDED["blazeface-short-range"]), frozen=frozen)
@@ -184,9 +193,7 @@ class FacePipeline:
         import tensorflow as tf
 
         xy = landmarks[:, :2]
-        points = tf.stack([tf.reduce_mean(tf.gather(xy, list(MESH_RIGHT_EYE)), 0),
-                           tf.reduce_mean(tf.gather(xy, list(MESH_LEFT_EYE)), 0),
-                           xy[MESH_MOUTH_RIGHT], xy[MESH_MOUTH_LEFT]])
+        points = tf.stack([tf.reduce_mean(tf.gather(xy, list(group)), 0) for group in self.mesh_groups])
         forward = similarity(points, self.canonical)  # image -> crop
         inverse = tf.linalg.inv(forward[:, :2])
         back = tf.concat([inverse, -tf.linalg.matvec(inverse, forward[:, 2])[:, None]], 1)

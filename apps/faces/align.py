@@ -13,8 +13,11 @@ NumPy and Pillow here; the teachers run on TensorFlow Lite. The export does not 
 (its raw-bytes signatures take crops): alignment is a step of the CLI (`--align`).
 """
 
+import dataclasses
+
 import numpy as np
 
+from apps.common import dlib_resnet
 from apps.common.errors import DataError
 from apps.common.face_teachers import (
     MESH_LEFT_EYE,
@@ -29,11 +32,36 @@ CROP_SIZE = (92, 112)  # width, height: the AT&T frame
 CANONICAL = np.array([[29.3, 53.3], [61.1, 53.3], [31.1, 85.1], [58.6, 85.1]])
 
 
-def mesh_points(landmarks) -> np.ndarray:
-    """(468, 2 or 3) FaceMesh landmarks -> (4, 2) eye centres and mouth corners, `CANONICAL` order."""
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """Where a face lands: crop `size` (width, height) and the `canonical` (K, 2) positions of
+    K points, each the mean of a group of FaceMesh points (`groups`)."""
+
+    size: tuple
+    canonical: np.ndarray
+    groups: tuple
+
+
+FRAMES = {
+    # The AT&T frame (the encoders fitted on AT&T crops).
+    "att": Frame(CROP_SIZE, CANONICAL, (MESH_RIGHT_EYE, MESH_LEFT_EYE, (MESH_MOUTH_RIGHT,), (MESH_MOUTH_LEFT,))),
+    # dlib's 150x150 face chip (padding 0.25) by its five points, eye corners and nose base,
+    # what dlib's face ResNet was trained on.
+    "dlib": Frame((dlib_resnet.CHIP_SIZE,) * 2, dlib_resnet.CHIP_POINTS,
+                  tuple((i,) for i in dlib_resnet.MESH_POINTS)),
+}
+
+
+def frame_for(backbone: str) -> Frame:
+    """The frame an encoder with this backbone reads faces in."""
+    return FRAMES["dlib" if backbone == "dlib-resnet" else "att"]
+
+
+def mesh_points(landmarks, frame=FRAMES["att"]) -> np.ndarray:
+    """(468, 2 or 3) FaceMesh landmarks -> (K, 2) the frame's points (AT&T: eye centres and
+    mouth corners, `CANONICAL` order)."""
     xy = np.asarray(landmarks, np.float64)[:, :2]
-    return np.stack([xy[list(MESH_RIGHT_EYE)].mean(0), xy[list(MESH_LEFT_EYE)].mean(0),
-                     xy[MESH_MOUTH_RIGHT], xy[MESH_MOUTH_LEFT]])
+    return np.stack([xy[list(group)].mean(0) for group in frame.groups])
 
 
 def similarity(source, target) -> np.ndarray:
@@ -71,13 +99,15 @@ def warp(image, matrix, size=CROP_SIZE) -> np.ndarray:
     return out[..., None] if squeeze else out
 
 
-def align(image, landmarks, size=CROP_SIZE) -> np.ndarray:
-    """The canonical crop of the face whose FaceMesh `landmarks` (468, 2|3) are given."""
-    scale = np.array([size[0] / CROP_SIZE[0], size[1] / CROP_SIZE[1]])
-    return warp(image, similarity(mesh_points(landmarks), CANONICAL * scale), size)
+def align(image, landmarks, size=None, frame=FRAMES["att"]) -> np.ndarray:
+    """The canonical crop of the face whose FaceMesh `landmarks` (468, 2|3) are given (in the
+    frame, scaled to `size`, default the frame's own)."""
+    size = tuple(size or frame.size)
+    scale = np.array([size[0] / frame.size[0], size[1] / frame.size[1]])
+    return warp(image, similarity(mesh_points(landmarks, frame), frame.canonical * scale), size)
 
 
-def align_face(image, detector, mesh, name="image", size=CROP_SIZE) -> np.ndarray:
+def align_face(image, detector, mesh, name="image", size=None, frame=FRAMES["att"]) -> np.ndarray:
     """Detect, landmark and align the one face of a photo; DataError naming `name` when there
     is no face or more than one (never a silent guess)."""
     faces = label_faces(image, detector, mesh, name)
@@ -85,4 +115,4 @@ def align_face(image, detector, mesh, name="image", size=CROP_SIZE) -> np.ndarra
         raise DataError(f"{name}: no face found (BlazeFace + FaceMesh); pass a photo with one face")
     if len(faces) > 1:
         raise DataError(f"{name}: {len(faces)} faces found; pass a photo of one face (or crop it)")
-    return align(image, faces[0][1].landmarks, size)
+    return align(image, faces[0][1].landmarks, size, frame)

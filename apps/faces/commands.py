@@ -55,7 +55,8 @@ class Verifier:
         (apps/faces/align.py) - done here, outside the export."""
         if align:
             rgb = images_lib.read_image_file(path, channels=3, allow_gray_to_rgb=True)
-            face = align_lib.align_face(rgb, *self.teachers(), name=str(path))
+            frame = align_lib.frame_for(self.config.get("backbone", ""))
+            face = align_lib.align_face(rgb, *self.teachers(), name=str(path), frame=frame)
             return images_lib.conform_array(face, channels=self.channels, image_size=self.image_size)
         if crop:
             rgb = images_lib.read_image_file(path, channels=3, allow_gray_to_rgb=True)
@@ -252,12 +253,14 @@ def landmarks(photos, out_dir=None):
 
 # ---------------------------------------------------------------- CLI
 def _cmd_enroll(args):
+    cli.apply_thread_arguments(args)
     count = enroll(args.name, args.images, args.model, args.gallery, args.replace, args.crop,
                    args.model_root, args.align)
     print(f"enrolled {args.name!r} ({len(args.images)} image(s)) in {args.gallery}: {count} people")
 
 
 def _cmd_identify(args):
+    cli.apply_thread_arguments(args)
     for image in args.images:
         name, distance, threshold, nearest = identify(image, args.model, args.gallery, args.crop,
                                                       args.model_root, args.align)
@@ -270,6 +273,7 @@ def _cmd_identify(args):
 
 
 def _cmd_verify(args):
+    cli.apply_thread_arguments(args)
     verifier = Verifier(resolve_model(args.model, args.model_root))
     out = verifier.verify(args.image1, args.image2, args.crop, args.align)
     if args.json:
@@ -284,6 +288,7 @@ def _cmd_verify(args):
 def _cmd_calibrate(args):
     if args.photos and (args.crop or args.align):
         raise ConfigError("--photos: the export detects and aligns the faces itself; drop --crop/--align")
+    cli.apply_thread_arguments(args)
     version, report = calibrate(args.pairs, args.far, args.model, args.model_root, args.crop, args.align,
                                 args.photos)
     if args.json:
@@ -323,9 +328,10 @@ def _model_arguments(p):
     how.add_argument("--crop", action="store_true",
                      help="cut the largest face out first (OpenCV Haar cascade; for photos, not crops)")
     how.add_argument("--align", action="store_true",
-                     help="detect the one face, find its landmarks and align it to the AT&T frame first "
+                     help="detect the one face, find its landmarks and align it to the frame its model reads first "
                           "(BlazeFace + FaceMesh from the pinned mediapipe wheel; the export itself "
                           "does not align)")
+    cli.add_thread_arguments(p)
 
 
 def add_commands(sub) -> None:

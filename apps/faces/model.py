@@ -17,15 +17,15 @@ over the training people for the margin-softmax loss.
 import numpy as np
 
 import layers
-from apps.common import efficientnet_lite, pretrained
+from apps.common import dlib_resnet, efficientnet_lite, pretrained
 from apps.common.backbones import build_backbone as blocks_backbone
 from apps.common.backbones import regularizer
 from apps.common.errors import ConfigError
 from apps.common.pretrained import BGR_MEAN
 from apps.faces.projection import HEADS, horizontal_flip
 
-BACKBONES = ("resnet", "inception", "vgg16-hed", "mobilenet-v2", "efficientnet-lite0")
-PRETRAINED = ("vgg16-hed", "mobilenet-v2", "efficientnet-lite0")
+BACKBONES = ("resnet", "inception", "vgg16-hed", "mobilenet-v2", "efficientnet-lite0", "dlib-resnet")
+PRETRAINED = ("vgg16-hed", "mobilenet-v2", "efficientnet-lite0", "dlib-resnet")
 
 
 def _caffe_preprocess(x, channels):
@@ -108,6 +108,22 @@ def build_lite0_trunk(config, input_shape, weights_path=None):
     return keras.Model(inputs, trunk(inputs), name="backbone")
 
 
+def build_dlib_trunk(config, input_shape, weights_path=None):
+    """dlib's face ResNet (frozen): aligned 150x150 RGB chips (gray repeated) -> its 128-d
+    descriptor (apps/common/dlib_resnet.py)."""
+    import keras
+
+    chip = dlib_resnet.CHIP_SIZE
+    if tuple(input_shape[:2]) != (chip, chip):
+        raise ConfigError(f"backbone dlib-resnet reads {chip}x{chip} chips: set image_size={chip}, "
+                          f"got {input_shape[0]}x{input_shape[1]}")
+    trunk = dlib_resnet.dlib_face_resnet(dlib_resnet.read_network(weights_path or dlib_resnet.weights_path()))
+    trunk.trainable = False
+    inputs = keras.Input(input_shape, name="pixels")
+    x = inputs if input_shape[-1] == 3 else keras.layers.Concatenate(name="gray_to_rgb")([inputs] * 3)
+    return keras.Model(inputs, trunk(x), name="backbone")
+
+
 def build_backbone(config, input_shape, weights_path=None):
     """`weights_path`: the pretrained trunk's weights file (default: fetched; "" for the
     mobilenet and efficientnet-lite0: random weights, for tests of shapes)."""
@@ -115,6 +131,8 @@ def build_backbone(config, input_shape, weights_path=None):
 
     if config.backbone == "efficientnet-lite0":
         return build_lite0_trunk(config, input_shape, weights_path)
+    if config.backbone == "dlib-resnet":
+        return build_dlib_trunk(config, input_shape, weights_path)
     if config.backbone == "vgg16-hed":
         return build_vgg_trunk(config, input_shape, weights_path)
     if config.backbone == "mobilenet-v2":
@@ -191,7 +209,9 @@ def _single_view(config, input_shape, weights_path):
         x = layers.ResidualBlock(
             int(config.head_filters), strides=1, bn_momentum=config.bn_momentum,
             kernel_regularizer=regularizer(config), name=f"head_block{block + 1}")(x)
-    if config.pooling == "avg":
+    if len(x.shape) == 2:  # a trunk that pools itself (dlib-resnet's descriptor)
+        pass
+    elif config.pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     elif config.pooling == "flatten":
         x = keras.layers.Flatten(name="pool")(x)
@@ -199,12 +219,17 @@ def _single_view(config, input_shape, weights_path):
         x = keras.layers.Flatten(name="pool")(quadrant_means(x))
     else:
         raise ConfigError(f"pooling: expected 'avg', 'flatten' or 'quadrants', got {config.pooling!r}")
-    if fitted:  # the closed-form head projects unit-length pooled features
+    if config.head == "none":  # the trunk's features are the embedding
+        if x.shape[-1] != config.embedding_dim:
+            raise ConfigError(f"head=none: the embedding is the trunk's {x.shape[-1]} features; "
+                              f"set embedding_dim={x.shape[-1]}, got {config.embedding_dim}")
+    elif fitted:  # the closed-form head projects unit-length pooled features
         x = keras.layers.UnitNormalization(name="pool_norm")(x)
     if config.dropout > 0:
         x = keras.layers.Dropout(config.dropout, name="dropout")(x)
-    x = keras.layers.Dense(config.embedding_dim, kernel_regularizer=None if fitted else regularizer(config),
-                           name="projection")(x)
+    if config.head != "none":
+        x = keras.layers.Dense(config.embedding_dim, kernel_regularizer=None if fitted else regularizer(config),
+                               name="projection")(x)
     embedding = keras.layers.UnitNormalization(name="unit" if config.flip_tta else "embedding")(x)
     name = "single_view" if config.flip_tta else f"{config.backbone.replace('-', '_')}_face_encoder"
     return keras.Model(inputs, embedding, name=name)

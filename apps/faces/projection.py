@@ -20,7 +20,8 @@ import numpy as np
 
 from apps.common.errors import ConfigError
 
-HEADS = ("learned", "pca", "whiten", "wccn")
+FITTED = ("pca", "whiten", "wccn")  # the closed-form projections
+HEADS = ("learned", *FITTED, "none")
 
 
 def fit_projection(features, labels, method, dims, regularization=0.3):
@@ -28,7 +29,7 @@ def fit_projection(features, labels, method, dims, regularization=0.3):
     `features @ kernel + bias` the projection `method` fitted on them."""
     x = np.asarray(features, np.float64)
     y = np.asarray(labels)
-    if method not in HEADS[1:]:
+    if method not in FITTED:
         raise ConfigError(f"head: expected one of {', '.join(HEADS)}, got {method!r}")
     if x.ndim != 2 or len(x) != len(y):
         raise ConfigError(f"features {x.shape} and labels {y.shape}: expected (N, F) and (N,)")

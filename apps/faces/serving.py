@@ -11,7 +11,8 @@
 
 The photo signatures take photos of any size: each is checked (format, size limits), then
 BlazeFace finds the faces, FaceMesh their landmarks, and the one face is aligned onto the
-AT&T frame (apps/common/face_graph.py, all inside the graph) before it is embedded. A photo
+frame the encoder reads (the AT&T one, or dlib's chip for the dlib trunk: apps/faces/align.py;
+all inside the graph, apps/common/face_graph.py) before it is embedded. A photo
 with no face or several gets `error` ("no face found", "3 faces found: ...") and
 `faces` says how many; `classics serve` answers it {"error": ...} in its place. The other
 signatures take face crops, as before.
@@ -32,7 +33,7 @@ import numpy as np
 from apps.common import images as images_lib
 from apps.common import validation
 from apps.common.face_graph import FacePipeline
-from apps.faces.align import CANONICAL, CROP_SIZE
+from apps.faces.align import FRAMES
 
 
 def _photo_verdict(faces):
@@ -58,8 +59,9 @@ def _embedder(model, height, width, channels):
     return convert_variables_to_constants_v2(function)
 
 
-def export_module(model, calibration, limits=None, photos=True):
-    """(module, signatures); `photos`: with the photo signatures."""
+def export_module(model, calibration, limits=None, photos=True, frame=FRAMES["att"]):
+    """(module, signatures); `photos`: with the photo signatures, which align each face into
+    `frame` (apps/faces/align.py: the one the encoder reads)."""
     import tensorflow as tf
 
     height, width, channels = model.input_shape[1:]
@@ -118,15 +120,16 @@ def export_module(model, calibration, limits=None, photos=True):
     signatures = {"serving_default": serve_bytes, "embed_images": embed_images,
                   "verify": verify, "verify_images": verify_images}
     if photos:
-        signatures.update(_photo_signatures(module, limits, channels, height, width))
+        signatures.update(_photo_signatures(module, limits, channels, height, width, frame))
     return module, signatures
 
 
-def _photo_signatures(module, limits, channels, height, width):
+def _photo_signatures(module, limits, channels, height, width, frame):
     """embed_photos and verify_photos on `module` (its BlazeFace and FaceMesh weights attached)."""
     import tensorflow as tf
 
-    pipeline = FacePipeline(CROP_SIZE, CANONICAL, frozen=True)  # weights in `photos`, traced once
+    # Weights in `photos`, traced once.
+    pipeline = FacePipeline(frame.size, frame.canonical, frozen=True, mesh_groups=frame.groups)
 
     def photo(data):
         """One photo -> ((model-sized aligned face uint8, faces found, box, landmarks), verdict)."""

@@ -12,7 +12,7 @@ from apps.common.optimizers import make_optimizer
 from apps.common.packages import EMBEDDED, fetch_package_file
 from apps.common.run import seed_everything
 from apps.common.task import Task
-from apps.faces import commands, plots, training
+from apps.faces import align, commands, plots, training
 from apps.faces.config import PRESETS, Config
 from apps.faces.data import load_data, make_eval_dataset, make_train_dataset, train_steps
 from apps.faces.losses import MarginSoftmaxLoss, TripletLoss, VerificationAUC
@@ -74,7 +74,8 @@ class FacesTask(Task):
             return super().fit_member(run, config, data, verbose)
         seed_everything(config.seed)
         model = self.build_model(config, data)
-        run.write_json(training.HEAD, training.fit_head(encoder_of(model), data, config))
+        if config.head != "none":  # "none": the trunk's own features, nothing to fit
+            run.write_json(training.HEAD, training.fit_head(encoder_of(model), data, config))
         if config.epochs == 0:
             run.save_model(model)
             return
@@ -111,7 +112,8 @@ class FacesTask(Task):
     def serving(self, run, options=None):
         calibration = run.read_json(training.CALIBRATION)
         module, signatures = export_module(self.load_model(run), calibration,
-                                           photos=run.config.photo_signatures)
+                                           photos=run.config.photo_signatures,
+                                           frame=align.frame_for(run.config.backbone))
         return module, signatures, {"calibration.json": calibration, "run.json": {"run": str(run.path)}}
 
     def add_commands(self, sub):

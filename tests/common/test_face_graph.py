@@ -60,3 +60,21 @@ def test_two_faces_counted_and_none_on_textures(pipeline, teachers):
     for key in ("skimage-brick", "skimage-gravel"):
         out = pipeline(tf.constant(photo(key)))
         assert int(out["faces"]) == 0 and not out["crop"].numpy().any()
+
+
+def test_other_points_and_frame_dlibs_chip(teachers):
+    """mesh_groups: the five points of dlib's 150x150 chip (eye corners, nose base)."""
+    frame = align_lib.FRAMES["dlib"]
+    pipe = FacePipeline(frame.size, frame.canonical, mesh_groups=frame.groups)
+    image = photo("skimage-astronaut")
+    crop = pipe(tf.constant(image))["crop"].numpy()
+    [(_, mesh)] = ft.label_faces(image, *teachers)
+    reference = align_lib.align(image, mesh.landmarks, frame=frame)
+    assert crop.shape == reference.shape == (150, 150, 3)
+    assert np.abs(crop.astype(float) - reference).mean() < 2.0
+    # The five points land on dlib's template (least squares: within a few pixels).
+    moved = align_lib.similarity(align_lib.mesh_points(mesh.landmarks, frame), frame.canonical)
+    points = align_lib.mesh_points(mesh.landmarks, frame) @ moved[:, :2].T + moved[:, 2]
+    assert np.abs(points - frame.canonical).max() < 6.0
+    with pytest.raises(ValueError, match="2 mesh point groups"):
+        FacePipeline(frame.size, frame.canonical, mesh_groups=frame.groups[:2])
