@@ -25,6 +25,9 @@ def main(argv=None):
     parser.add_argument("exports", nargs="+")
     parser.add_argument("--calls", type=int, default=30)
     args = parser.parse_args(argv)
+    from apps.common import cli
+
+    print("TensorFlow threads (intra-op, inter-op):", cli.set_thread_pools())  # as `classics serve` sets them
     rng, faces, scenes = np.random.default_rng(0), att_faces(), backgrounds()
     photos = [shifted(Image.open(faces / f"s{31 + k // 4}" / f"{1 + k % 4}.pgm"), scenes, rng) for k in range(12)]
     models = [tf.saved_model.load(path) for path in args.exports]
