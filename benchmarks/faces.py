@@ -118,7 +118,8 @@ def turned_faces(encoder, config, faces) -> list[Row]:
         for path in sorted((faces / f"s{person}").glob("*.pgm"), key=lambda p: int(p.stem)):
             turned = np.asarray(Image.open(path).rotate(float(rng.uniform(-15, 15)),
                                                         resample=Image.BILINEAR, fillcolor=128))
-            crop = align.align_face(turned, detector, mesh, str(path))  # DataError: not found
+            # Into the frame the encoder reads (dlib's chip for its trunk); DataError: not found.
+            crop = align.align_face(turned, detector, mesh, str(path), frame=align.frame_for(config.backbone))
             [(_, m)] = ft.label_faces(turned, detector, mesh)
             before.append(abs(_eye_tilt(m.landmarks)))
             [(_, m)] = ft.label_faces(crop, detector, mesh)
@@ -205,6 +206,10 @@ def run(quick: bool) -> list[Row]:
             else f"{config.mining} triplet, margin {config.margin}")
     if config.head == "learned":
         recipe = f"{config.epochs} epochs, {loss}"
+    elif config.head == "none":
+        recipe = (f"frozen, its own {config.embedding_dim}-d features at unit length, nothing fitted"
+                  f"{', faces aligned by landmarks' if config.align_faces else ''}"
+                  f"{', flip TTA' if config.flip_tta else ''}")
     else:
         block = (f"block {config.vgg_block}" if config.backbone == "vgg16-hed" else
                  f"tap {config.lite_tap}, {config.pooling} pooling"
