@@ -64,25 +64,23 @@ def test_pretrained_trunk_normalisation_is_torchvision_s():
 
 
 def test_att_dlib_is_the_unit_descriptor_of_both_views_and_refuses_other_shapes():
-    from apps.common import dlib_resnet
     from apps.common.errors import ConfigError
     from apps.faces import align
-    from apps.faces.model import build_model
+    from apps.faces.model import build_model, single_view
 
     config = _preset("att-dlib")
     assert align.frame_for(config.backbone) is align.FRAMES["dlib"] and config.align_faces
-    network = dlib_resnet.read_network(dlib_resnet.weights_path())
-    encoder = build_model(config, (150, 150, 3))
+    encoder = build_model(config, (150, 150, 3))  # the trunk equals dlib's: tests/common/test_dlib_resnet.py
     assert encoder.output_shape == (None, 128)
-    assert not [w for w in encoder.trainable_weights]  # nothing of it trains
+    assert not encoder.trainable_weights  # nothing of it trains
+    trunk = single_view(encoder).get_layer("backbone")
     x = np.random.default_rng(0).uniform(0, 255, (2, 150, 150, 3)).astype(np.float32)
-    trunk = dlib_resnet.dlib_face_resnet(network)
     unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
     both = unit(np.asarray(trunk(x))) + unit(np.asarray(trunk(x[:, :, ::-1])))
     np.testing.assert_allclose(np.asarray(encoder(x)), unit(both), atol=1e-5)
     with pytest.raises(ConfigError, match="reads 150x150 chips: set image_size=150"):
         build_model(_preset("att-dlib", image_size=112), (112, 112, 3))
-    with pytest.raises(ConfigError, match="set embedding_dim=128"):
-        build_model(_preset("att-dlib", embedding_dim=64), (150, 150, 3))
+    with pytest.raises(ConfigError, match="the trunk's 32 features; set embedding_dim=32"):
+        build_model(_preset("tiny", head="none", epochs=0, embedding_dim=5, image_size=16), (16, 16, 1))
     with pytest.raises(ConfigError, match="head=none: nothing to train"):
         _preset("att-dlib", epochs=2).check()
