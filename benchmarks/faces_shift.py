@@ -6,10 +6,12 @@ photos come from the scikit-image and scikit-learn wheels, with the astronaut, t
 and the cat left out. Everything goes through the export as a serving client sends it: the
 PNG bytes to `embed_photos`, which detects, aligns and embeds inside the graph.
 
-1. The export: preset `att-effnet-wccn` (the offline EfficientNet-Lite0 trunk, a fitted head
-   on s1-s24), trained in the run, or `$CLASSICS_BENCH_SHIFT_RUN` (a finished faces run).
+1. The export: preset `att-dlib` (dlib's face-trained ResNet, offline, CC0; nothing fitted to
+   AT&T), built in the run, or `$CLASSICS_BENCH_SHIFT_RUN` (a finished faces run, e.g. of
+   `att-effnet-wccn`: the offline ImageNet trunk with a head fitted on s1-s24).
 2. Its threshold set for FAR 1 % with `classics faces calibrate --photos` on shifted photos of
-   s25-s30. That FAR is what the new version claims.
+   the people the run never fitted: s1-s30 for a run that fitted nothing, else s25-s30. That
+   FAR is what the new version claims.
 3. Shifted photos of s31-s40 (never used before):
    - the share in which exactly one face is found;
    - ROC AUC and EER over every pair;
@@ -43,7 +45,7 @@ from benchmarks.common import Row, at_least, at_most, log, median
 from benchmarks.faces import att_faces
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PRESET = "att-effnet-wccn"
+PRESET = "att-dlib"
 BACKGROUNDS = ("skimage-brick", "skimage-coffee", "skimage-coins", "skimage-grass", "skimage-gravel",
                "skimage-hubble_deep_field", "skimage-ihc", "skimage-moon", "skimage-motorcycle_left",
                "skimage-retina", "skimage-rocket", "sklearn-china", "sklearn-flower")
@@ -168,12 +170,20 @@ def run(quick: bool) -> list[Row]:
     source = TASK.export(run_, root=work / "models")
     log(f"export {source} ({(time.monotonic() - started) / 60:.1f} min with training)")
 
+    # Calibrate on every person the run never fitted: 6 people give ~1,500 impostor pairs, so
+    # the 1 % quantile rests on ~15 of them (att-dlib's first run: claimed 0.01, measured 0.023).
+    # s25-s30 and the test people are drawn as before (same photos); s1-s24 from their own seed.
+    fitted_nothing = run_.config.epochs == 0 and run_.config.head == "none"
     val_people = [f"s{i}" for i in range(25, 31)]
     test_people = [f"s{i}" for i in range(31, 41)][: 3 if quick else 10]
     write_people(work / "val", val_people, faces_dir, scenes, rng)
     write_people(work / "test", test_people, faces_dir, scenes, rng)
+    val_name = "s25-s30"
+    if fitted_nothing:
+        write_people(work / "val", [f"s{i}" for i in range(1, 25)], faces_dir, scenes, np.random.default_rng(1))
+        val_name = "s1-s30"
     version, report = commands.calibrate(work / "val", CLAIMED_FAR, model=source, photos=True)
-    log(f"calibrated on shifted s25-s30 ({report['images']} photos used, {len(report['left_out'])} left out): "
+    log(f"calibrated on shifted {val_name} ({report['images']} photos used, {len(report['left_out'])} left out): "
         f"threshold {report['threshold']:.4f}, FAR {report['far']:.4f}, TAR {report['tar']:.4f}")
 
     verifier = commands.Verifier(version)
@@ -224,7 +234,7 @@ def run(quick: bool) -> list[Row]:
         Row("faces on photos: EER", eer, "", target="info", ok=None),
         Row("faces on photos: FAR at the served threshold vs claimed", far, "", reference=CLAIMED_FAR,
             target="<= 2x claimed", ok=at_most(far / CLAIMED_FAR, 2.0),
-            note=f"threshold {threshold:.4f} from calibrate --photos on shifted s25-s30 "
+            note=f"threshold {threshold:.4f} from calibrate --photos on shifted {val_name} "
                  f"(FAR there {report['far']:.4f}, TAR {report['tar']:.4f})"),
         Row("faces on photos: FRR at the served threshold", frr, "", target="<= 0.10", ok=at_most(frr, 0.10),
             note="a photo without one found face rejects its pairs"),
