@@ -36,6 +36,9 @@ class Verifier:
         except (OSError, ValueError) as exc:
             raise DataError(f"{version_dir}: not a loadable SavedModel ({exc})") from None
         self.config = export_lib.read_extra(self.version_dir, "config.json")
+        # A model fitted on aligned faces (align_faces, e.g. att-dlib's chips) reads nothing else:
+        # the CLI aligns its images unless told to --crop.
+        self.aligns = bool(self.config.get("align_faces", False))
         self.calibration = export_lib.read_extra(self.version_dir, "calibration.json")
         spec = self.module.signatures["embed_images"].structured_input_signature[1]["images"]
         self.image_size, self.channels = int(spec.shape[1]), int(spec.shape[3])
@@ -52,8 +55,9 @@ class Verifier:
         """An image file -> uint8 (S, S, C) exactly as the serving decoder would make it
         (PNG/JPEG/GIF/BMP/WebP); other formats (PGM, TIFF) are read with Pillow. `crop`: the
         largest Haar-cascade face; `align`: the one face, landmarked and aligned
-        (apps/faces/align.py) - done here, outside the export."""
-        if align:
+        (apps/faces/align.py) - done here, outside the export; the default for a model that
+        reads aligned faces (`self.aligns`)."""
+        if align or (self.aligns and not crop):
             rgb = images_lib.read_image_file(path, channels=3, allow_gray_to_rgb=True)
             frame = align_lib.frame_for(self.config.get("backbone", ""))
             face = align_lib.align_face(rgb, *self.teachers(), name=str(path), frame=frame)
@@ -200,7 +204,8 @@ def calibrate(folder, far=0.01, model=None, root="saved_models", crop=False, ali
     report = {
         "folder": str(folder), "people": int(len(np.unique(labels))), "images": len(paths),
         "genuine_pairs": int(genuine.sum()), "impostor_pairs": impostors,
-        "preprocessing": "embed_photos" if photos else "align" if align else "crop" if crop else "none",
+        "preprocessing": ("embed_photos" if photos else "align" if align or (verifier.aligns and not crop)
+                          else "crop" if crop else "none"),
         "left_out": skipped,
         "far_target": far, "smallest_measurable_far": 1.0 / impostors,
         "threshold": threshold, "far": after["far"], "tar": after["tar"],
@@ -329,8 +334,8 @@ def _model_arguments(p):
                      help="cut the largest face out first (OpenCV Haar cascade; for photos, not crops)")
     how.add_argument("--align", action="store_true",
                      help="detect the one face, find its landmarks and align it to the frame its model reads first "
-                          "(BlazeFace + FaceMesh from the pinned mediapipe wheel; the export itself "
-                          "does not align)")
+                          "(BlazeFace + FaceMesh from the pinned mediapipe wheel); the default for a model "
+                          "fitted on aligned faces (align_faces, e.g. --preset att-dlib)")
     cli.add_thread_arguments(p)
 
 

@@ -5,6 +5,7 @@ of the astronaut photo and of AT&T faces come out with a level eye line and the 
 import os
 import pathlib
 
+import exports
 import numpy as np
 import pytest
 from PIL import Image
@@ -156,6 +157,12 @@ def test_verify_and_enroll_align_photos_first(faces_export, teachers, tmp_path, 
     assert "blank.png: no face found" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(SystemExit):  # one way of finding the face at a time
         main(["faces", "verify", str(paths[0]), str(blank), "--align", "--crop"])
+    # A model fitted on aligned faces (config align_faces, as att-dlib) aligns without --align.
+    fitted_aligned = exports.copy_version(version, tmp_path / "aligned", app="faces")
+    config_path = fitted_aligned / "assets.extra" / "config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "align_faces": True}))
+    assert main(["faces", "verify", *map(str, paths), "--model", str(fitted_aligned), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["distance"] == pytest.approx(cli["distance"], abs=1e-5)
 
 
 def test_a_folder_of_photos_loads_aligned_and_skips_a_face_free_one(tmp_path, capsys):
