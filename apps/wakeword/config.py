@@ -78,6 +78,10 @@ class Config(TrainConfig):
     # `validation_voice`, which speaks only the validation stream's words (an unseen voice).
     flite_positives: Count = 1500
     flite_negatives: Count = 1200
+    # Piper's neural "joe" voice (piper.py) speaks the trigger forms, the hard negatives and
+    # the confusable texts too (the same words both ways, so the voice alone tells nothing).
+    piper_positives: Count = 1200
+    piper_negatives: Count = 900
     validation_voice: Annotated[str, OneOf("kal", "kal16", "awb", "rms", "slt")] = "rms"
     validation_utterances: PositiveInt = 50  # its triggers, and as many hard negatives
     # Detection (events.py): probability threshold and refractory period after an event.
@@ -108,15 +112,17 @@ PRESETS = {
                     "Flite, no augmentation",
                     spectral_mean_norm=False, channel_augment=0.0, speed_augment=0.0,
                     reverb_augment=0.0, tts_negatives=300, tts_prompt_negatives=False,
-                    flite_positives=0, flite_negatives=0),
+                    flite_positives=0, flite_negatives=0, piper_positives=0, piper_negatives=0),
     "tour": preset("about a minute: fewer, smaller clips and units",
                    clips_per_epoch=192, val_clips=16, epochs=2, gru_units=32, conv_filters=48,
                    tts_positives=60, tts_negatives=30, flite_positives=60, flite_negatives=30,
+                   piper_positives=40, piper_negatives=20,
                    eval_hours=0.05, eval_positives=10, eval_hard_negatives=10),
     "tiny": preset("seconds: for tests",
                    clip_seconds=2.0, clips_per_epoch=8, val_clips=4, epochs=2, batch_size=4,
                    conv_filters=8, gru_units=8, tts_positives=4, tts_negatives=2,
-                   flite_positives=6, flite_negatives=3, validation_utterances=4,
+                   flite_positives=6, flite_negatives=3, piper_positives=3, piper_negatives=2,
+                   validation_utterances=4,
                    label_steps=5, eval_hours=0.01,
                    eval_positives=3, eval_hard_negatives=3),
 }
