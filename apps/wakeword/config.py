@@ -106,7 +106,7 @@ class Config(TrainConfig):
 # at their validation threshold; 0.56 at 92.7 along the curve): the synthetic validation voice
 # does not rank models for the real recording.
 PRESETS = {
-    "default": preset("the measured model: espeak-ng and Flite voices, speed/room/channel "
+    "default": preset("the measured model: espeak-ng, Flite and Piper voices, speed/room/channel "
                       "augmentation, 12 epochs of 2,048 composed 10 s clips"),
     "plain": preset("the course's recipe alone: espeak-ng positives, no channel handling, no "
                     "Flite, no augmentation",
