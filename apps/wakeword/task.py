@@ -32,7 +32,7 @@ class WakewordTask(Task):
     name = "wakeword"
     description = "trigger-word detection ('activate') on audio: Conv1D + GRU over a spectrogram"
     data_help = ("Data: asterisk (embedded default: Debian's Asterisk prompts and music, espeak-ng and "
-                 "Flite voices saying the trigger), folder:<dir> (positive/, negative/, background/ WAVs).")
+                 "Flite and Piper voices saying the trigger), folder:<dir> (positive/, negative/, background/ WAVs).")
     Config, presets = Config, PRESETS
     monitor, mode = "val_loss", "min"
     predicts = "WAV files"

@@ -43,6 +43,7 @@ CONFUSABLES = ("active", "activity", "actively", "captivate", "motivate", "culti
 _ENGINE_VERSION = "espeakng-loader 0.2.4 (libespeak-ng 1.52)"
 _SYNCHRONOUS = 2  # espeak_AUDIO_OUTPUT: AUDIO_OUTPUT_SYNCHRONOUS
 _RATE, _PITCH = 1, 3  # espeak_PARAMETER
+_PHONEMES_IPA = 0x02  # espeak_TextToPhonemes' phonememode: IPA, no separator
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
                              ctypes.c_void_p)
 
@@ -128,6 +129,19 @@ class Espeak:
         if status != 0 or not self._chunks:
             raise DataError(f"espeak-ng could not speak {utterance.text!r} (status {status})")
         return np.concatenate(self._chunks).astype(np.float32) / 32768.0
+
+    def phonemes(self, text: str, voice: str = "en-us") -> str:
+        """`text` as IPA phonemes with stress marks, clauses joined by spaces (the input that
+        Piper's voices were trained on: espeak-ng's IPA)."""
+        if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise DataError(f"espeak-ng has no voice {voice!r}")
+        self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        pointer = ctypes.c_char_p(text.encode())
+        clauses = []
+        while pointer.value:  # the library moves the pointer past each clause it reads
+            clauses.append(self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), 0,
+                                                           _PHONEMES_IPA).decode())
+        return " ".join(c for c in clauses if c)
 
 
 def speak_fresh(utterance: Utterance) -> tuple[np.ndarray, int]:

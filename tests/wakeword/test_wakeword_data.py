@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps.common.errors import ConfigError
-from apps.wakeword import data, flite, sounds
+from apps.wakeword import data, flite, piper, sounds
 from apps.wakeword.config import PRESETS, Config
 
 
@@ -17,10 +17,11 @@ def test_asterisk_bank_heldout_and_validation_are_apart(monkeypatch):
     monkeypatch.setattr(sounds, "load_sounds", _cached_sounds)
     config = Config(**PRESETS["tiny"].values)
     d = data.load_data(config)
-    # espeak-ng "activate" 4 + "activated" 6 // 6 + Flite 6; espeak-ng confusables 2 + hard
-    # 3 // 6 + Flite hard 1 and prompt texts 2 + the 210 training prompts not validating
-    assert len(d.bank.positives) == 4 + 1 + 6 and len(d.bank.backgrounds) == 3
-    assert len(d.bank.negatives) == 2 + 0 + 1 + 2 + 210 and d.bank.recorded == []
+    # espeak-ng "activate" 4 + "activated" 6 // 6 + Flite 6 + Piper 3; espeak-ng confusables
+    # 2 + hard 3 // 6 + Flite hard 1 and prompt texts 2 + Piper hard 1 and texts 1 + the 210
+    # training prompts not validating
+    assert len(d.bank.positives) == 4 + 1 + 6 + 3 and len(d.bank.backgrounds) == 3
+    assert len(d.bank.negatives) == 2 + 0 + 1 + 2 + 1 + 1 + 210 and d.bank.recorded == []
     assert d.val[0].shape == (4, 16000) and d.val[1].shape == (4, 46)
     assert len(d.heldout.prompts) == 74 and len(d.heldout.music) == 1
     v = d.validation
@@ -93,6 +94,11 @@ def test_espeak_reads_training_prompt_names_as_negatives(monkeypatch):
     spoken = [u for batch in drawn[:first] for u in batch if isinstance(u, flite.FliteUtterance)]
     assert {u.voice for u in spoken[:-8]} == set(flite.VOICES) - {"rms"}
     assert {u.voice for u in spoken[-8:]} == {"rms"}
+    # Piper's voice: the trigger forms as positives, hard negatives and the same texts
+    voiced = [u for batch in drawn[:first] for u in batch if isinstance(u, piper.PiperUtterance)]
+    assert len(voiced) == 3 + 1 + 1 and {u.text for u in voiced[:3]} <= set(data.TRIGGER_FORMS)
+    assert voiced[3].text in data.HARD_TEXTS and voiced[4].text in set(tts.CONFUSABLES) | {
+        n.replace("-", " ").replace("_", " ") for n in _cached_sounds().train_prompts}
 
 
 def _fake_sounds():

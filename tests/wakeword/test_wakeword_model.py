@@ -137,7 +137,7 @@ def test_spectral_mean_norm_removes_a_fixed_gain_and_matches_numpy():
 
 def test_spectrogram_masks_change_training_only():
     masked = build_model(dataclasses.replace(TINY, frequency_masks=2, time_masks=3))
-    plain = build_model(TINY)
+    plain = build_model(dataclasses.replace(TINY, frequency_masks=0, time_masks=0))
     assert masked.get_layer("masks").time_masks == 3
     assert "masks" not in [layer.name for layer in plain.layers]
     plain.set_weights(masked.get_weights())  # the masks hold no weights
