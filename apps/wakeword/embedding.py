@@ -127,6 +127,9 @@ class SpeechEmbedding(keras.layers.Layer):
 
     def __init__(self, leak=0.2, floor=-0.4, **kwargs):
         super().__init__(**kwargs)
+        for name, value in (("leak", leak), ("floor", floor)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"`{name}` must be a number, received: {value!r}")
         self.leak, self.floor = float(leak), float(floor)
 
     def build(self, input_shape):
