@@ -23,6 +23,7 @@ import os
 import tempfile
 import time
 
+from apps.wakeword.config import step_seconds
 from apps.wakeword.data import load_data
 from apps.wakeword.detect import stream_probabilities
 from apps.wakeword.task import TASK
@@ -63,7 +64,8 @@ def run(quick: bool) -> list:
             note=f"{m['hard_negative_accepts']} of {config.eval_hard_negatives} de-activated.wav "
                  f"fired (energy: {energy['hard_negative_accepts']}); energy threshold "
                  f"{energy['threshold']:g} chosen on validation"),
-        Row("wakeword: frame accuracy (per 40 ms step) vs predict-all-zeros", m["frame_accuracy"], "",
+        Row(f"wakeword: frame accuracy (per {step_seconds(config) * 1000:.0f} ms step) vs "
+            "predict-all-zeros", m["frame_accuracy"], "",
             zeros["frame_accuracy"], "all zeros",
             note="what the course reports: barely above never firing"),
     ]

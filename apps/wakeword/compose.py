@@ -3,8 +3,9 @@
 A training clip is a background (a crop of music, noise or near-silence at a random level)
 with 0-4 positives and 0-2 negatives added at random, non-overlapping positions. Its labels
 are 1 for `label_steps` output steps right after each positive ends (step k is the model's
-output at time k * step_seconds; a positive ending at sample e ends in step e // samples_per_step,
-so steps e // samples_per_step + 1 ... + label_steps are 1, cut at the clip's end).
+output at sample k * samples_per_step + step_offset, config.py; a positive ending at sample e
+ends in step (e - step_offset) // samples_per_step, so the label_steps steps after it are 1,
+cut at the clip's ends).
 
 Clips are new each epoch: epoch e's clips come from NumPy's generator seeded by (seed, e), so
 a run is repeatable and a resumed epoch gets the same clips.
@@ -18,7 +19,7 @@ import numpy as np
 
 from apps.common.errors import DataError
 from apps.wakeword import augment
-from apps.wakeword.config import Config, output_steps
+from apps.wakeword.config import Config, output_steps, samples_per_step, step_offset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,16 +41,12 @@ class Placed:
     end: int  # one past the last sample
 
 
-def samples_per_step(config: Config) -> int:
-    return config.conv_stride * config.frame_step
-
-
 def labels_for(positive_ends, num_samples: int, config: Config) -> np.ndarray:
     """(output_steps,) float32: 1 for label_steps steps after each positive's end sample."""
     y = np.zeros(output_steps(num_samples, config), np.float32)
     for end in positive_ends:
-        first = end // samples_per_step(config) + 1
-        y[first:first + config.label_steps] = 1.0
+        first = (end - step_offset(config)) // samples_per_step(config) + 1
+        y[max(first, 0):max(first + config.label_steps, 0)] = 1.0
     return y
 
 

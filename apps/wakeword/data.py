@@ -8,7 +8,7 @@ import hashlib
 from apps.common.errors import ConfigError
 from apps.wakeword import equalize, flite, piper, sounds, tts
 from apps.wakeword.compose import Bank, evaluation_stream, fixed_clips
-from apps.wakeword.config import Config
+from apps.wakeword.config import PIPER_VALIDATION, Config
 
 TRIGGER = "activate"
 # The trigger's forms the synthesisers speak as positives ("activated" is the held-out
@@ -66,8 +66,8 @@ def load_data(config: Config) -> Data:
 def _asterisk(config: Config) -> tuple[Bank, Heldout, Heldout]:
     """espeak-ng's, Flite's and Piper's trigger as positives; their confusable words (and prompt
     texts) and Allison's training prompts as negatives; the training music tracks as backgrounds.
-    Flite's `validation_voice`, a fifth of the training prompts and one music track are kept
-    for the validation stream."""
+    Flite's `validation_voice` (or Piper's, with validation_voice=piper-joe), a fifth of the
+    training prompts and one music track are kept for the validation stream."""
     s = sounds.load_sounds()
     positives = tts.synthesize_cached(tts.random_utterances([TRIGGER], config.tts_positives,
                                                             seed=config.seed))
@@ -108,11 +108,14 @@ def _asterisk(config: Config) -> tuple[Bank, Heldout, Heldout]:
                       hard_negatives=[sounds.trim(s.hard_negative)],
                       prompts=list(s.heldout_prompts.values()),
                       music=list(s.heldout_music.values()))
-    unseen = (config.validation_voice,)
-    validation = Heldout(positives=like(_flite(TRIGGER_FORMS, config.validation_utterances,
-                                               config.seed + 7, unseen)),
-                         hard_negatives=like(_flite(HARD_TEXTS[:3], config.validation_utterances,
-                                                    config.seed + 8, unseen)),
+    if config.validation_voice == PIPER_VALIDATION:  # config.check: Piper is not in training
+        def unseen(texts, seed):
+            return _piper(texts, config.validation_utterances, seed)
+    else:
+        def unseen(texts, seed):
+            return _flite(texts, config.validation_utterances, seed, (config.validation_voice,))
+    validation = Heldout(positives=like(unseen(TRIGGER_FORMS, config.seed + 7)),
+                         hard_negatives=like(unseen(HARD_TEXTS[:3], config.seed + 8)),
                          prompts=[s.train_prompts[k] for k in sorted(validating)],
                          music=[s.train_music[k] for k in VALIDATION_MUSIC if k in s.train_music])
     return bank, heldout, validation

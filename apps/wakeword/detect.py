@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.wakeword.config import Config, step_seconds
+from apps.wakeword.config import Config, step_seconds, step_times
 from apps.wakeword.events import detect_events, windowed_probabilities
 from apps.wakeword.sounds import read_wav, write_wav
 
@@ -16,7 +16,7 @@ from apps.wakeword.sounds import read_wav, write_wav
 @dataclasses.dataclass(frozen=True)
 class Detection:
     seconds: float  # the recording's length
-    probabilities: np.ndarray  # (steps,) one per 40 ms output step
+    probabilities: np.ndarray  # (steps,) one per output step (40 or 80 ms)
     event_times: list  # seconds of each event
 
 
@@ -44,7 +44,7 @@ def detect(model, waveform: np.ndarray, config: Config, threshold: float) -> Det
     refractory = int(round(config.refractory_seconds / step_seconds(config)))
     steps = detect_events(probabilities, threshold, refractory)
     return Detection(len(waveform) / config.sample_rate, probabilities,
-                     [round(float(s * step_seconds(config)), 2) for s in steps])
+                     [round(float(step_times(s, config)), 2) for s in steps])
 
 
 def chime(rate: int, seconds: float = 0.25) -> np.ndarray:
@@ -82,7 +82,7 @@ def plot(waveform: np.ndarray, found: Detection, config: Config, threshold: floa
     ax.set_xlabel("seconds")
     ax.set_ylabel("Hz")
     other = ax.twinx()
-    times = np.arange(len(found.probabilities)) * step_seconds(config)
+    times = step_times(np.arange(len(found.probabilities)), config)
     other.plot(times, found.probabilities, color="cyan", lw=1.5, label="P(trigger just ended)")
     other.axhline(threshold, color="white", ls="--", lw=1, label=f"threshold {threshold:g}")
     for time in found.event_times:

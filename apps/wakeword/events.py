@@ -2,7 +2,8 @@
 
 An event fires at the first step whose probability reaches `threshold`; no other event fires
 for `refractory` steps after it (a probability still at or above the threshold then fires
-again). Event times are step * step_seconds (step k is the model's output at 40 k ms).
+again). Event times are config.step_times(step): step k is the model's output at 40 k ms with
+the spectrogram, at the end of its 0.78 s field (0.78 + 0.08 k s) with the speech embedding.
 
 A trigger counts as detected when an event falls in [its start, its end + match_seconds];
 each trigger takes at most one event, the earliest. Every other event is a false accept.
@@ -14,8 +15,15 @@ import dataclasses
 
 import numpy as np
 
-from apps.wakeword.compose import labels_for, samples_per_step
-from apps.wakeword.config import Config, output_steps, step_seconds
+from apps.wakeword.compose import labels_for
+from apps.wakeword.config import (
+    Config,
+    output_steps,
+    receptive_field,
+    samples_per_step,
+    step_seconds,
+    step_times,
+)
 
 
 def detect_events(probabilities: np.ndarray, threshold: float, refractory: int) -> np.ndarray:
@@ -71,7 +79,7 @@ def score_stream(probabilities: np.ndarray, placed, num_samples: int, config: Co
 
     rate, dt = config.sample_rate, step_seconds(config)
     refractory = int(round(config.refractory_seconds / dt))
-    times = detect_events(probabilities, config.threshold, refractory) * dt
+    times = step_times(detect_events(probabilities, config.threshold, refractory), config)
     triggers = sorted((p.start / rate, p.end / rate + match_seconds) for p in placed
                       if p.kind == "positive")
     used = np.zeros(len(times), bool)
@@ -121,10 +129,10 @@ def windowed_probabilities(predict, waveform: np.ndarray, config: Config,
 def energy_probabilities(waveform: np.ndarray, config: Config, floor_db: float = -45.0,
                          span_db: float = 30.0) -> np.ndarray:
     """The voice-activity baseline: per output step, the level (dB of RMS over the step's
-    receptive field, 1,320 samples) mapped linearly from floor_db..floor_db+span_db to 0..1;
+    receptive field, config.receptive_field) mapped linearly from floor_db..floor_db+span_db to 0..1;
     it fires on anything loud, trigger or not."""
     per_step = samples_per_step(config)
-    field = (config.conv_kernel - 1) * config.frame_step + config.frame_length
+    field = receptive_field(config)
     steps = output_steps(len(waveform), config)
     power = np.concatenate([[0.0], np.cumsum(np.square(waveform, dtype=np.float64))])
     starts = np.arange(steps) * per_step

@@ -11,6 +11,11 @@
 
 One output step is 4 frames = 40 ms (config.step_seconds); it sees 15 frames = 165 ms
 of audio. Train with binary cross-entropy from logits; a sigmoid belongs to serving.
+
+With frontend="speech-embedding" the spectrogram and the Conv1D block are replaced by the
+frozen pretrained front end of embedding.py (2x upsampling, 32 mel bands, SpecAugment's masks
+over those in training, Google's speech_embedding): (batch, steps, 96) every 80 ms, then the
+same GRUs and per-step Dense; only those are trained.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ import keras
 
 import layers
 from apps.common.optimizers import make_optimizer
-from apps.wakeword.config import Config
+from apps.wakeword.config import SPEECH_EMBEDDING, Config
+from apps.wakeword.embedding import (
+    MelFrames,
+    SpeechEmbedding,
+    Upsample2x,
+    load_weights_from_onnx,
+)
 from apps.wakeword.masks import SpectrogramMasks
 
 
@@ -82,20 +93,46 @@ class LogSpectrogram(keras.layers.Layer):
         return config
 
 
+def _masks(config: Config):
+    """SpecAugment's masks over the front end's frames (training only), or None."""
+    if not (config.frequency_masks or config.time_masks):
+        return None
+    return SpectrogramMasks(config.frequency_masks, config.frequency_mask_bins, config.time_masks,
+                            config.time_mask_frames, seed=config.seed, name="masks")
+
+
+def _speech_embedding(waveform, config: Config):
+    """8 kHz waveform -> (batch, steps, 96) frozen embeddings every 80 ms (embedding.py)."""
+    audio = Upsample2x(name="upsample")(waveform)
+    mel_layer, embedding_layer = MelFrames(name="mel"), SpeechEmbedding(name="speech_embedding")
+    x = mel_layer(audio)
+    masks = _masks(config)
+    if masks is not None:
+        x = masks(x)
+    x = embedding_layer(x)
+    load_weights_from_onnx(mel_layer, embedding_layer)
+    mel_layer.trainable = embedding_layer.trainable = False
+    # The embedding's values reach about +-60: scaled for the GRUs as the Conv1D block's are.
+    return keras.layers.BatchNormalization(name="embedding_bn")(x)
+
+
 def build_model(config: Config, samples: int | None = None) -> keras.Model:
     """(batch, samples) waveforms -> (batch, steps) logits; `samples` None = any length."""
     keras.utils.set_random_seed(config.seed)
     waveform = keras.Input((samples,), name="waveform")
-    x = LogSpectrogram(config.frame_length, config.frame_step, config.fft_length,
-                       subtract_mean=config.spectral_mean_norm, name="spectrogram")(waveform)
-    if config.frequency_masks or config.time_masks:  # training only
-        x = SpectrogramMasks(config.frequency_masks, config.frequency_mask_bins, config.time_masks,
-                             config.time_mask_frames, seed=config.seed, name="masks")(x)
-    x = keras.layers.Conv1D(config.conv_filters, config.conv_kernel, strides=config.conv_stride,
-                            padding="valid", name="conv")(x)
-    x = keras.layers.BatchNormalization(name="conv_bn")(x)
-    x = keras.layers.Activation("relu", name="conv_relu")(x)
-    x = keras.layers.Dropout(config.dropout, name="conv_dropout")(x)
+    if config.frontend == SPEECH_EMBEDDING:
+        x = _speech_embedding(waveform, config)
+    else:
+        x = LogSpectrogram(config.frame_length, config.frame_step, config.fft_length,
+                           subtract_mean=config.spectral_mean_norm, name="spectrogram")(waveform)
+        masks = _masks(config)
+        if masks is not None:
+            x = masks(x)
+        x = keras.layers.Conv1D(config.conv_filters, config.conv_kernel,
+                                strides=config.conv_stride, padding="valid", name="conv")(x)
+        x = keras.layers.BatchNormalization(name="conv_bn")(x)
+        x = keras.layers.Activation("relu", name="conv_relu")(x)
+        x = keras.layers.Dropout(config.dropout, name="conv_dropout")(x)
     for index in range(config.gru_layers):
         x = keras.layers.RNN(layers.GRUCell(config.gru_units), return_sequences=True,
                              name=f"gru{index + 1}")(x)

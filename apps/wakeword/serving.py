@@ -15,8 +15,14 @@ Audio longer than a training clip is cut into clip-long windows every half clip,
 
 from __future__ import annotations
 
-from apps.wakeword.compose import samples_per_step
-from apps.wakeword.config import Config, output_steps, step_seconds
+from apps.wakeword.config import (
+    Config,
+    output_steps,
+    receptive_field,
+    samples_per_step,
+    step_seconds,
+    step_times,
+)
 from apps.wakeword.events import detect_events_tf
 
 
@@ -31,6 +37,7 @@ def export_module(model, config: Config):
     window_steps = output_steps(n, config)
     keep_from = window_steps - hop_steps
     refractory = int(round(config.refractory_seconds / step_seconds(config)))
+    field = receptive_field(config)
 
     class WakewordServing(tf.Module):
         def __init__(self):
@@ -43,10 +50,8 @@ def export_module(model, config: Config):
 
         def detect(self, waveform):
             length = tf.shape(waveform)[0]
-            # output_steps(length): 0 when shorter than one frame or one receptive field
-            frames = tf.maximum(0, 1 + (length - config.frame_length) // config.frame_step)
-            total = tf.where(frames < config.conv_kernel, 0,
-                             1 + (frames - config.conv_kernel) // config.conv_stride)
+            # output_steps(length): 0 when shorter than one receptive field
+            total = tf.where(length < field, 0, 1 + (length - field) // per_step)
             count = 1 + tf.maximum(0, (total - window_steps + hop_steps - 1) // hop_steps)
             size = (count - 1) * hop + n
             padded = tf.pad(waveform[:size], [[0, size - tf.minimum(length, size)]])
@@ -56,7 +61,7 @@ def export_module(model, config: Config):
             probabilities = joined[:total]
             steps = detect_events_tf(probabilities, self.threshold, self.refractory)
             return {"probabilities": probabilities, "event_steps": steps,
-                    "event_times": tf.cast(steps, tf.float32) * step_seconds(config)}
+                    "event_times": step_times(tf.cast(steps, tf.float32), config)}
 
     module = WakewordServing()
 

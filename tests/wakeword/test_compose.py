@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from apps.wakeword import compose
-from apps.wakeword.config import PRESETS, Config, output_steps, spectrogram_frames, step_seconds
+from apps.wakeword.config import (
+    PRESETS,
+    Config,
+    output_steps,
+    samples_per_step,
+    spectrogram_frames,
+    step_seconds,
+)
 
 DEFAULT = Config(channel_augment=0.0, speed_augment=0.0, reverb_augment=0.0)  # words as given
 
@@ -15,7 +22,7 @@ def test_geometry_of_a_10_s_clip():
     assert spectrogram_frames(80000, DEFAULT) == 998  # 1 + (80000 - 200) // 80
     assert output_steps(80000, DEFAULT) == 246  # 1 + (998 - 15) // 4
     assert step_seconds(DEFAULT) == 0.04
-    assert compose.samples_per_step(DEFAULT) == 320
+    assert samples_per_step(DEFAULT) == 320
     assert output_steps(100, DEFAULT) == 0 and output_steps(1319, DEFAULT) == 0
     assert output_steps(1320, DEFAULT) == 1  # 15 frames of 200 samples every 80
 

@@ -99,6 +99,17 @@ def test_espeak_reads_training_prompt_names_as_negatives(monkeypatch):
     assert len(voiced) == 3 + 1 + 1 and {u.text for u in voiced[:3]} <= set(data.TRIGGER_FORMS)
     assert voiced[3].text in data.HARD_TEXTS and voiced[4].text in set(tts.CONFUSABLES) | {
         n.replace("-", " ").replace("_", " ") for n in _cached_sounds().train_prompts}
+    # ... or Piper speaks the validation words alone, and every Flite voice trains
+    with pytest.raises(ConfigError, match="validation_voice=piper-joe: .* piper_positives=0"):
+        dataclasses.replace(config, validation_voice="piper-joe")
+    second = len(drawn)
+    data.load_data(dataclasses.replace(config, validation_voice="piper-joe", piper_positives=0,
+                                       piper_negatives=0))
+    spoken = [u for batch in drawn[second:] for u in batch]
+    assert {u.voice for u in spoken if isinstance(u, flite.FliteUtterance)} == set(flite.VOICES)
+    voiced = [u for u in spoken if isinstance(u, piper.PiperUtterance)]
+    assert len(voiced) == 8 and {u.text for u in voiced[:4]} <= set(data.TRIGGER_FORMS)
+    assert {u.text for u in voiced[4:]} <= set(data.HARD_TEXTS[:3])
 
 
 def _fake_sounds():

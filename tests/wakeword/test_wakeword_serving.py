@@ -6,20 +6,21 @@ import numpy as np
 import pytest
 
 from apps.wakeword import events, sounds
-from apps.wakeword.config import PRESETS, Config, output_steps, step_seconds
+from apps.wakeword.config import PRESETS, Config, output_steps, step_seconds, step_times
 from apps.wakeword.model import build_model
 from apps.wakeword.serving import export_module
 
 
 @pytest.mark.slow
-def test_export_round_trip_agrees_with_numpy(tmp_path):
+@pytest.mark.parametrize("frontend", ["spectrogram", "speech-embedding"])
+def test_export_round_trip_agrees_with_numpy(tmp_path, frontend):
     import tensorflow as tf
 
-    config = Config(**PRESETS["tiny"].values)  # 2 s windows every 1 s
+    config = Config(**{**PRESETS["tiny"].values, "frontend": frontend})  # 2 s windows every 1 s
     model = build_model(config)
     rng = np.random.default_rng(0)
-    for w in model.weights:  # a model whose outputs vary over time
-        if "gamma" not in w.path and "variance" not in w.path:
+    for w in model.trainable_weights + model.non_trainable_weights:  # outputs vary over time
+        if not any(k in w.path for k in ("gamma", "variance", "mel/", "speech_embedding/")):
             w.assign(rng.uniform(-0.6, 0.6, w.shape).astype(np.float32))
     x = (rng.standard_normal(42400) * np.linspace(0.01, 0.5, 42400)).astype(np.float32)
 
@@ -34,10 +35,10 @@ def test_export_round_trip_agrees_with_numpy(tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "export"))
     got = loaded.signatures["serving_default"](waveform=tf.constant(x))
     np.testing.assert_allclose(got["probabilities"].numpy(), want, atol=1e-5)
-    steps = events.detect_events(want, config.threshold, 5)
+    steps = events.detect_events(want, config.threshold, round(0.2 / step_seconds(config)))
     assert len(steps) > 3
     np.testing.assert_array_equal(got["event_steps"].numpy(), steps)
-    np.testing.assert_allclose(got["event_times"].numpy(), steps * step_seconds(config))
+    np.testing.assert_allclose(got["event_times"].numpy(), step_times(steps, config), rtol=1e-6)
 
     sounds.write_wav(tmp_path / "x.wav", x)
     short = x[:12000]  # a second file, shorter: padded with -1 in the batch
