@@ -9,7 +9,8 @@ ratio). It is counted (no training loop) before the sentiment members, into the 
 `subjectivity`: review text of the training split (subjective) against pieces of the neutral
 plot summaries (data.plot_rows("neutral"), objective; never the held-out third). A
 fixed-seed tenth of those plot summaries is kept out of the counts and out of the members'
-neutral training (the benchmarks' validation documents take their plot text from it).
+neutral training (the benchmarks' validation documents take their plot text from it); with
+`neutral_fold` "0" / "1", half of them (cross-fitting: two runs, each judged on the other half).
 """
 
 import keras
