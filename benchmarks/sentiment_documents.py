@@ -15,7 +15,11 @@ accuracy on the same documents with `PLOT_WORDS` words of the corpus's plot summ
 unlabelled rows; only the third the model never trains on as neutral text, data.plot_rows
 ("held_out")) inserted in the middle (target: a drop of at most 1 point); the same on validation
 (documents of validation snippets, plot text from subjective.validation_plots; information: what
-the settings were chosen on).
+the settings were chosen on), and the same cross-fitted over the neutral rows (information): two
+runs of the run's config with `neutral_fold` "0" and "1" (named by
+$CLASSICS_SENTIMENT_FOLD_RUNS="<run 0>,<run 1>", else trained here), each judged on documents of
+validation snippets with plot words from the half of the neutral rows it never trained on: ~365
+rows a fold against the tenth's 73, a validation that resembles the held-out third (360 rows).
 
 One composition of ~150 documents resolves 0.63 points (one document), so the plot drop is
 measured over `PAIRS` independent (composition seed k, plot draw) pairs: the target row is the
@@ -24,6 +28,8 @@ that error is optimistic); pair 0 is the single composition earlier results repo
 information row.
 """
 
+import dataclasses
+import os
 import pathlib
 import tempfile
 
@@ -38,6 +44,51 @@ PAIRS = 16  # (composition, plot draw) pairs for the plot drop (--quick: 2)
 
 def _run(quick, tmp):
     return finished_or_trained("sentiment", "CLASSICS_SENTIMENT_RUN", "tour", quick, tmp / "runs")
+
+
+def _fold_runs(run_, quick, tmp):
+    """The two cross-fitting runs of `run_`'s config (neutral_fold "0" and "1"): named by
+    $CLASSICS_SENTIMENT_FOLD_RUNS (full runs only; each must equal `run_`'s config but for the
+    fold and runs_dir), else trained here."""
+    from apps.common.errors import ConfigError
+    from apps.common.run import Run
+    from apps.sentiment.task import TASK
+
+    def same(config):
+        return dataclasses.replace(config, neutral_fold="", runs_dir="")
+
+    paths = [p for p in os.environ.get("CLASSICS_SENTIMENT_FOLD_RUNS", "").split(",") if p]
+    if paths and not quick:
+        if len(paths) != 2:
+            raise ConfigError(f"CLASSICS_SENTIMENT_FOLD_RUNS: expected two runs separated by ',', got {len(paths)}")
+        runs = [Run.open("sentiment", TASK.Config, path) for path in paths]
+        for fold, fold_run in zip("01", runs):
+            if fold_run.config.neutral_fold != fold or same(fold_run.config) != same(run_.config):
+                raise ConfigError(f"CLASSICS_SENTIMENT_FOLD_RUNS: {fold_run.path} is not the run's config with "
+                                  f"neutral_fold={fold!r}")
+        return runs
+    return [TASK.train(dataclasses.replace(run_.config, neutral_fold=fold, runs_dir=str(tmp / "fold-runs")), verbose=0)
+            for fold in "01"]
+
+
+def _signature(run_, whole: bool, root):
+    """The serving_default of `run_`'s export written under `root` and loaded (whole text or
+    the first sequence_length tokens)."""
+    import tensorflow as tf
+
+    from apps.common import export as export_lib
+    from apps.sentiment.serving import export_module
+    from apps.sentiment.task import TASK, reading_options
+
+    config, model = run_.config, run_.load_model()
+    calibration = TASK.calibration(run_, model)
+    module, sigs = export_module(model, run_.labels, config.export_max_chars, calibration,
+                                 config.sequence_length if whole else None, TASK.familiarity(run_, calibration),
+                                 TASK.subjectivity(run_) if whole else None, config.subjectivity_power,
+                                 config.sentences, TASK.documents(run_) if whole else None,
+                                 config.subjectivity_switch, config.subjectivity_scale, **reading_options(config))
+    version = export_lib.write_saved_model("sentiment", module, sigs, root=root)
+    return tf.saved_model.load(str(version)).signatures["serving_default"]
 
 
 def compose(texts, labels, per_document: int, seed: int = 0):
@@ -101,35 +152,19 @@ def mean_error(drops):
     return float(drops.mean()), float(drops.std(ddof=1) / np.sqrt(len(drops))) if len(drops) > 1 else float("nan")
 
 def run(quick: bool = False) -> list:
-    import tensorflow as tf
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
 
-    from apps.common import export as export_lib
     from apps.sentiment.data import load_data, plot_rows
-    from apps.sentiment.serving import export_module
     from apps.sentiment.subjective import validation_plots
-    from apps.sentiment.task import TASK, reading_options
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         run_ = _run(quick, tmp)
         config = run_.config
         log(f"run: {run_.path} (preset {config.preset}, sequence_length {config.sequence_length})")
-        model = run_.load_model()
-        calibration = TASK.calibration(run_, model)
-        signatures = {}
-        for whole in (True, False):
-            module, sigs = export_module(model, run_.labels, config.export_max_chars, calibration,
-                                         config.sequence_length if whole else None,
-                                         TASK.familiarity(run_, calibration),
-                                         TASK.subjectivity(run_) if whole else None, config.subjectivity_power,
-                                         config.sentences, TASK.documents(run_) if whole else None,
-                                         config.subjectivity_switch, config.subjectivity_scale,
-                                         **reading_options(config))
-            version = export_lib.write_saved_model("sentiment", module, sigs, root=tmp / f"saved-{whole}")
-            signatures[whole] = tf.saved_model.load(str(version)).signatures["serving_default"]
+        signatures = {whole: _signature(run_, whole, tmp / f"saved-{whole}") for whole in (True, False)}
 
         splits = load_data(config)
         documents, labels = compose(splits.x_test, splits.y_test, SNIPPETS)
@@ -154,6 +189,18 @@ def run(quick: bool = False) -> list:
         val_without, val_with, _, _ = plot_drops(signatures[True], splits.x_val, splits.y_val,
                                                  validation_plots(config), pairs, lambda k: 1000 + k, limit)
         val_drop, val_error = mean_error(100 * (val_without - val_with))
+        # Cross-fitted: each fold run on validation documents with plot words of its other half.
+        fold_drops = []
+        for fold_run in _fold_runs(run_, quick, tmp):
+            log(f"fold run: {fold_run.path} (neutral_fold {fold_run.config.neutral_fold})")
+            fold_without, fold_with, _, _ = plot_drops(
+                _signature(fold_run, True, tmp / f"saved-fold{fold_run.config.neutral_fold}"), splits.x_val,
+                splits.y_val, validation_plots(fold_run.config), pairs, lambda k: 1000 + k, limit)
+            fold_drops.append(100 * (fold_without - fold_with))
+            log(f"fold {fold_run.config.neutral_fold}, {pairs} pairs: without plot "
+                f"{np.round(fold_without, 4).tolist()}, with {np.round(fold_with, 4).tolist()}: "
+                f"drop {mean_error(fold_drops[-1])[0]:.2f} points")
+        cross_drop, cross_error = mean_error(np.concatenate(fold_drops))
         snippets = [str(t) for t in splits.x_test]
         whole_snippets, _ = _accuracy(signatures[True], snippets, splits.y_test)
         first_snippets, _ = _accuracy(signatures[False], snippets, splits.y_test)
@@ -182,4 +229,9 @@ def run(quick: bool = False) -> list:
                 "points", note=f"+- {val_error:.2f}; {100 * val_with.mean():.2f} % with plot, "
                 f"{100 * val_without.mean():.2f} % without; documents of validation snippets, plot words of the "
                 "neutral rows' tenth no network or table was trained on"),
+            Row(f"validation documents + {PLOT_WORDS} plot words, cross-fitted: accuracy drop, mean of "
+                f"2 x {pairs} pairs", cross_drop, "points",
+                note=f"+- {cross_error:.2f}; folds {mean_error(fold_drops[0])[0]:.2f} and "
+                f"{mean_error(fold_drops[1])[0]:.2f}; runs of the same config with neutral_fold 0 and 1, each "
+                "judged on plot words of the half of the neutral rows it never trained on"),
         ]

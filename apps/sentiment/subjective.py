@@ -9,7 +9,8 @@ ratio). It is counted (no training loop) before the sentiment members, into the 
 `subjectivity`: review text of the training split (subjective) against pieces of the neutral
 plot summaries (data.plot_rows("neutral"), objective; never the held-out third). A
 fixed-seed tenth of those plot summaries is kept out of the counts and out of the members'
-neutral training (the benchmarks' validation documents take their plot text from it).
+neutral training (the benchmarks' validation documents take their plot text from it); with
+`neutral_fold` "0" / "1", half of them (cross-fitting: two runs, each judged on the other half).
 """
 
 import keras
@@ -25,21 +26,32 @@ ALPHA = 1.0  # Laplace smoothing of the counts
 
 
 def validation_plots(config, plots=None) -> list:
-    """The fixed-seed tenth of the neutral plot rows the counts leave out."""
+    """The neutral plot rows the counts leave out: a fixed-seed tenth, or with
+    `config.neutral_fold` the other half."""
     plots = plot_rows("neutral") if plots is None else plots
-    return [p for p, h in zip(plots, _held(config, len(plots))) if h]
+    return [p for p, h in zip(plots, _held(config, plots)) if h]
 
 
 def trained_plots(config, plots=None) -> list:
-    """The neutral plot rows but that tenth: what the table counts and the members train on."""
+    """The neutral plot rows but those: what the table counts and the members train on."""
     plots = plot_rows("neutral") if plots is None else plots
-    return [p for p, h in zip(plots, _held(config, len(plots))) if not h]
+    return [p for p, h in zip(plots, _held(config, plots)) if not h]
 
 
-def _held(config, count):
+def _held(config, plots):
+    """(len(plots),) bool: the validation rows. `config.neutral_fold` "": a fixed-seed tenth;
+    "0" / "1": the half of the distinct rows that fold does not train on (a repeated row lands
+    in one half only)."""
+    count = len(plots)
     held = np.zeros(count, bool)
-    held[np.random.default_rng(config.seed).permutation(count)[:max(1, round(VAL_PLOTS * count))]] = True
-    return held
+    if not config.neutral_fold:
+        held[np.random.default_rng(config.seed).permutation(count)[:max(1, round(VAL_PLOTS * count))]] = True
+        return held
+    distinct = sorted(set(map(str, plots)))
+    order = np.random.default_rng(config.seed).permutation(len(distinct))
+    first = {distinct[i] for i in order[:len(distinct) // 2]}
+    in_first = np.array([str(p) in first for p in plots], bool)
+    return ~in_first if config.neutral_fold == "0" else in_first
 
 
 def _pieces(texts, config, seed):

@@ -1,6 +1,7 @@
 """The subjectivity table (apps/sentiment/subjective.py): naive Bayes counts against scikit-learn,
 the in-graph table against NumPy, its training texts, and a trained run weighting its windows."""
 
+import dataclasses
 import types
 
 import keras
@@ -120,3 +121,11 @@ def test_counted_and_validation_plots_split_the_neutral_rows():
     plots = [f"plot{i} " + "word " * 30 for i in range(50)]
     trained, held = subjective.trained_plots(config, plots), subjective.validation_plots(config, plots)
     assert len(held) == 5 and sorted(trained + held) == sorted(plots) and not set(trained) & set(held)
+    # Cross-fitting: two folds whose halves swap; a repeated row stays on one side.
+    plots = plots + plots[:3]
+    halves = [(subjective.trained_plots(c, plots), subjective.validation_plots(c, plots))
+              for c in (dataclasses.replace(config, neutral_fold=f) for f in "01")]
+    for trained, held in halves:
+        assert sorted(trained + held) == sorted(plots) and not set(trained) & set(held)
+        assert abs(len(set(trained)) - len(set(held))) <= 1
+    assert halves[0][0] == halves[1][1] and halves[0][1] == halves[1][0]
