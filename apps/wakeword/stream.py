@@ -4,13 +4,15 @@ chunks (a WAV file, a WAV stream or raw PCM on stdin), in constant memory.
 The model is not stateful across windows: every `hop` it scores the last clip of audio (a
 window of config.clip_seconds, `events.WindowScorer`) and takes that window's last hop of
 steps. With the hop `detect` uses (half a clip: 5 s for the default 10 s clips) the windows,
-the scores and the events are `detect`'s exactly. A shorter hop answers sooner but costs more
-and scores differently: an event is printed up to one hop (plus the window's compute) after
-its step, and each hop runs the model over a whole clip, so the compute per audio second is
-clip / hop times that of one pass (10x at 1 s, 2x at 5 s); its steps have clip - hop of
-context before them (more than detect's half clip), so probabilities near the threshold, and
-then events, can differ from `detect`'s. The first events come once one clip has arrived (or
-at the end of a shorter input), as `detect`'s first window needs a whole clip too.
+the scores and the events are `detect`'s exactly. A hop is rounded down to whole output steps,
+as detect's half clip is (62 steps of 80 ms = 4.96 s for the speech embedding's 10 s clips).
+A shorter hop answers sooner but costs more and scores differently: an event is printed up to
+one hop (plus the window's compute) after its step; each hop runs the model over a whole clip,
+so the compute per audio second is clip / hop times that of one pass (10x at 1 s, 2x at 5 s);
+and its steps have clip - hop of context before them (more than detect's half clip), so
+probabilities near the threshold, and then events, can differ from `detect`'s. The first
+events come once one clip has arrived (or at the end of a shorter input), as `detect`'s first
+window needs a whole clip too.
 """
 
 from __future__ import annotations
@@ -35,16 +37,15 @@ class Event:
 
 
 def hop_steps(hop_seconds: float | None, config: Config) -> int | None:
-    """Output steps of a hop in seconds (None: detect's half clip); refuses a hop that is not
-    a whole number of steps between one step and one clip."""
+    """Output steps of a hop in seconds, rounded down to whole steps as detect's half clip is
+    (None: detect's hop); refuses a hop shorter than one step or longer than one clip."""
     if hop_seconds is None:
         return None
     step = step_seconds(config)
-    steps = int(round(hop_seconds / step))
-    if not 0 < hop_seconds <= config.clip_seconds or abs(steps * step - hop_seconds) > 1e-6:
-        raise DataError(f"--hop {hop_seconds:g}: a hop is a multiple of the model's "
-                        f"{step:g} s step, at most one clip ({config.clip_seconds:g} s)")
-    return steps
+    if not (step <= hop_seconds + 1e-9 and hop_seconds <= config.clip_seconds + 1e-9):
+        raise DataError(f"--hop {hop_seconds:g}: a hop is from one step of the model "
+                        f"({step:g} s) to one clip ({config.clip_seconds:g} s)")
+    return int(hop_seconds / step + 1e-9)
 
 
 class StreamDetector:
