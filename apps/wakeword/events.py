@@ -142,14 +142,16 @@ class WindowScorer:
     def feed(self, chunk: np.ndarray) -> np.ndarray:
         """Probabilities of the steps whose window is complete once `chunk` has arrived."""
         chunk = np.asarray(chunk, np.float32).reshape(-1)
-        self.seen += len(chunk)
         data = np.concatenate([self.buffer, chunk])
         count = 0 if len(data) < self.size else 1 + (len(data) - self.size) // self.hop
         new = np.zeros(0, np.float32)
         if count:
             windows = np.lib.stride_tricks.sliding_window_view(data, self.size)[::self.hop]
             new = self._score(windows[:count])
+        # State changes only once the windows are scored: a chunk interrupted (Ctrl-C) while
+        # its windows run is not counted, and `finish` still answers for the samples before it.
         self.buffer = data[count * self.hop:].copy()  # fewer than n samples
+        self.seen += len(chunk)
         self.steps += len(new)
         return new
 

@@ -68,6 +68,13 @@ def test_stream_core_gives_detects_scores_and_events_from_any_chunks(finished):
         np.testing.assert_allclose(got, want, atol=1e-5)
         found = list(stream.stream_events(predict, _chunks(x, size), config, config.threshold))
         assert [e.step for e in found] == list(want_steps)
+    def interrupted(size):  # Ctrl-C after 5 s: the steps of those 5 s, then a clean end
+        yield from _chunks(x[:5 * config.sample_rate], size)
+        raise KeyboardInterrupt
+
+    short = events.windowed_probabilities(predict, x[:5 * config.sample_rate], config)
+    found = list(stream.stream_events(predict, interrupted(3000), config, config.threshold))
+    assert [e.step for e in found] == list(events.detect_events(short, config.threshold, refractory))
     # A shorter hop: windows every 0.4 s, each giving its last 0.4 s of steps (more context
     # than detect's half clip, so scores differ from detect's, as stream.py states).
     hop = stream.hop_steps(0.4, config)
@@ -145,6 +152,10 @@ def test_bad_stream_input_exits_2_with_one_line(finished, capsys, monkeypatch, t
     write_wav(silence, np.zeros(24000, np.float32))
     code, out, err = _cli(capsys, "stream", str(silence), "--run", run)
     assert (code, out) == (0, "")  # silence: no events, a clean end
+    code, out, err = _cli(capsys, "detect", str(silence), "--run", run, "--json",
+                          "--out-dir", str(tmp_path))
+    assert code == 0 and json.loads(out)["events"] == [], err
+    (tmp_path / "junk.wav").write_bytes(b"RIFF but nothing else of a WAV file")
     write_wav(tmp_path / "fast.wav", np.zeros(16000, np.float32), rate=16000)
     truncated = silence.read_bytes()[:30]
     cases = [
@@ -155,7 +166,8 @@ def test_bad_stream_input_exits_2_with_one_line(finished, capsys, monkeypatch, t
         (["stream", str(silence), "--hop", "0.01"], None, "--hop 0.01"),
         (["stream", str(silence), "--hop", "3"], None, "--hop 3"),
         (["stream", str(tmp_path / "missing.wav")], None, "cannot open"),
-        (["detect", "-", "--out-dir", str(tmp_path)], None, "not a readable PCM WAV"),
+        (["detect", str(tmp_path / "junk.wav"), "--out-dir", str(tmp_path)], None,
+         "not a readable PCM WAV"),
     ]
     for args, stdin, message in cases:
         code, out, err = _cli(capsys, *args, "--run", run, stdin=stdin,
