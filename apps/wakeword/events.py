@@ -26,10 +26,13 @@ from apps.wakeword.config import (
 )
 
 
-def detect_events(probabilities: np.ndarray, threshold: float, refractory: int) -> np.ndarray:
-    """int64 step indices of events in one (steps,) sequence."""
-    events, last = [], None
-    for step in np.flatnonzero(np.asarray(probabilities) >= threshold):
+def detect_events(probabilities: np.ndarray, threshold: float, refractory: int,
+                  first_step: int = 0, last: int | None = None) -> np.ndarray:
+    """int64 step indices of events in one (steps,) sequence. A stream scored in pieces passes
+    each piece's `first_step` and the `last` event step before it (the refractory period
+    carries over)."""
+    events = []
+    for step in np.flatnonzero(np.asarray(probabilities) >= threshold) + first_step:
         if last is None or step - last >= refractory:
             events.append(step)
             last = step
@@ -103,27 +106,81 @@ def score_stream(probabilities: np.ndarray, placed, num_samples: int, config: Co
         all_zeros_accuracy=float(np.mean(labels[:steps] == 0)))
 
 
-def windowed_probabilities(predict, waveform: np.ndarray, config: Config,
-                           batch: int = 16) -> np.ndarray:
+class WindowScorer:
+    """Per-step probabilities of audio arriving in chunks, in constant memory: windows of one
+    clip (config.clip_seconds) every `hop_steps` output steps, each giving the last hop_steps
+    of its steps (the first window all of its steps). A step is thus scored with at least
+    clip - hop of context before it. Keeps fewer than one clip of samples between calls
+    (`buffer`), however long the input; `feed` returns the steps its chunk completes, `finish`
+    the rest (the last window zero-padded). `predict(windows (b, n)) -> (b, steps)`."""
+
+    def __init__(self, predict, config: Config, hop_steps: int | None = None, batch: int = 16):
+        self.predict, self.config, self.batch = predict, config, batch
+        self.size = int(round(config.clip_seconds * config.sample_rate))  # n samples a window
+        self.per_step = samples_per_step(config)
+        self.window_steps = output_steps(self.size, config)
+        half = (self.size // 2) // self.per_step
+        self.hop_steps = half if hop_steps is None else hop_steps
+        if not 1 <= self.hop_steps <= max(1, self.window_steps):
+            raise ValueError(f"hop_steps={self.hop_steps}: a hop is 1..{self.window_steps} "
+                             "output steps (one clip's)")
+        self.hop = self.hop_steps * self.per_step
+        self.buffer = np.zeros(0, np.float32)  # samples from the next window's start on (< n)
+        self.seen = 0  # samples fed so far
+        self.steps = 0  # steps returned so far
+        self.windows = 0  # windows scored so far
+
+    def _score(self, windows: np.ndarray) -> np.ndarray:
+        """Probabilities of the steps new in these consecutive windows, in order."""
+        probs = np.concatenate([self.predict(windows[i:i + self.batch])
+                                for i in range(0, len(windows), self.batch)])
+        out = [probs[i] if self.windows + i == 0 else probs[i][self.window_steps - self.hop_steps:]
+               for i in range(len(probs))]
+        self.windows += len(probs)
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def feed(self, chunk: np.ndarray) -> np.ndarray:
+        """Probabilities of the steps whose window is complete once `chunk` has arrived."""
+        chunk = np.asarray(chunk, np.float32).reshape(-1)
+        data = np.concatenate([self.buffer, chunk])
+        count = 0 if len(data) < self.size else 1 + (len(data) - self.size) // self.hop
+        new = np.zeros(0, np.float32)
+        if count:
+            windows = np.lib.stride_tricks.sliding_window_view(data, self.size)[::self.hop]
+            new = self._score(windows[:count])
+        # State changes only once the windows are scored: a chunk interrupted (Ctrl-C) while
+        # its windows run is not counted, and `finish` still answers for the samples before it.
+        self.buffer = data[count * self.hop:].copy()  # fewer than n samples
+        self.seen += len(chunk)
+        self.steps += len(new)
+        return new
+
+    def finish(self) -> np.ndarray:
+        """The steps left at the end of the input (output_steps of all samples fed in total),
+        from the last window padded with zeros."""
+        total = output_steps(self.seen, self.config)
+        if total <= self.steps:
+            return np.zeros(0, np.float32)
+        window = np.zeros((1, self.size), np.float32)
+        window[0, :len(self.buffer)] = self.buffer
+        new = self._score(window)[:total - self.steps]
+        self.steps += len(new)
+        self.buffer = np.zeros(0, np.float32)
+        return new
+
+
+def windowed_probabilities(predict, waveform: np.ndarray, config: Config, batch: int = 16,
+                           hop_steps: int | None = None) -> np.ndarray:
     """(output_steps(len(waveform)),) probabilities of a long waveform from a model trained on
-    clip_seconds clips: windows of one clip every half clip (starts on step boundaries), each
-    step taken from the window where it has at least ~half a clip of context (the first window
-    gives its first steps too). `predict(windows (b, n)) -> (b, steps)` probabilities."""
-    n = int(round(config.clip_seconds * config.sample_rate))
-    per_step = samples_per_step(config)
-    hop_steps = (n // 2) // per_step
-    hop = hop_steps * per_step
-    total = output_steps(len(waveform), config)
-    window_steps = output_steps(n, config)
-    keep_from = window_steps - hop_steps
-    count = max(1, int(np.ceil(max(total - window_steps, 0) / hop_steps)) + 1)
-    padded = np.zeros((count - 1) * hop + n, np.float32)
-    kept = min(len(waveform), len(padded))  # samples past the last step's field are unused
-    padded[:kept] = waveform[:kept]
-    windows = np.stack([padded[i * hop:i * hop + n] for i in range(count)])
-    probs = np.concatenate([predict(windows[i:i + batch]) for i in range(0, count, batch)])
-    out = [probs[0]] + [p[keep_from:] for p in probs[1:]]
-    return np.concatenate(out)[:total]
+    clip_seconds clips: windows of one clip every half clip (or `hop_steps`; starts on step
+    boundaries), each step taken from the window where it has at least ~half a clip of context
+    (the first window gives its first steps too): `WindowScorer` over the waveform, fed a
+    batch of windows at a time (memory: the waveform and one batch)."""
+    scorer = WindowScorer(predict, config, hop_steps, batch)
+    step = batch * scorer.hop
+    waveform = np.asarray(waveform, np.float32)
+    parts = [scorer.feed(waveform[i:i + step]) for i in range(0, len(waveform), step)]
+    return np.concatenate(parts + [scorer.finish()])
 
 
 def energy_probabilities(waveform: np.ndarray, config: Config, floor_db: float = -45.0,

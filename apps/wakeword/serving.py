@@ -25,6 +25,8 @@ from apps.wakeword.config import (
 )
 from apps.wakeword.events import detect_events_tf
 
+WINDOW_BATCH = 16  # windows a model call in the graph (as events.windowed_probabilities)
+
 
 def export_module(model, config: Config):
     """(tf.Module, {"serving_default": fn, "wav": fn}) around a trained wakeword model."""
@@ -56,7 +58,15 @@ def export_module(model, config: Config):
             size = (count - 1) * hop + n
             padded = tf.pad(waveform[:size], [[0, size - tf.minimum(length, size)]])
             windows = tf.signal.frame(padded, n, hop)  # (count, n)
-            probs = tf.sigmoid(self.model(windows, training=False))  # (count, window_steps)
+            # The model runs on WINDOW_BATCH windows at a time (its activations for a 2 h file
+            # at once would take gigabytes): the last batch padded with silent windows.
+            batches = (count + WINDOW_BATCH - 1) // WINDOW_BATCH
+            windows = tf.pad(windows, [[0, batches * WINDOW_BATCH - count], [0, 0]])
+            probs = tf.map_fn(
+                lambda batch: tf.sigmoid(self.model(batch, training=False)),
+                tf.reshape(windows, [batches, WINDOW_BATCH, n]), parallel_iterations=1,
+                fn_output_signature=tf.TensorSpec([WINDOW_BATCH, window_steps], tf.float32))
+            probs = tf.reshape(probs, [-1, window_steps])[:count]  # (count, window_steps)
             joined = tf.concat([probs[0], tf.reshape(probs[1:, keep_from:], [-1])], axis=0)
             probabilities = joined[:total]
             steps = detect_events_tf(probabilities, self.threshold, self.refractory)

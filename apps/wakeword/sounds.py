@@ -57,16 +57,57 @@ def read_wav(source: str | Path | bytes, rate: int = SAMPLE_RATE) -> np.ndarray:
             channels, width, frames = wav.getnchannels(), wav.getsampwidth(), wav.getnframes()
             source_rate, raw = wav.getframerate(), wav.readframes(frames)
     except (wave.Error, EOFError, OSError) as exc:
-        raise DataError(f"{name}: not a readable PCM WAV file ({exc or type(exc).__name__})") from None
+        raise _not_wav(name, exc) from None
+    return resample(pcm_samples(raw, width, channels, name), source_rate, rate)
+
+
+def _not_wav(name: str, exc: Exception) -> DataError:
+    return DataError(f"{name}: not a readable PCM WAV file ({exc or type(exc).__name__})")
+
+
+def pcm_samples(raw: bytes, width: int, channels: int, name: str) -> np.ndarray:
+    """(frames,) float32 mono in [-1, 1] of little-endian PCM bytes (whole frames only)."""
     if width == 1:  # 8-bit WAV is unsigned
         samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width in (2, 4):
         dtype = "<i2" if width == 2 else "<i4"
-        samples = np.frombuffer(raw, dtype).astype(np.float32) / float(2 ** (8 * width - 1))
+        samples = np.frombuffer(raw[: len(raw) // width * width], dtype).astype(np.float32) \
+            / float(2 ** (8 * width - 1))
     else:
         raise DataError(f"{name}: {8 * width}-bit samples; allowed are 8-, 16- and 32-bit PCM")
-    samples = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
-    return resample(samples, source_rate, rate)
+    return samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
+
+
+def read_chunks(stream, name: str, rate: int = SAMPLE_RATE, seconds: float = 0.1,
+                raw_format: tuple | None = None):
+    """Yields (frames,) float32 mono chunks of about `seconds` from a binary file object (a
+    file or a pipe: nothing is seeked), a PCM WAV stream, or headerless PCM when `raw_format`
+    = (sample rate, bytes a sample, channels) (`arecord -t raw`: 16-bit little-endian).
+    The same formats as `read_wav`; the rate must be `rate` (a stream is not resampled)."""
+    if raw_format is None:
+        try:
+            wav = wave.open(stream)
+            source_rate, width, channels = wav.getframerate(), wav.getsampwidth(), wav.getnchannels()
+        except (wave.Error, EOFError, OSError) as exc:
+            raise _not_wav(name, exc) from None
+        read = wav.readframes  # stops at the data chunk's end (sox and arecord state a huge one)
+    else:
+        source_rate, width, channels = raw_format
+        read = lambda frames: stream.read(frames * width * channels)  # noqa: E731
+    if source_rate != rate:
+        raise DataError(f"{name}: {source_rate} Hz audio; the model takes {rate} Hz and a stream "
+                        f"is not resampled: resample it first (e.g. sox IN -r {rate} -t wav -), "
+                        "or use `detect` on a file")
+    frames = max(1, int(seconds * rate))
+    pcm_samples(b"", width, channels, name)  # refuses other sample widths before any audio
+    while True:
+        try:
+            raw = read(frames)
+        except (wave.Error, EOFError) as exc:  # a truncated stream ends it
+            raise _not_wav(name, exc) from None
+        if not raw:
+            return
+        yield pcm_samples(raw, width, channels, name)
 
 
 def write_wav(path: str | Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> None:

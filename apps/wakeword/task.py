@@ -15,6 +15,7 @@ from apps.common.files import write_json
 from apps.common.task import Task
 from apps.wakeword import detect as detect_lib
 from apps.wakeword import evaluation
+from apps.wakeword import stream as stream_lib
 from apps.wakeword.compose import epoch_dataset
 from apps.wakeword.config import PRESETS, Config
 from apps.wakeword.data import load_data
@@ -164,10 +165,50 @@ class WakewordTask(Task):
         p.add_argument("--out-dir", metavar="DIR", help="default: <run>/detect")
         p.add_argument("--json", action="store_true", help="one JSON object per line")
         p.set_defaults(func=lambda args: self._detect(args))
+        p = sub.add_parser("stream", help="events printed as they happen, from a WAV file or "
+                                          "stdin (a WAV stream or raw PCM), in constant memory")
+        p.add_argument("source", nargs="?", default="-", metavar="SOURCE",
+                       help="a WAV file, or - for stdin (default)")
+        cli.add_run_argument(p)
+        p.add_argument("--hop", type=float, default=stream_lib.DEFAULT_HOP_SECONDS,
+                       metavar="SECONDS",
+                       help="score the last clip every SECONDS (default %(default)g): the most "
+                            "an event waits; the model runs clip/hop times per audio second. "
+                            "Half the clip (5 s by default) gives exactly detect's events")
+        p.add_argument("--raw", action="store_true",
+                       help="headerless 16-bit little-endian PCM (arecord -t raw -f S16_LE)")
+        p.add_argument("--rate", type=int, metavar="HZ",
+                       help="with --raw: its sample rate (default: the model's, 8000)")
+        p.add_argument("--channels", type=int, default=1, help="with --raw (default 1)")
+        p.add_argument("--json", action="store_true", help="one JSON object per event")
+        p.set_defaults(func=lambda args: self._stream(args))
 
     def _detect(self, args):
         for entry in self.predict(self.open(args), args.inputs, args):
             print(json.dumps(entry) if args.json else self.format_prediction(entry))
+
+    def _stream(self, args):
+        import sys
+
+        if not args.raw and (args.rate or args.channels != 1):
+            raise DataError("--rate and --channels describe --raw PCM; a WAV states its own")
+        if args.channels < 1:
+            raise DataError(f"--channels {args.channels}: at least 1")
+        run = self.open(args)
+        config = self.serving_config(run)
+        hop = stream_lib.hop_steps(args.hop, config)
+        chunks, handle = stream_lib.open_chunks(args.source, config, args.raw, args.rate,
+                                                args.channels)
+        predict = detect_lib.probability_fn(run.load_model(), config)
+        try:
+            for event in stream_lib.stream_events(predict, chunks, config, config.threshold, hop):
+                print(json.dumps({"seconds": event.seconds, "probability": round(event.probability, 4)})
+                      if args.json else f"event at {event.seconds:.2f} s "
+                                        f"(probability {event.probability:.3f})", flush=True)
+        finally:
+            if handle is not None:
+                handle.close()
+        print(f"end of stream (threshold {config.threshold:g})", file=sys.stderr)
 
     # ------------------------------------------------------------ tour
     def tour(self, context):
