@@ -8,6 +8,7 @@ import pytest
 from apps.wakeword import compose
 from apps.wakeword.config import (
     PRESETS,
+    SPECTROGRAM,
     Config,
     output_steps,
     samples_per_step,
@@ -15,20 +16,21 @@ from apps.wakeword.config import (
     step_seconds,
 )
 
-DEFAULT = Config(channel_augment=0.0, speed_augment=0.0, reverb_augment=0.0)  # words as given
+# The course's front end (40 ms steps), words as given
+SPECTRO = Config(**SPECTROGRAM, channel_augment=0.0, speed_augment=0.0, reverb_augment=0.0)
 
 
 def test_geometry_of_a_10_s_clip():
-    assert spectrogram_frames(80000, DEFAULT) == 998  # 1 + (80000 - 200) // 80
-    assert output_steps(80000, DEFAULT) == 246  # 1 + (998 - 15) // 4
-    assert step_seconds(DEFAULT) == 0.04
-    assert samples_per_step(DEFAULT) == 320
-    assert output_steps(100, DEFAULT) == 0 and output_steps(1319, DEFAULT) == 0
-    assert output_steps(1320, DEFAULT) == 1  # 15 frames of 200 samples every 80
+    assert spectrogram_frames(80000, SPECTRO) == 998  # 1 + (80000 - 200) // 80
+    assert output_steps(80000, SPECTRO) == 246  # 1 + (998 - 15) // 4
+    assert step_seconds(SPECTRO) == 0.04
+    assert samples_per_step(SPECTRO) == 320
+    assert output_steps(100, SPECTRO) == 0 and output_steps(1319, SPECTRO) == 0
+    assert output_steps(1320, SPECTRO) == 1  # 15 frames of 200 samples every 80
 
 
 def test_labels_by_hand():
-    config = dataclasses.replace(DEFAULT, label_steps=3)
+    config = dataclasses.replace(SPECTRO, label_steps=3)
     # ends at samples 639 (step 1), 640 (step 2), and 79000 (step 246: beyond the 246 steps)
     y = compose.labels_for([639], 80000, config)
     assert y.shape == (246,) and np.flatnonzero(y).tolist() == [2, 3, 4]
@@ -48,7 +50,7 @@ def _bank():
 
 
 def test_clip_positions_labels_and_non_overlap():
-    config, bank = DEFAULT, _bank()
+    config, bank = SPECTRO, _bank()
     rng = np.random.default_rng(0)
     counts = []
     for _ in range(60):
@@ -80,7 +82,7 @@ def test_recorded_negatives_are_drawn_with_their_share(share, synthetic, recorde
     bank = compose.Bank(positives=[np.full(400, 0.9, np.float32)],
                         negatives=[np.full(300, -0.9, np.float32)], backgrounds=[],
                         recorded=[np.full(500, 0.5, np.float32)])
-    config = dataclasses.replace(DEFAULT, recorded_negative_share=share, max_positives=1,
+    config = dataclasses.replace(SPECTRO, recorded_negative_share=share, max_positives=1,
                                  max_negatives=3, clip_seconds=2.0)
     rng = np.random.default_rng(3)
     lengths = [p.end - p.start for _ in range(200)
@@ -97,7 +99,7 @@ def test_recorded_negatives_are_drawn_with_their_share(share, synthetic, recorde
 
 def test_a_placed_word_is_in_the_waveform_at_its_position():
     bank = compose.Bank(positives=[np.full(4000, 1.0, np.float32)], negatives=[], backgrounds=[])
-    config = dataclasses.replace(DEFAULT, max_positives=1)
+    config = dataclasses.replace(SPECTRO, max_positives=1)
     rng = np.random.default_rng(5)
     for _ in range(20):
         x, y, placed = compose.compose_clip(rng, bank, config)
@@ -108,7 +110,7 @@ def test_a_placed_word_is_in_the_waveform_at_its_position():
 
 
 def test_epochs_are_fresh_and_repeatable():
-    config, bank = dataclasses.replace(DEFAULT, seed=3), _bank()
+    config, bank = dataclasses.replace(SPECTRO, seed=3), _bank()
     a = list(compose.clips(bank, config, 3, epoch=0, count=3))
     b = list(compose.clips(bank, config, 3, epoch=0, count=3))
     c = list(compose.clips(bank, config, 3, epoch=1, count=3))
@@ -134,7 +136,7 @@ def test_dataset_yields_epoch_after_epoch():
 
 
 def test_evaluation_stream_counts_times_and_length():
-    config = dataclasses.replace(DEFAULT, eval_hours=0.05, eval_positives=12,
+    config = dataclasses.replace(SPECTRO, eval_hours=0.05, eval_positives=12,
                                  eval_hard_negatives=10)
     pos, neg = np.full(8000, 0.7, np.float32), np.full(12000, -0.7, np.float32)
     prompts = [np.full(n, 0.3, np.float32) for n in (5000, 9000, 20000)]
@@ -162,9 +164,9 @@ def test_missing_positives_are_a_data_error():
     from apps.common.errors import DataError
 
     with pytest.raises(DataError, match="no held-out positive"):
-        compose.evaluation_stream([], [], [], [], DEFAULT)
+        compose.evaluation_stream([], [], [], [], SPECTRO)
     with pytest.raises(DataError, match="no positive recordings"):
-        next(compose.clips(compose.Bank([], [], []), DEFAULT, 0, 0, 1))
+        next(compose.clips(compose.Bank([], [], []), SPECTRO, 0, 0, 1))
 
 
 def test_telephone_channel_cuts_low_rumble_and_keeps_the_voice_band():
@@ -179,11 +181,11 @@ def test_telephone_channel_cuts_low_rumble_and_keeps_the_voice_band():
 
 
 def test_channel_augmented_clips_keep_their_labels_and_repeat():
-    config, bank = dataclasses.replace(DEFAULT, channel_augment=1.0), _bank()
+    config, bank = dataclasses.replace(SPECTRO, channel_augment=1.0), _bank()
     a = compose.compose_clip(np.random.default_rng(4), bank, config)
     b = compose.compose_clip(np.random.default_rng(4), bank, config)
     np.testing.assert_array_equal(a[0], b[0])
-    plain = compose.compose_clip(np.random.default_rng(4), bank, DEFAULT)
+    plain = compose.compose_clip(np.random.default_rng(4), bank, SPECTRO)
     assert not np.allclose(a[0], plain[0])
     for _, y, placed in (a, plain):
         ends = [p.end for p in placed if p.kind == "positive"]

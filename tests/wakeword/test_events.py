@@ -7,9 +7,9 @@ import pytest
 
 from apps.wakeword import events
 from apps.wakeword.compose import Placed
-from apps.wakeword.config import Config, output_steps
+from apps.wakeword.config import SPECTROGRAM, Config, output_steps
 
-CONFIG = Config()
+CONFIG = Config(**SPECTROGRAM)  # the course's front end: 40 ms steps
 
 
 def test_events_by_hand():
