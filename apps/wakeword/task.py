@@ -31,9 +31,11 @@ MAX_FALSE_ACCEPTS = 1.0  # per hour: the issue's operating point
 
 class WakewordTask(Task):
     name = "wakeword"
-    description = "trigger-word detection ('activate') on audio: Conv1D + GRU over a spectrogram"
+    description = ("trigger-word detection ('activate') on audio: GRUs over a frozen pretrained "
+                   "speech embedding (or the course's Conv1D over a spectrogram)")
     data_help = ("Data: asterisk (embedded default: Debian's Asterisk prompts and music, espeak-ng and "
-                 "Flite and Piper voices saying the trigger), folder:<dir> (positive/, negative/, background/ WAVs).")
+                 "Flite voices saying the trigger, Piper's for validation), folder:<dir> (positive/, "
+                 "negative/, background/ WAVs).")
     Config, presets = Config, PRESETS
     monitor, mode = "val_loss", "min"
     predicts = "WAV files"
@@ -226,7 +228,7 @@ class WakewordTask(Task):
                                        self.threshold(run), folder)
         m = result["model"]
         context.report.add(
-            "wake word ('activate': Conv1D + GRU over a spectrogram)",
+            f"wake word ('activate': GRUs over the {config.frontend})",
             {"held-out recall": f"{m['recall']:.2f} ({m['detected']}/{m['triggers']})",
              "false accepts / hour": m["false_accepts_per_hour"],
              "energy detector recall, FA/h": f"{result['energy']['recall']:.2f}, "
@@ -238,7 +240,8 @@ class WakewordTask(Task):
             notes=f"{config.epochs} epochs of the '{config.preset}' preset (small; benchmarks/wakeword.py "
                   "measures the default model). Held-out: Allison's real activated.wav (never trained "
                   "on) and de-activated.wav on held-out prompts and music, threshold chosen on a "
-                  "validation stream of an unseen synthetic voice. The picture: a held-out 12 s "
+                  f"validation stream of an unseen synthetic voice ({config.validation_voice}). "
+                  "The picture: a held-out 12 s "
                   f"clip with {sum(p.kind == 'positive' for p in placed)} triggers; events at "
                   f"{found['events']}.")
 
