@@ -29,6 +29,8 @@ FEATURES = 4  # per window: z, t, s, 1 (0 = padding)
 MAX_WORDS = 3000  # the longest plot passage of a training document
 NO_PLOT = 0.15  # share of training documents without a plot passage
 SNIPPETS = (6, 10)  # snippets per training document (same label)
+PER_SNIPPET = 5  # training documents per validation snippet (RT: 5,765, each snippet in ~40 of them)
+EPOCHS = 4  # chosen on the cross-fit (8 fits the 73 plot rows' passages: no gain on one run of four)
 
 
 @keras.saving.register_keras_serializable(package="classics_sentiment")
@@ -144,7 +146,7 @@ def load(run):
     return run.part(PART).load_model()
 
 
-def fit(run, config, whole, texts, labels, plots, count: int = 6000, epochs: int = 8, verbose=None):
+def fit(run, config, whole, texts, labels, plots, verbose=None):
     """Train the context reader into `run`'s part (skipped when that part is done). `whole`: the
     run's WholeText (its documents members, table and chain); `texts`, `labels`: validation
     snippets; `plots`: plot rows neither the members nor the table trained on."""
@@ -155,6 +157,7 @@ def fit(run, config, whole, texts, labels, plots, count: int = 6000, epochs: int
         return
     snippets = _windows(whole, [str(t) for t in texts])
     plot = _windows(whole, [" ".join(str(p) for p in plots)])[0]
+    count = PER_SNIPPET * len(snippets)
     documents, targets = compose(snippets, labels, plot, count, config.seed)
     lengths = [len(d[0]) for d in documents]
     owner = np.repeat(np.arange(len(documents), dtype=np.int32), lengths)
@@ -170,7 +173,7 @@ def fit(run, config, whole, texts, labels, plots, count: int = 6000, epochs: int
     scaled.compile(keras.optimizers.Adam(3e-3), keras.losses.BinaryCrossentropy(from_logits=True))
     run.say(f"context reader: {count} documents of validation snippets with 0..{MAX_WORDS} words of "
             f"{len(plots)} unseen plot rows")
-    scaled.fit(x, targets, batch_size=64, epochs=epochs, verbose=verbose if verbose is not None else 2)
+    scaled.fit(x, targets, batch_size=64, epochs=EPOCHS, verbose=verbose if verbose is not None else 2)
     part.save_model(reader)
     part.finish()
 
