@@ -170,7 +170,7 @@ PRESETS = {
     # Bidirectional GRU (our cell), max+mean pooling, embedding from our word2vec pretrained on
     # unlabelled text (cached), fine-tuned, beside fixed lexicon features; vocabulary extended by
     # the vectors' and lexicons' words; the mean of 3 seeds; long texts read by sentences,
-    # weighted by the naive-Bayes subjectivity table.
+    # weighted by the naive-Bayes subjectivity table and answered by the context reader.
     "default": preset("Bi-GRU + pretrained word2vec + lexicons + neutral plot text, mean of 3 seeds: "
                       "79.7 % on RT test"),
     "lstm": preset("the default with LSTM cells", cell="lstm"),
