@@ -86,7 +86,8 @@ def _signature(run_, whole: bool, root):
                                  config.sequence_length if whole else None, TASK.familiarity(run_, calibration),
                                  TASK.subjectivity(run_) if whole else None, config.subjectivity_power,
                                  config.sentences, TASK.documents(run_) if whole else None,
-                                 config.subjectivity_switch, config.subjectivity_scale, **reading_options(config))
+                                 config.subjectivity_switch, config.subjectivity_scale, **reading_options(config),
+                                 context=TASK.context(run_) if whole else None)
     version = export_lib.write_saved_model("sentiment", module, sigs, root=root)
     return tf.saved_model.load(str(version)).signatures["serving_default"]
 
@@ -157,7 +158,8 @@ def run(quick: bool = False) -> list:
     from sklearn.svm import LinearSVC
 
     from apps.sentiment.data import load_data, plot_rows
-    from apps.sentiment.subjective import validation_plots
+    from apps.sentiment.subjective import judged_plots, validation_plots
+    from apps.sentiment.task import TASK
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
@@ -195,12 +197,13 @@ def run(quick: bool = False) -> list:
             log(f"fold run: {fold_run.path} (neutral_fold {fold_run.config.neutral_fold})")
             fold_without, fold_with, _, _ = plot_drops(
                 _signature(fold_run, True, tmp / f"saved-fold{fold_run.config.neutral_fold}"), splits.x_val,
-                splits.y_val, validation_plots(fold_run.config), pairs, lambda k: 1000 + k, limit)
+                splits.y_val, judged_plots(fold_run.config), pairs, lambda k: 1000 + k, limit)
             fold_drops.append(100 * (fold_without - fold_with))
             log(f"fold {fold_run.config.neutral_fold}, {pairs} pairs: without plot "
                 f"{np.round(fold_without, 4).tolist()}, with {np.round(fold_with, 4).tolist()}: "
                 f"drop {mean_error(fold_drops[-1])[0]:.2f} points")
         cross_drop, cross_error = mean_error(np.concatenate(fold_drops))
+        reader = TASK.context(run_) is not None
         snippets = [str(t) for t in splits.x_test]
         whole_snippets, _ = _accuracy(signatures[True], snippets, splits.y_test)
         first_snippets, _ = _accuracy(signatures[False], snippets, splits.y_test)
@@ -228,10 +231,12 @@ def run(quick: bool = False) -> list:
             Row(f"validation documents + {PLOT_WORDS} plot words: accuracy drop, mean of {pairs} pairs", val_drop,
                 "points", note=f"+- {val_error:.2f}; {100 * val_with.mean():.2f} % with plot, "
                 f"{100 * val_without.mean():.2f} % without; documents of validation snippets, plot words of the "
-                "neutral rows' tenth no network or table was trained on"),
+                "neutral rows' tenth no network or table was trained on"
+                + ("; NOT a validation of the context reader, which trained on that tenth" if reader else "")),
             Row(f"validation documents + {PLOT_WORDS} plot words, cross-fitted: accuracy drop, mean of "
                 f"2 x {pairs} pairs", cross_drop, "points",
                 note=f"+- {cross_error:.2f}; folds {mean_error(fold_drops[0])[0]:.2f} and "
                 f"{mean_error(fold_drops[1])[0]:.2f}; runs of the same config with neutral_fold 0 and 1, each "
-                "judged on plot words of the half of the neutral rows it never trained on"),
+                "judged on plot words of the half of the neutral rows it never trained on"
+                + (" (less the fifth of it its context reader trained on)" if reader else "")),
         ]

@@ -130,6 +130,13 @@ class Config(TrainConfig):
     subjectivity_evidence: NonNegative = 0.5
     subjectivity_center: NonNegative = 1.5
     neutral_offset: float = 0.7
+    # Long texts answered by a context reader instead of the weighted mean (apps/sentiment/context.py;
+    # run part `context`): a bidirectional GRU of context_units units over each document's windows'
+    # [logit, table log odds, chain posterior] re-weighs them in the light of their neighbours,
+    # trained on validation snippets composed with plot text no network saw (the tenth above)
+    # inserted at random places and lengths. 0: none (the weighted mean). Needs snippet members,
+    # neutral and subjectivity "plot", sentences and two classes.
+    context_units: Count = 4
     # Whole texts longer than sequence_length are cut at their sentence ends first, each sentence
     # read in windows of its own (snippet-like windows; serving.WholeText). False: windows of
     # sequence_length consecutive tokens.
@@ -163,7 +170,7 @@ PRESETS = {
     # Bidirectional GRU (our cell), max+mean pooling, embedding from our word2vec pretrained on
     # unlabelled text (cached), fine-tuned, beside fixed lexicon features; vocabulary extended by
     # the vectors' and lexicons' words; the mean of 3 seeds; long texts read by sentences,
-    # weighted by the naive-Bayes subjectivity table.
+    # weighted by the naive-Bayes subjectivity table and answered by the context reader.
     "default": preset("Bi-GRU + pretrained word2vec + lexicons + neutral plot text, mean of 3 seeds: "
                       "79.7 % on RT test"),
     "lstm": preset("the default with LSTM cells", cell="lstm"),

@@ -4,6 +4,7 @@ import numpy as np
 
 from apps.common import ood as ood_lib
 from apps.common import validation
+from apps.sentiment.context import features as context_features
 from apps.sentiment.model import member_classifiers
 from apps.sentiment.subjective import chain_log_odds, weighted_mean
 
@@ -82,11 +83,16 @@ class WholeText:
     of a binary logit, else the top two logits' difference). With `offset` (binary logits
     only), the windows of texts over `length` tokens are answered z - offset * p(objective):
     the documents members' bias on neutral text they never saw (positive: plot summaries read
-    as mildly fresh), removed where the chain finds plot text."""
+    as mildly fresh), removed where the chain finds plot text.
+
+    With `context` (binary logits, a subjectivity model and `documents`; apps/sentiment/context.py),
+    texts over `length` tokens are answered by that reader of their windows' [z, table log odds,
+    chain posterior] in order instead of the weighted mean: it re-weighs each window in the
+    light of its neighbours (review-like text deep inside a block of plot is plot)."""
 
     def __init__(self, model, sequence_length: int, subjectivity=None, power: float = 1.0, sentences=False,
                  documents=None, switch: float = 0.5, scale: float = 1.0, evidence: float = 0.0,
-                 center: float = 1.0, offset: float = 0.0):
+                 center: float = 1.0, offset: float = 0.0, context=None):
         import tensorflow as tf
 
         self.length = int(sequence_length)
@@ -98,6 +104,9 @@ class WholeText:
         self.sentences = bool(sentences)
         self.switch, self.scale = float(switch), float(scale)
         self.evidence, self.center, self.offset = float(evidence), float(center), float(offset)
+        if context is not None and (subjectivity is None or documents is None or not self.sentences):
+            raise ValueError("a context reader needs a subjectivity model, documents members and sentences=True")
+        self.context = context
         # Eager callers (predict, read_logits): the chain's scans as one traced graph, not a
         # Python step per window (~2 ms each: 1.8 s for 800 windows, 0.03 s traced).
         self.chain = tf.function(chain_log_odds, reduce_retracing=True)
@@ -124,32 +133,46 @@ class WholeText:
         if not self.sentences:
             return (*self._chunks(ids, 1), read)  # "" is one empty window
         n = tf.shape(text)[0]
-        split = tf.strings.regex_replace(text, r"([.!?])\s+", "\\1\n")
-        joined = tf.strings.regex_replace(text, "\n", " ")  # a short text stays one piece
-        pieces = tf.strings.split(tf.where(read > self.length, split, joined), sep="\n")  # ragged (N, pieces)
-        chunks, piece = self._chunks(tf.cast(self.tokens(pieces.flat_values), tf.int64), 0)
-        owner = tf.gather(tf.cast(pieces.value_rowids(), tf.int32), piece)
+        chunks, owner = self.sentence_windows(text, read > self.length)
         # A text without a token ("", punctuation only): one empty window, as the plain reading.
         empty = tf.cast(tf.where(tf.math.unsorted_segment_sum(tf.ones_like(owner), owner, n) == 0)[:, 0], tf.int32)
         chunks = tf.concat([chunks, tf.zeros(tf.stack([tf.size(empty), self.length]), tf.int64)], axis=0)
         return chunks, tf.concat([owner, empty], axis=0), read
 
-    def log_odds(self, chunks, owner, logits):
-        """(W,) posterior log odds that each window is subjective (None without a subjectivity
-        model): the table's log odds times `scale` (+ `evidence` times the window's margin
-        minus `center`), through the chain of the text's windows (`subjective.chain_log_odds`)
-        unless `switch` is 0.5."""
+    def sentence_windows(self, text, cut):
+        """string (N,), bool (N,) -> (windows (W, length), owner (W,) int32): the texts where
+        `cut` cut at their sentence ends (".", "!" or "?" before white space; line breaks), each
+        sentence in windows of its own; the others one piece. A text without a token has none."""
         import tensorflow as tf
 
-        if self.subjectivity is None:
-            return None
-        log_odds = self.scale * self.subjectivity(chunks, training=False)[:, 0]
+        split = tf.strings.regex_replace(text, r"([.!?])\s+", "\\1\n")
+        joined = tf.strings.regex_replace(text, "\n", " ")  # a short text stays one piece
+        pieces = tf.strings.split(tf.where(cut, split, joined), sep="\n")  # ragged (N, pieces)
+        chunks, piece = self._chunks(tf.cast(self.tokens(pieces.flat_values), tf.int64), 0)
+        return chunks, tf.gather(tf.cast(pieces.value_rowids(), tf.int32), piece)
+
+    def posterior(self, table, logits, owner):
+        """(W,) posterior log odds that each window is subjective from the table's log odds (W,):
+        times `scale` (+ `evidence` times the window's margin minus `center`), through the chain
+        of the text's windows unless `switch` is 0.5."""
+        import tensorflow as tf
+
+        log_odds = self.scale * table
         if self.evidence:
             log_odds += self.evidence * (margin(logits) - self.center)
         if self.switch < 0.5:
             chain = self.chain if tf.executing_eagerly() else chain_log_odds  # an export traces it inline
             log_odds = chain(log_odds, owner, self.switch)
         return log_odds
+
+    def log_odds(self, chunks, owner, logits):
+        """(W,) posterior log odds that each window is subjective (None without a subjectivity
+        model): the table's log odds times `scale` (+ `evidence` times the window's margin
+        minus `center`), through the chain of the text's windows (`subjective.chain_log_odds`)
+        unless `switch` is 0.5."""
+        if self.subjectivity is None:
+            return None
+        return self.posterior(self.subjectivity(chunks, training=False)[:, 0], logits, owner)
 
     def window_logits(self, chunks, owner, read):
         """(W, 1 | K) logits of the windows: by the `documents` model for the windows of texts
@@ -178,11 +201,17 @@ class WholeText:
         logits = self.window_logits(chunks, owner, read)
         if self.subjectivity is None:
             return tf.math.unsorted_segment_mean(logits, owner, n), read
-        log_odds = self.log_odds(chunks, owner, logits)
+        table = self.subjectivity(chunks, training=False)[:, 0]
+        log_odds = self.posterior(table, logits, owner)
+        if self.context is not None and logits.shape[-1] == 1:
+            documents = self.context(context_features(logits[:, 0], table, log_odds, owner, n), training=False)
         if self.offset and logits.shape[-1] == 1:
             long = tf.cast(tf.gather(read > self.length, owner), logits.dtype)  # (W,) 1: a long text's window
             logits -= (self.offset * long * tf.sigmoid(-log_odds))[:, None]
-        return weighted_mean(logits, self.power * tf.math.log_sigmoid(log_odds), owner, n), read
+        mean = weighted_mean(logits, self.power * tf.math.log_sigmoid(log_odds), owner, n)
+        if self.context is not None and logits.shape[-1] == 1:
+            mean = tf.where((read > self.length)[:, None], documents, mean)  # one-window texts: their own answer
+        return mean, read
 
 
 def margin(logits):
@@ -198,7 +227,7 @@ def margin(logits):
 
 def export_module(model, labels, max_chars=100_000, calibration=None, sequence_length=None, familiar=None,
                   subjectivity=None, power=1.0, sentences=False, documents=None, switch=0.5, scale=1.0,
-                  evidence=0.0, center=1.0, offset=0.0):
+                  evidence=0.0, center=1.0, offset=0.0, context=None):
     """A tf.Module with the serving signatures: raw strings in; probabilities, class id,
     label and score out (`serving_default`), or the token ids the model reads (`tokenize`).
     The TextVectorization layer and its vocabulary table are inside the graph.
@@ -211,7 +240,7 @@ def export_module(model, labels, max_chars=100_000, calibration=None, sequence_l
     `familiar`, a text_ood.FamiliarityScore). With `sequence_length` a text is read whole (`WholeText`:
     the mean of the logits of its windows, weighted by p(subjective) ** `power` with a
     `subjectivity` model; longer texts cut at sentence ends first with `sentences`; their
-    windows read by `documents` when given) and
+    windows read by `documents` when given; those of long texts by the `context` reader when given) and
     `tokens_read` says how many tokens; without,
     the model reads its first tokens as trained. An empty batch answers empty outputs."""
     import tensorflow as tf
@@ -221,13 +250,15 @@ def export_module(model, labels, max_chars=100_000, calibration=None, sequence_l
             super().__init__()
             self.model = model
             self.whole = (WholeText(model, sequence_length, subjectivity, power, sentences, documents, switch, scale,
-                                    evidence, center, offset) if sequence_length else None)
+                                    evidence, center, offset, context) if sequence_length else None)
             if self.whole is not None:  # tracked, so their vocabulary table and weights are saved
                 self.whole_tokens, self.whole_classify = self.whole.tokens, self.whole.classify
                 if subjectivity is not None:
                     self.whole_subjectivity = subjectivity
                 if documents is not None:
                     self.whole_classify_long = self.whole.classify_long
+                if context is not None:
+                    self.whole_context = context
             self.labels = tf.constant(list(labels))
             if calibration is not None and calibration.score == "bigram":
                 if familiar is None:

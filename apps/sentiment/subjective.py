@@ -23,6 +23,7 @@ PART = "subjectivity"  # the run part holding the network
 CUTS = 5  # the plot rows are cut into pieces this many times (different seeds): ~ balanced classes
 VAL_PLOTS = 0.1  # of the neutral plot rows: not counted (validation objective texts)
 ALPHA = 1.0  # Laplace smoothing of the counts
+CONTEXT_SHARE = 0.2  # of a fold's validation rows (the other half): the context reader's (~ the tenth's count)
 
 
 def validation_plots(config, plots=None) -> list:
@@ -36,6 +37,31 @@ def trained_plots(config, plots=None) -> list:
     """The neutral plot rows but those: what the table counts and the members train on."""
     plots = plot_rows("neutral") if plots is None else plots
     return [p for p, h in zip(plots, _held(config, plots)) if not h]
+
+
+def context_plots(config, plots=None) -> list:
+    """The unseen plot rows the context reader trains on (apps/sentiment/context.py): the tenth
+    (`neutral_fold` ""), else a fixed-seed fifth of the other half's distinct rows (about as many),
+    so that the rest of that half (`judged_plots`) still validates the fold's reading."""
+    held = validation_plots(config, plots)
+    if not config.neutral_fold:
+        return held
+    return [p for p in held if str(p) in _context_rows(config, held)]
+
+
+def judged_plots(config, plots=None) -> list:
+    """The validation plot rows the context reader never read: with `neutral_fold`, the other
+    half but `context_plots`; else the tenth (which the reader, when there is one, trained on)."""
+    held = validation_plots(config, plots)
+    if not config.neutral_fold:
+        return held
+    return [p for p in held if str(p) not in _context_rows(config, held)]
+
+
+def _context_rows(config, held) -> set:
+    distinct = sorted(set(map(str, held)))
+    order = np.random.default_rng(config.seed + 1).permutation(len(distinct))
+    return {distinct[i] for i in order[:max(1, round(CONTEXT_SHARE * len(distinct)))]}
 
 
 def _held(config, plots):

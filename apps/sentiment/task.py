@@ -17,7 +17,7 @@ from apps.common.files import write_json
 from apps.common.optimizers import make_optimizer
 from apps.common.run import DONE
 from apps.common.task import Task
-from apps.sentiment import familiar, lexicon, pretrain, subjective
+from apps.sentiment import context, familiar, lexicon, pretrain, subjective
 from apps.sentiment import model as model_lib
 from apps.sentiment.config import PRESETS, Config
 from apps.sentiment.data import (
@@ -112,6 +112,13 @@ class SentimentTask(Task):
             run.say("members with neutral text, for long texts")
             super().fit(documents, config, data, verbose)
             documents.finish()
+        if reads_in_context(config):
+            model = run.load_model()
+            whole = WholeText(model, config.sequence_length, self.subjectivity(run), config.subjectivity_power,
+                              config.sentences, self.documents(run), config.subjectivity_switch,
+                              config.subjectivity_scale, **reading_options(config))
+            context.fit(run, config, whole, data.splits.x_val, data.splits.y_val,
+                        subjective.context_plots(config), verbose=verbose)
 
     def documents(self, run):
         """The model reading the windows of long texts (strings -> logits) when it is not the
@@ -124,6 +131,10 @@ class SentimentTask(Task):
         it (`config.subjectivity`), else None."""
         config = run.config
         return subjective.load(run) if config.subjectivity and config.whole_text else None
+
+    def context(self, run):
+        """The run's context reader of long texts (apps/sentiment/context.py), else None."""
+        return context.load(run) if reads_in_context(run.config) else None
 
     def compile(self, model, config, data, learning_rate=None):
         import keras
@@ -189,7 +200,8 @@ class SentimentTask(Task):
                "subjectivity": [config.subjectivity, config.subjectivity_power, config.sentences,
                                 config.subjectivity_scale, config.subjectivity_switch, config.subjectivity_evidence,
                                 config.subjectivity_center, config.neutral_offset],
-               "documents": bool(config.neutral and config.snippet_members)}
+               "documents": bool(config.neutral and config.snippet_members),
+               **({"context": config.context_units} if reads_in_context(config) else {})}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
         if cached and cached.get("key") == key:
             return ood_lib.Calibration(**cached["calibration"])
@@ -198,7 +210,7 @@ class SentimentTask(Task):
         proxy_texts = ood_lib.shuffled_words(splits.x_val, config.seed)
         subjectivity, documents = self.subjectivity(run), self.documents(run)
         both = read_logits(config, model, [*splits.x_val, *proxy_texts], subjectivity=subjectivity,
-                           documents=documents)[0]  # one pass: the reading is traced once
+                           documents=documents, context=self.context(run))[0]  # one pass: the reading is traced once
         val, proxy = both[:len(splits.x_val)], both[len(splits.x_val):]
         extra, params = {}, {}
         if config.ood_reference:
@@ -239,7 +251,7 @@ class SentimentTask(Task):
         model = run.load_model()
         calibration = self.calibration(run, model)
         y, read = read_logits(run.config, model, texts, subjectivity=self.subjectivity(run),
-                              documents=self.documents(run))
+                              documents=self.documents(run), context=self.context(run))
         scorer = self.familiarity(run, calibration)
         scores = (ood_lib.scores(y, calibration.score) if scorer is None
                   else scorer(familiar.ragged_ids(ragged_tokens(model), texts)).numpy())
@@ -266,7 +278,7 @@ class SentimentTask(Task):
                                            self.familiarity(run, calibration), self.subjectivity(run),
                                            run.config.subjectivity_power, run.config.sentences, self.documents(run),
                                            run.config.subjectivity_switch, run.config.subjectivity_scale,
-                                           **reading_options(run.config))
+                                           **reading_options(run.config), context=self.context(run))
         vocabulary = model_lib.vectorizer(model).get_vocabulary()
         return module, signatures, {"vocabulary.txt": "".join(f"{w}\n" for w in vocabulary),
                                     "ood.json": calibration.to_json()}
@@ -294,16 +306,18 @@ class SentimentTask(Task):
                   f"strings. Most confidently wrong test snippets: {mistakes}")
 
 
-def read_logits(config, model, texts, batch_size=256, subjectivity=None, documents=None):
+def read_logits(config, model, texts, batch_size=256, subjectivity=None, documents=None, context=None):
     """(logits (N, 1 | K), tokens read (N,) or None) of texts read as the export reads them:
     whole (`config.whole_text`, in batches; windows weighted by the `subjectivity` network when
-    given; those of long texts by `documents` when given) or their first sequence_length tokens."""
+    given; those of long texts by `documents` when given, answered by the `context` reader when
+    given) or their first sequence_length tokens."""
     import tensorflow as tf
 
     if not config.whole_text:
         return logits(model, texts), None
     whole = WholeText(model, config.sequence_length, subjectivity, config.subjectivity_power, config.sentences,
-                      documents, config.subjectivity_switch, config.subjectivity_scale, **reading_options(config))
+                      documents, config.subjectivity_switch, config.subjectivity_scale, **reading_options(config),
+                      context=context)
     # One graph for every batch (traced once, any N): eager calls of the models run their RNN
     # steps one Python op at a time.
     read = tf.function(whole.__call__, input_signature=[tf.TensorSpec([None], tf.string)])
@@ -317,6 +331,13 @@ def reading_options(config) -> dict:
     """WholeText's and export_module's keyword arguments from the config's reading of long texts."""
     return {"evidence": config.subjectivity_evidence, "center": config.subjectivity_center,
             "offset": config.neutral_offset}
+
+
+def reads_in_context(config) -> bool:
+    """Whether the run's long texts are answered by a context reader (config.context_units; it
+    needs the documents members, the subjectivity table and sentence windows)."""
+    return bool(config.context_units and config.whole_text and config.neutral and config.snippet_members
+                and config.subjectivity and config.sentences)
 
 
 def initialise(model, config, data):

@@ -221,7 +221,10 @@ def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_
     texts = ["a fine film", "The film is bad. " * 6 + "He meets his wife and they move to Paris. " * 4]
     got = TASK.predict(run, texts)
     power = config.subjectivity_power
-    whole = WholeText(model, 24, TASK.subjectivity(run), power, True, documents, 0.1, 0.5, **reading_options(config))
+    reader = TASK.context(run)  # trained on the validation snippets (config.context_units)
+    assert reader is not None and (run.path / "context" / "best.keras").exists()
+    whole = WholeText(model, 24, TASK.subjectivity(run), power, True, documents, 0.1, 0.5, **reading_options(config),
+                      context=reader)
     want_logits, read = whole(tf.constant(texts))
     assert [g["tokens_read"] for g in got] == read.numpy().tolist() == [3, 60]
     p_fresh = tf.sigmoid(want_logits[:, 0]).numpy()

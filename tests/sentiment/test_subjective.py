@@ -129,3 +129,10 @@ def test_counted_and_validation_plots_split_the_neutral_rows():
         assert sorted(trained + held) == sorted(plots) and not set(trained) & set(held)
         assert abs(len(set(trained)) - len(set(held))) <= 1
     assert halves[0][0] == halves[1][1] and halves[0][1] == halves[1][0]
+    # The context reader's rows: the tenth, or a fifth of a fold's other half (the rest judges it).
+    assert subjective.context_plots(config, plots) == subjective.judged_plots(config, plots)
+    assert subjective.context_plots(config, plots) == subjective.validation_plots(config, plots)
+    for c in (dataclasses.replace(config, neutral_fold=f) for f in "01"):
+        read, judged = subjective.context_plots(c, plots), subjective.judged_plots(c, plots)
+        assert sorted(read + judged) == sorted(subjective.validation_plots(c, plots)) and not set(read) & set(judged)
+        assert len(set(read)) == round(0.2 * len(set(read + judged)))

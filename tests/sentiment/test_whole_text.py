@@ -159,3 +159,39 @@ def test_long_texts_read_by_the_documents_model_through_the_chain(random_nets):
     np.testing.assert_allclose(whole(tf.constant(["dull"]))[0].numpy(), got.numpy()[2:], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(whole(tf.constant(texts[1:2]))[0].numpy(), got.numpy()[1:2], rtol=1e-5, atol=1e-6)
 
+
+
+def test_context_reader_untrained_is_the_weighted_mean_and_exports(random_nets, tmp_path):
+    from apps.sentiment import context
+
+    ensemble, subjectivity = random_nets
+    documents = _random_model(4)
+    sentences = ["A good film.", "Dull and long, dull and long!", "a bad film, dull?", "bad film", "Good."]
+    texts = ["a good film", " ".join(sentences), "", "dull", " ".join(sentences[::-1] * 2)]  # "": its window last
+    options = dict(sentences=True, documents=documents, switch=0.1, scale=0.5, evidence=0.7, center=1.2, offset=0.4)
+    plain = WholeText(ensemble, 8, subjectivity, 2.0, **options)(tf.constant(texts))[0].numpy()
+    reader = context.build(3, 2.0, 0.4)  # zero-initialised attention and correction
+    whole = WholeText(ensemble, 8, subjectivity, 2.0, **options, context=reader)
+    got, read = whole(tf.constant(texts))
+    assert read.numpy().tolist() == [3, 16, 0, 1, 32]
+    np.testing.assert_allclose(got.numpy(), plain, rtol=1e-4, atol=1e-5)
+    # Trained (here: random) weights move long texts only; the reader reads its text's windows
+    # alone (the same answer in any batch) and survives save / load and the export.
+    rng = np.random.default_rng(6)
+    reader.set_weights([rng.normal(0, 1, w.shape).astype(np.float32) for w in reader.get_weights()])
+    moved = whole(tf.constant(texts))[0].numpy()
+    np.testing.assert_allclose(moved[[0, 2, 3]], plain[[0, 2, 3]], rtol=1e-5, atol=1e-6)
+    assert np.all(np.abs(moved[[1, 4]] - plain[[1, 4]]) > 0.01)
+    np.testing.assert_allclose(whole(tf.constant(texts[4:]))[0].numpy(), moved[4:], rtol=1e-4, atol=1e-5)
+    reader.save(tmp_path / "context.keras")
+    loaded_reader = keras.saving.load_model(tmp_path / "context.keras")
+    module, signatures = export_module(ensemble, ["rotten", "fresh"], 1000, None, sequence_length=8,
+                                       subjectivity=subjectivity, power=2.0, context=loaded_reader, **options)
+    tf.saved_model.save(module, str(tmp_path / "export"), signatures=signatures)
+    served = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
+    out = served(text=tf.constant(texts))
+    assert [e.decode() != "" for e in out["error"].numpy()] == [False, False, True, False, False]
+    keep = [0, 1, 3, 4]
+    np.testing.assert_allclose(out["probabilities"].numpy()[keep, 1], tf.sigmoid(moved[keep, 0]).numpy(), rtol=1e-4)
+    with pytest.raises(ValueError, match="context reader needs"):
+        WholeText(ensemble, 8, subjectivity, 2.0, context=reader)

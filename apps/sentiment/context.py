@@ -1,0 +1,190 @@
+"""A long text's windows read in context: a small recurrent net over the sequence of a
+document's windows re-weights them, so that review-like sentences deep inside a block of plot
+summary count as plot (Yang et al. 2016's hierarchical attention, over Pang & Lee 2004's
+proximity, apps/sentiment/subjective.py).
+
+Per window the reading already has the documents members' logit z, the naive-Bayes table's
+log odds t and the chain's posterior log odds s that the window is subjective (serving.WholeText).
+`ContextReader` reads (documents, windows, 4) features [z, t, s, 1 (0: padding)] through a
+bidirectional GRU of a few units and answers the document logit
+
+    sum_i softmax_i(power * log sigmoid(s_i) + a_i) * (z_i - offset * sigmoid(-s_i) + c_i)
+
+with a_i, c_i linear in the GRU's state at window i (zero-initialised: untrained, it is
+WholeText's reading). It is trained (run part `context`) on documents composed of VALIDATION
+snippets (members' logits not fitted to them) with a passage of plot summaries the members and
+the table never trained on (subjective.context_plots: the tenth) inserted at a random window and
+of a random length (0..`MAX_WORDS` words, or none), so it cannot learn one geometry; few epochs,
+as that pool is small (73 rows).
+"""
+
+import keras
+import numpy as np
+
+import layers
+from apps.common.run import DONE
+
+PART = "context"  # the run part holding the reader
+FEATURES = 4  # per window: z, t, s, 1 (0 = padding)
+MAX_WORDS = 3000  # the longest plot passage of a training document
+NO_PLOT = 0.15  # share of training documents without a plot passage
+SNIPPETS = (6, 10)  # snippets per training document (same label)
+PER_SNIPPET = 5  # training documents per validation snippet (RT: 5,765, each snippet in ~40 of them)
+EPOCHS = 4  # chosen on the cross-fit (8 fits the 73 plot rows' passages: no gain on one run of four)
+
+
+@keras.saving.register_keras_serializable(package="classics_sentiment")
+class ContextReader(keras.layers.Layer):
+    """(documents, windows, 4) [z, t, s, 1] -> (documents, 1) document logit (see the module).
+
+    Args:
+        units: the GRU's units per direction.
+        power: the weight of log p(subjective) in the attention logits (WholeText's power).
+        offset: the neutral offset of the windows' logits (WholeText's offset).
+    """
+
+    def __init__(self, units=4, power=2.0, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if int(units) < 1:
+            raise ValueError(f"`units` must be >= 1, received: {units!r}")
+        self.units, self.power, self.offset = int(units), float(power), float(offset)
+        self.context = keras.layers.Bidirectional(keras.layers.RNN(layers.GRUCell(self.units), return_sequences=True),
+                                                  name="context")
+        self.attend = keras.layers.Dense(1, kernel_initializer="zeros", name="attend")
+        self.correct = keras.layers.Dense(1, kernel_initializer="zeros", name="correct")
+
+    def build(self, input_shape):
+        width = 5  # the window's own inputs to the GRU (`_inputs`)
+        self.context.build((input_shape[0], input_shape[1], width))
+        self.attend.build((input_shape[0], input_shape[1], 2 * self.units + width))
+        self.correct.build((input_shape[0], input_shape[1], 2 * self.units + width))
+
+    @staticmethod
+    def _inputs(z, t, s):
+        """(documents, windows, 5): the features on similar scales (log odds clipped)."""
+        ops = keras.ops
+        return ops.stack([z / 3.0, ops.abs(z) / 3.0, ops.clip(t, -20.0, 20.0) / 10.0, ops.clip(s, -20.0, 20.0) / 10.0,
+                          ops.sigmoid(s)], axis=-1)
+
+    def call(self, features):
+        ops = keras.ops
+        z, t, s, real = (features[..., i] for i in range(FEATURES))
+        own = self._inputs(z, t, s)
+        state = self.context(own, mask=real > 0)  # (documents, windows, 2 units)
+        both = ops.concatenate([state, own], axis=-1)
+        scores = self.power * ops.log_sigmoid(s) + self.attend(both)[..., 0]
+        weights = ops.softmax(ops.where(real > 0, scores, -1e9), axis=-1)  # (documents, windows)
+        logits = z - self.offset * ops.sigmoid(-s) + self.correct(both)[..., 0]
+        return ops.sum(weights * logits, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "power": self.power, "offset": self.offset}
+
+
+def build(units, power, offset) -> keras.Model:
+    """(documents, windows, 4) features -> (documents, 1) logit."""
+    features = keras.Input((None, FEATURES), name="window_features")
+    return keras.Model(features, ContextReader(units, power, offset, name="reader")(features), name="context")
+
+
+def features(logits, table, posterior, owner, n):
+    """Per text its windows' [z, t, s, 1] in order, zero-padded: (n, most windows, 4). `owner`
+    (W,) int32 need not be sorted (WholeText appends the empty texts' windows last)."""
+    import tensorflow as tf
+
+    values = tf.stack([logits, table, posterior, tf.ones_like(logits)], axis=-1)
+    order = tf.argsort(owner, stable=True)
+    ragged = tf.RaggedTensor.from_value_rowids(tf.gather(values, order), tf.cast(tf.gather(owner, order), tf.int64),
+                                               nrows=tf.cast(n, tf.int64))
+    return ragged.to_tensor(shape=[None, None, FEATURES])
+
+
+def padded(documents) -> np.ndarray:
+    """[(z, t, s)] arrays per document -> (documents, most windows, 4) as `features`."""
+    most = max(len(d[0]) for d in documents)
+    out = np.zeros((len(documents), most, FEATURES), np.float32)
+    for i, (z, t, s) in enumerate(documents):
+        out[i, :len(z), 0], out[i, :len(z), 1], out[i, :len(z), 2], out[i, :len(z), 3] = z, t, s, 1.0
+    return out
+
+
+def compose(snippets, labels, plot, count: int, seed: int):
+    """`count` training documents: same-label snippets (SNIPPETS), a plot passage at a random
+    window (NO_PLOT of them none; else consecutive windows of `plot` from a random one, up to a
+    uniform 0..MAX_WORDS tokens). `snippets`: per snippet its windows' (z, t, tokens) arrays;
+    `plot` the same of the joined plot rows. -> ([(z, t, is_plot)] per document, labels)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    ends = np.r_[0, np.cumsum(plot[2])]
+    documents, targets = [], []
+    for _ in range(count):
+        label = int(rng.integers(0, 2))
+        group = rng.choice(np.flatnonzero(labels == label), int(rng.integers(SNIPPETS[0], SNIPPETS[1] + 1)),
+                           replace=False)
+        z = np.concatenate([snippets[g][0] for g in group])
+        t = np.concatenate([snippets[g][1] for g in group])
+        is_plot = np.zeros(len(z), bool)
+        if rng.random() >= NO_PLOT:
+            start = int(rng.integers(0, len(plot[2])))
+            stop = min(int(np.searchsorted(ends, ends[start] + rng.uniform(0, MAX_WORDS))), len(plot[2]))
+            at = int(rng.integers(0, len(z) + 1))
+            z = np.r_[z[:at], plot[0][start:stop], z[at:]]
+            t = np.r_[t[:at], plot[1][start:stop], t[at:]]
+            is_plot = np.r_[is_plot[:at], np.ones(stop - start, bool), is_plot[at:]]
+        documents.append((z.astype(np.float32), t.astype(np.float32), is_plot))
+        targets.append(label)
+    return documents, np.array(targets)
+
+
+def load(run):
+    """The run's context reader, or None when it has none."""
+    if not (run.path / PART / DONE).exists():
+        return None
+    return run.part(PART).load_model()
+
+
+def fit(run, config, whole, texts, labels, plots, verbose=None):
+    """Train the context reader into `run`'s part (skipped when that part is done). `whole`: the
+    run's WholeText (its documents members, table and chain); `texts`, `labels`: validation
+    snippets; `plots`: plot rows neither the members nor the table trained on."""
+    import tensorflow as tf
+
+    part = run.part(PART)
+    if part.done:
+        return
+    snippets = _windows(whole, [str(t) for t in texts])
+    plot = _windows(whole, [" ".join(str(p) for p in plots)])[0]
+    count = PER_SNIPPET * len(snippets)
+    documents, targets = compose(snippets, labels, plot, count, config.seed)
+    lengths = [len(d[0]) for d in documents]
+    owner = np.repeat(np.arange(len(documents), dtype=np.int32), lengths)
+    z, t = (np.concatenate([d[k] for d in documents]) for k in (0, 1))
+    s = whole.posterior(tf.constant(t), tf.constant(z[:, None]), tf.constant(owner)).numpy()
+    x = padded([(d[0], d[1], s[a:b]) for d, a, b in zip(documents, np.r_[0, np.cumsum(lengths)[:-1]],
+                                                           np.cumsum(lengths))])
+    keras.utils.set_random_seed(config.seed)
+    reader = build(config.context_units, whole.power, whole.offset)
+    # A learnt scale on the logit for the loss: sharper weights then gain nothing by themselves.
+    inputs = keras.Input((None, FEATURES))
+    scaled = keras.Model(inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(reader(inputs)))
+    scaled.compile(keras.optimizers.Adam(3e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+    run.say(f"context reader: {count} documents of validation snippets with 0..{MAX_WORDS} words of "
+            f"{len(plots)} unseen plot rows")
+    scaled.fit(x, targets, batch_size=64, epochs=EPOCHS, verbose=verbose if verbose is not None else 2)
+    part.save_model(reader)
+    part.finish()
+
+
+def _windows(whole, texts):
+    """Per text its sentence windows' (documents members' logits z, table log odds t, tokens)."""
+    import tensorflow as tf
+
+    chunks, owner = whole.sentence_windows(tf.constant(texts), tf.ones([len(texts)], tf.bool))
+    chunks, owner = chunks.numpy(), owner.numpy()
+    z = whole.classify_long.predict(chunks, batch_size=512, verbose=0)[:, 0]
+    t = whole.subjectivity.predict(chunks, batch_size=1024, verbose=0)[:, 0]
+    ends = np.searchsorted(owner, np.arange(len(texts) + 1))
+    return [(z[a:b], t[a:b], (chunks[a:b] > 0).sum(1)) for a, b in zip(ends[:-1], ends[1:])]
