@@ -57,6 +57,9 @@ class Config(TrainConfig):
     # model=seq2seq: embeddings start at N(0, embedding_stddev); 0: Keras's uniform(-0.05, 0.05),
     # which left the bible model at the unigram distribution for 2 epochs (see model.py).
     embedding_stddev: NonNegative = 0.0
+    # model=seq2seq: Nguyen & Chiang's (2018) lexical model, logits from tanh(the attention-
+    # weighted source embeddings) through a residual layer, added to the attentional logits.
+    lexical: bool = False
     # The export refuses longer texts (per instance); texts over `source_length` characters
     # are cut to it, with a notice in the answer.
     export_max_chars: PositiveInt = 1000
@@ -71,6 +74,9 @@ class Config(TrainConfig):
     learning_rate: PositiveFloat = 5e-3
     lr_schedule: str = "constant"
     clip_norm: NonNegative = 0.0  # global gradient-norm clipping; 0: none
+    # The target distribution is (1 - e) one-hot + e uniform (Szegedy et al. 2016); 0: plain
+    # cross-entropy. Sennrich & Zhang (2019) use 0.1 for low-resource translation.
+    label_smoothing: Annotated[float, Between(0, 1, high_open=True)] = 0.0
 
 
 DATES_DEFAULT = dict(dates_samples=30000, epochs=15, lr_schedule="cosine")

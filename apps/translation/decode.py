@@ -47,14 +47,14 @@ def length_penalty(lengths, alpha):
 def greedy_decode(model, source_ids, max_length, start_id, end_id, no_repeat_ngram=0):
     """Token ids (batch, <= max_length), each row the argmax path up to and including
     `end_id`, then PAD_ID. Stops early once every row has ended. Runs inside a tf.function."""
-    values, mask, states = model.encode(source_ids)
+    memory, mask, states = model.encode(source_ids)
     batch = tf.shape(source_ids)[0]
     tokens = tf.fill([batch], tf.constant(start_id, tf.int32))
     finished = tf.zeros([batch], tf.bool)
     sequences = tf.zeros([batch, 0], tf.int32)
 
     def step(t, tokens, states, finished, sequences):
-        logits, states = model.decode_step(tokens, states, values, mask)
+        logits, states = model.decode_step(tokens, states, memory, mask)
         logits = _ban_repeats(_without_pad(logits), sequences, no_repeat_ngram)
         tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
         tokens = tf.where(finished, PAD_ID, tokens)  # ended rows emit padding
@@ -87,10 +87,10 @@ def beam_search(model, source_ids, max_length, start_id, end_id, beam_width=4, a
     Returns (tokens (batch, beam_width, steps) best first, normalised scores (batch,
     beam_width)); `tokens[:, 0]` is the answer. Width 1 is greedy decoding.
     """
-    values, mask, states = model.encode(source_ids)
+    memory, mask, states = model.encode(source_ids)
     batch = tf.shape(source_ids)[0]
     k = beam_width
-    values, mask = tf.repeat(values, k, axis=0), tf.repeat(mask, k, axis=0)  # (batch * k, ...)
+    memory, mask = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (memory, mask))  # (batch * k, ...)
     states = [tf.repeat(s, k, axis=0) for s in states]
     # Only the first beam is live at the start: the others would duplicate it.
     scores = tf.tile(tf.constant([[0.0] + [-float("inf")] * (k - 1)]), [batch, 1])  # (batch, k) log P
@@ -100,7 +100,7 @@ def beam_search(model, source_ids, max_length, start_id, end_id, beam_width=4, a
     finished = tf.zeros([batch, k], tf.bool)
 
     def step(t, tokens, states, scores, sequences, lengths, finished):
-        logits, states = model.decode_step(tokens, states, values, mask)
+        logits, states = model.decode_step(tokens, states, memory, mask)
         vocabulary = tf.shape(logits)[-1]
         log_probs = _ban_repeats(tf.nn.log_softmax(_without_pad(logits)), tf.reshape(sequences, [batch * k, -1]),
                                  no_repeat_ngram)
