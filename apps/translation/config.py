@@ -68,6 +68,9 @@ class Config(TrainConfig):
     length_alpha: NonNegative = 0.6
     # Greedy and beam never write an n-gram (of tokens) twice in one text; 0: off (n >= 2).
     no_repeat_ngram: Annotated[int, OneOf(0, 2, 3, 4, 5, 6)] = 0
+    # Source words read as <unk> copied into the translation where the output attends to them
+    # (serving.py): "names" (capitalised words only), "all", or "none". Source words only.
+    copy_unknown: Annotated[str, OneOf("none", "names", "all")] = "none"
     # Training
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 100
