@@ -68,6 +68,9 @@ class Config(TrainConfig):
     length_alpha: NonNegative = 0.6
     # Greedy and beam never write an n-gram (of tokens) twice in one text; 0: off (n >= 2).
     no_repeat_ngram: Annotated[int, OneOf(0, 2, 3, 4, 5, 6)] = 0
+    # Beam: GNMT's coverage penalty beta * sum_j log(min(attention received by source word j, 1))
+    # added to the normalised score (decode.coverage_penalty): longer, fuller outputs; 0: off.
+    coverage_beta: NonNegative = 0.0
     # Source words read as <unk> copied into the translation where the output attends to them
     # (serving.py): "names" (capitalised words only), "all", or "none". Source words only.
     copy_unknown: Annotated[str, OneOf("none", "names", "all")] = "none"

@@ -196,25 +196,25 @@ class AttentionSeq2Seq(keras.Model):
         return (values, embedded), mask, initial
 
     def _logits(self, decoder_outputs, memory, mask, training=None):
-        """decoder outputs (batch, Ty, units) or one step's (batch, units) -> logits."""
+        """decoder outputs (batch, Ty, units) or one step's (batch, units) -> logits, attention."""
         values, embedded = memory
         context, weights = self.attention(decoder_outputs, values, values_mask=mask)
         attentional = self.combine(ops.concatenate([context, decoder_outputs], axis=-1))
         logits = self.output_layer(self.dropouts[2](attentional, training=training))
         if not self.lexical:
-            return logits
+            return logits, weights
         step = len(weights.shape) == 2  # one decoder step: (batch, Tx)
         lexical = ops.tanh(ops.matmul(weights[:, None] if step else weights, embedded))  # (batch, Ty, E)
         lexical = lexical[:, 0] if step else lexical
         lexical = self.lexical_hidden(lexical) + lexical
-        return logits + self.lexical_output(self.dropouts[3](lexical, training=training))
+        return logits + self.lexical_output(self.dropouts[3](lexical, training=training)), weights
 
     def call(self, inputs, training=None):
         source_ids, decoder_ids = inputs
         memory, mask, initial = self.encode(source_ids, training=training)
         embedded = self.dropouts[1](self.target_embedding(decoder_ids), training=training)
         outputs = self.decoder(embedded, initial_state=initial, mask=ops.not_equal(decoder_ids, PAD_ID))
-        return self._logits(outputs, memory, mask, training=training)
+        return self._logits(outputs, memory, mask, training=training)[0]
 
     def attention_weights(self, source_ids, decoder_ids):
         """The teacher-forced pass's attention (batch, Ty, Tx): row t is what step t attends
@@ -225,11 +225,12 @@ class AttentionSeq2Seq(keras.Model):
         )
         return self.attention(outputs, values, values_mask=mask)[1]
 
-    def decode_step(self, tokens, states, memory, mask):
-        """One decoder step: tokens (batch,) -> logits (batch, V), new states; `memory` and
-        `mask` as `encode` returns them."""
+    def decode_step(self, tokens, states, memory, mask, return_attention=False):
+        """One decoder step: tokens (batch,) -> logits (batch, V), new states (and the
+        attention (batch, Tx)); `memory` and `mask` as `encode` returns them."""
         output, states = self.decoder.cell(self.target_embedding(tokens), states)
-        return self._logits(output, memory, mask), states
+        logits, attention = self._logits(output, memory, mask)
+        return (logits, states, attention) if return_attention else (logits, states)
 
     def get_config(self):
         return {

@@ -226,6 +226,7 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
                 beam_width=config.beam_width,
                 alpha=config.length_alpha,
                 no_repeat_ngram=config.no_repeat_ngram,
+                coverage_beta=config.coverage_beta,
             )
             return {"translations": refused_blank(module.write(tokens, ids, words), errors), "scores": scores,
                     "notice": notice, "error": errors}

@@ -246,8 +246,8 @@ def end_made_unlikely(seq2seq):
     seq2seq.output_layer.bias.assign(bias)
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.6])
-def test_an_exhaustive_beam_finds_the_best_normalised_sequence(end_made_unlikely, alpha):
+@pytest.mark.parametrize("alpha,beta", [(0.0, 0.0), (0.6, 0.0), (1.0, 0.4)])
+def test_an_exhaustive_beam_finds_the_best_normalised_sequence(end_made_unlikely, alpha, beta):
     model = end_made_unlikely
     # Tokens 1..8 (never PAD), at most 3: 1 + 7 + 49 * 8 = 400 sequences, all kept by k=400.
     max_length, allowed = 3, range(1, TARGET_V)
@@ -273,20 +273,29 @@ def test_an_exhaustive_beam_finds_the_best_normalised_sequence(end_made_unlikely
             [sum(log_probs[i, t, tok] for t, tok in enumerate(seq)) for i, seq in enumerate(sequences)]
         )
         normalised = totals / ((5.0 + lengths) / 6.0) ** alpha
+        # GNMT's coverage penalty: the attention of the steps that wrote each sequence, summed.
+        attention = np.asarray(model.attention_weights(np.repeat(source[row:row + 1], len(sequences), 0),
+                                                       decoder_in), "float64")  # (400, 3, Tx)
+        steps = np.arange(max_length)[None, :] < lengths[:, None]
+        coverage = np.minimum(np.maximum((attention * steps[:, :, None]).sum(1), 1e-10), 1.0)
+        normalised += beta * np.where(source[row] != 0, np.log(coverage), 0.0).sum(-1)
         expected.append((sequences[int(np.argmax(normalised))], float(np.max(normalised))))
     beams, scores = beam_search(
-        model, tf.constant(source), max_length, START, END, beam_width=400, alpha=alpha
+        model, tf.constant(source), max_length, START, END, beam_width=400, alpha=alpha, coverage_beta=beta
     )
     for row, (best, best_score) in enumerate(expected):
         assert tuple(int(t) for t in beams.numpy()[row, 0] if t != 0) == best
         assert abs(float(scores[row, 0]) - best_score) < 1e-4
     # Narrower beams score no better, and greedy (width 1) worse on some row here.
-    _, narrow = beam_search(model, tf.constant(source), max_length, START, END, beam_width=2, alpha=alpha)
-    _, greedy = beam_search(model, tf.constant(source), max_length, START, END, beam_width=1, alpha=alpha)
+    _, narrow = beam_search(model, tf.constant(source), max_length, START, END, beam_width=2, alpha=alpha,
+                            coverage_beta=beta)
+    _, greedy = beam_search(model, tf.constant(source), max_length, START, END, beam_width=1, alpha=alpha,
+                            coverage_beta=beta)
     assert np.all(narrow.numpy()[:, 0] <= scores.numpy()[:, 0] + 1e-5)
-    # The lexical model's weights here make its distributions peaked enough that greedy finds
-    # the best on both rows (at several seeds); the plain model shows this test tells them apart.
-    assert model.lexical or np.any(greedy.numpy()[:, 0] < scores.numpy()[:, 0] - 1e-4)
+    # The plain model without coverage shows that this test tells a beam from greedy; the
+    # lexical model's peaked distributions here (at several seeds), and the plain one's with
+    # beta 0.4, let greedy find the best on both rows.
+    assert model.lexical or beta or np.any(greedy.numpy()[:, 0] < scores.numpy()[:, 0] - 1e-4)
     np.testing.assert_allclose(length_penalty(np.array([1, 3]), alpha), ((5 + np.array([1, 3])) / 6) ** alpha)
 
 
