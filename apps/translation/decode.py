@@ -86,7 +86,8 @@ def greedy_decode(model, source_ids, max_length, start_id, end_id, no_repeat_ngr
 def beam_search(model, source_ids, max_length, start_id, end_id, beam_width=4, alpha=0.6, no_repeat_ngram=0,
                 coverage_beta=0.0):
     """Beam search over length-normalised scores, log P(Y|X) / length_penalty(|Y|, alpha)
-    + coverage_penalty(the attention summed over Y's steps, beta) (0 with coverage_beta 0).
+    + coverage_penalty(the attention summed over Y's steps, beta) (0 with coverage_beta 0; a
+    live beam is ranked without it, an ended one with it).
 
     Every step extends each live beam by every token, and the `beam_width` best candidates
     by normalised score stay (ended beams stay as they are, competing with their final
@@ -125,8 +126,11 @@ def beam_search(model, source_ids, max_length, start_id, end_id, beam_width=4, a
         candidates = scores[:, :, None] + log_probs  # (batch, k, V)
         new_lengths = lengths + tf.cast(tf.logical_not(finished), tf.int32)
         normalised = candidates / length_penalty(new_lengths, alpha)[:, :, None]
-        if coverage_beta:  # the same for every continuation of a beam: its step's attention is read
-            normalised += coverage_penalty(coverage, beam_mask, coverage_beta)[:, :, None]
+        if coverage_beta:  # on ended candidates only (as GNMT reranks finished translations):
+            # a live beam's coverage is still growing, and a penalty on it would favour diffuse attention
+            ends = finished[:, :, None] | tf.equal(tf.range(vocabulary), end_id)[None, None, :]
+            penalty = coverage_penalty(coverage, beam_mask, coverage_beta)[:, :, None]  # (batch, k, 1)
+            normalised += tf.where(ends, penalty, 0.0)
         _, flat_index = tf.math.top_k(tf.reshape(normalised, [batch, -1]), k)  # (batch, k)
         parent, token = flat_index // vocabulary, flat_index % vocabulary
         scores = tf.gather(tf.reshape(candidates, [batch, -1]), flat_index, batch_dims=1)
