@@ -156,7 +156,7 @@ class AttentionSeq2Seq(keras.Model):
         # "," everywhere, for 2 epochs). N(0, stddev) as PyTorch's nn.Embedding (stddev 1).
         initializer = (keras.initializers.RandomNormal(stddev=embedding_stddev) if embedding_stddev
                        else "uniform")
-        # On both embeddings and on the attentional vector before the logits (training only).
+        # On both embeddings, the attentional vector and the lexical one before their logits (training only).
         self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{w}")
                          for w in ("source", "target", "attentional", "lexical")]
         self.source_embedding = keras.layers.Embedding(
