@@ -157,9 +157,10 @@ def bible_rows(quick):
     references = [p.target for p in data.test]
     log(f"bible: run {run.path}; IBM Model 1")
     ibm_bleu, ibm_chrf = ibm1_scores(data, 1 if quick else 5)
-    # Decoding of the rows: beam 5 with the bible preset's length_alpha and no_repeat_ngram (chosen
-    # on validation verses; decoding only, so a run trained before them is decoded with them too).
-    decoding = {k: PRESETS["bible"].values[k] for k in ("length_alpha", "no_repeat_ngram")}
+    # Decoding of the rows: beam 5 with the bible preset's decoding knobs (chosen on validation
+    # verses; decoding only, so a run trained before them is decoded with them too).
+    knobs = ("length_alpha", "no_repeat_ngram", "coverage_beta", "copy_unknown")
+    decoding = {k: v for k, v in PRESETS["bible"].values.items() if k in knobs}
     config = dataclasses.replace(run.config, beam_width=5, **decoding)
     module, _ = export_module(run.load_model(), config, data.source_vocabulary, data.target_vocabulary)
     sources = [p.source for p in data.test][: 64 if quick else None]

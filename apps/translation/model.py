@@ -9,7 +9,10 @@ Text (`AttentionSeq2Seq`): teacher-forced decoder RNN over the previous target t
 started from the encoder's final states, then Luong's global attention on each decoder
 output and the attentional layer tanh(W [context; h]) before the logits (Luong et al.,
 2015, without input feeding). Decoding is then a loop of `decode_step`, which
-`greedy_decode` runs as a tf.while_loop inside the graph.
+`greedy_decode` runs as a tf.while_loop inside the graph. With `lexical=True`, Nguyen &
+Chiang's (2018) lexical model adds its own logits: the attention-weighted sum of the source
+embeddings, tanh, a residual feed-forward layer, a Dense to the vocabulary (a direct path
+from a source word to its translation, which a small data set's encoder blurs).
 """
 
 import keras
@@ -135,6 +138,7 @@ class AttentionSeq2Seq(keras.Model):
         score="general",
         dropout=0.0,
         embedding_stddev=0.0,
+        lexical=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -145,16 +149,16 @@ class AttentionSeq2Seq(keras.Model):
         self.source_vocabulary_size = source_vocabulary_size
         self.target_vocabulary_size = target_vocabulary_size
         self.embedding_dim, self.units, self.cell, self.score = embedding_dim, units, cell, score
-        self.dropout, self.embedding_stddev = dropout, embedding_stddev
+        self.dropout, self.embedding_stddev, self.lexical = dropout, embedding_stddev, bool(lexical)
         # Keras's embeddings start at uniform(-0.05, 0.05): the LSTMs' inputs, and so their
         # outputs and the attentional vector, are then ~0.05 and Adam's steps of ~lr per weight
         # take hundreds of steps to grow them (the bible model sat at the unigram distribution,
         # "," everywhere, for 2 epochs). N(0, stddev) as PyTorch's nn.Embedding (stddev 1).
         initializer = (keras.initializers.RandomNormal(stddev=embedding_stddev) if embedding_stddev
                        else "uniform")
-        # On both embeddings and on the attentional vector before the logits (training only).
+        # On both embeddings, the attentional vector and the lexical one before their logits (training only).
         self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{w}")
-                         for w in ("source", "target", "attentional")]
+                         for w in ("source", "target", "attentional", "lexical")]
         self.source_embedding = keras.layers.Embedding(
             source_vocabulary_size, embedding_dim, embeddings_initializer=initializer, name="source_embedding"
         )
@@ -171,9 +175,15 @@ class AttentionSeq2Seq(keras.Model):
         self.attention = LuongAttention(score, name="attention")
         self.combine = keras.layers.Dense(units, activation="tanh", name="attentional")
         self.output_layer = keras.layers.Dense(target_vocabulary_size, name="logits")
+        if self.lexical:  # h = tanh(sum_j alpha_tj f_j); h + tanh(W h) -> its own logits
+            self.lexical_hidden = keras.layers.Dense(embedding_dim, activation="tanh", use_bias=False,
+                                                     name="lexical_hidden")
+            self.lexical_output = keras.layers.Dense(target_vocabulary_size, name="lexical_logits")
 
     def encode(self, source_ids, training=None):
-        """-> encoder states (batch, Tx, units), mask (batch, Tx), decoder initial states."""
+        """-> memory (encoder states (batch, Tx, units), source embeddings (batch, Tx, E)),
+        mask (batch, Tx), decoder initial states. The attention reads the encoder states, the
+        lexical model (lexical=True) the embeddings."""
         mask = ops.not_equal(source_ids, PAD_ID)
         embedded = self.dropouts[0](self.source_embedding(source_ids), training=training)
         results = self.encoder(embedded, mask=mask)
@@ -183,33 +193,44 @@ class AttentionSeq2Seq(keras.Model):
             bridge(ops.concatenate([states[i], states[half + i]], axis=-1))
             for i, bridge in enumerate(self.bridges)
         ]
-        return values, mask, initial
+        return (values, embedded), mask, initial
 
-    def _logits(self, decoder_outputs, values, mask, training=None):
-        context, _ = self.attention(decoder_outputs, values, values_mask=mask)
+    def _logits(self, decoder_outputs, memory, mask, training=None):
+        """decoder outputs (batch, Ty, units) or one step's (batch, units) -> logits, attention."""
+        values, embedded = memory
+        context, weights = self.attention(decoder_outputs, values, values_mask=mask)
         attentional = self.combine(ops.concatenate([context, decoder_outputs], axis=-1))
-        return self.output_layer(self.dropouts[2](attentional, training=training))
+        logits = self.output_layer(self.dropouts[2](attentional, training=training))
+        if not self.lexical:
+            return logits, weights
+        step = len(weights.shape) == 2  # one decoder step: (batch, Tx)
+        lexical = ops.tanh(ops.matmul(weights[:, None] if step else weights, embedded))  # (batch, Ty, E)
+        lexical = lexical[:, 0] if step else lexical
+        lexical = self.lexical_hidden(lexical) + lexical
+        return logits + self.lexical_output(self.dropouts[3](lexical, training=training)), weights
 
     def call(self, inputs, training=None):
         source_ids, decoder_ids = inputs
-        values, mask, initial = self.encode(source_ids, training=training)
+        memory, mask, initial = self.encode(source_ids, training=training)
         embedded = self.dropouts[1](self.target_embedding(decoder_ids), training=training)
         outputs = self.decoder(embedded, initial_state=initial, mask=ops.not_equal(decoder_ids, PAD_ID))
-        return self._logits(outputs, values, mask, training=training)
+        return self._logits(outputs, memory, mask, training=training)[0]
 
     def attention_weights(self, source_ids, decoder_ids):
         """The teacher-forced pass's attention (batch, Ty, Tx): row t is what step t attends
         to while reading decoder_ids[:, t] (the same weights step-by-step decoding uses)."""
-        values, mask, initial = self.encode(source_ids)
+        (values, _), mask, initial = self.encode(source_ids)
         outputs = self.decoder(
             self.target_embedding(decoder_ids), initial_state=initial, mask=ops.not_equal(decoder_ids, PAD_ID)
         )
         return self.attention(outputs, values, values_mask=mask)[1]
 
-    def decode_step(self, tokens, states, values, mask):
-        """One decoder step: tokens (batch,) -> logits (batch, V), new states."""
+    def decode_step(self, tokens, states, memory, mask, return_attention=False):
+        """One decoder step: tokens (batch,) -> logits (batch, V), new states (and the
+        attention (batch, Tx)); `memory` and `mask` as `encode` returns them."""
         output, states = self.decoder.cell(self.target_embedding(tokens), states)
-        return self._logits(output, values, mask), states
+        logits, attention = self._logits(output, memory, mask)
+        return (logits, states, attention) if return_attention else (logits, states)
 
     def get_config(self):
         return {
@@ -222,6 +243,7 @@ class AttentionSeq2Seq(keras.Model):
             "score": self.score,
             "dropout": self.dropout,
             "embedding_stddev": self.embedding_stddev,
+            "lexical": self.lexical,
         }
 
 
@@ -249,6 +271,7 @@ def build_model(config, source_vocabulary_size, target_vocabulary_size):
             score=config.score,
             dropout=config.dropout,
             embedding_stddev=config.embedding_stddev,
+            lexical=config.lexical,
         )
         # Built on one padded pair: fit's BackupAndRestore (resume) needs the weights to exist.
         model([ops.zeros((1, config.source_length), "int32"), ops.zeros((1, config.target_length + 1), "int32")])

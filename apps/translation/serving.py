@@ -16,6 +16,13 @@ words (subwords.split_words_graph), or with `source_pieces` > 0 as BPE pieces of
 (subwords.split_pieces_graph); BPE pieces are joined into words on the target side. "characters"
 below then reads "words" (or "pieces"), and `characters` of the attention signature holds them.
 
+With `copy_unknown` "names" (or "all"), a source word the model does not know (read as <unk>;
+"names": only those starting with a capital letter) is copied into the translation: an output
+word whose first piece attends most to it is replaced by it (punctuation pieces kept; a copy
+right after a copy of the same word writes nothing). The model otherwise invents a name
+("Athán" for "Colosse"); copying reads the attention of the translation written, as the
+`attention` signature does. The `attention` signature's `outputs` stay the model's pieces.
+
 Per instance, never for the whole batch:
 - `error` ("" when fine) refuses a text: empty or whitespace only, no letter or digit, over
   `config.export_max_chars` characters, or not one character the model knows. A refused text
@@ -27,6 +34,7 @@ Per instance, never for the whole batch:
 """
 
 from apps.common import validation
+from apps.common.errors import ConfigError
 from apps.translation.decode import beam_search, greedy_decode
 from apps.translation.subwords import WORD_START, score_table, split_pieces_graph, split_words_graph
 from apps.translation.vocabulary import END_ID, PAD_ID, START_ID, UNKNOWN_ID
@@ -80,6 +88,10 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
     import tensorflow as tf
 
     first_source_id = source_vocabulary.first_character_id
+    copying = config.copy_unknown != "none"
+    if copying and not (config.model == "seq2seq" and config.tokens == "subwords" and not config.source_pieces):
+        raise ConfigError(f"copy_unknown={config.copy_unknown!r}: needs model=seq2seq reading source words "
+                          "(tokens='subwords', source_pieces=0), which it copies into the translation")
 
     class TranslationServing(tf.Module):
         def __init__(self):
@@ -108,14 +120,53 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
             """(..., steps) bool: past the first </s>."""
             return tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=-1, exclusive=True) > 0
 
-        def write(self, ids):
+        def pieces(self, ids):
+            """(..., steps) ids -> (..., steps) strings, "" from </s> on."""
+            return tf.gather(self.characters, tf.where(self.ended(ids), PAD_ID, ids))
+
+        def write(self, ids, source_ids=None, words=None):
             """(..., steps) ids -> (...) strings, stopping at </s>; pieces joined into words
-            (subwords.join_pieces)."""
-            text = tf.strings.reduce_join(tf.gather(self.characters, tf.where(self.ended(ids), PAD_ID, ids)),
-                                          axis=-1)
+            (subwords.join_pieces). With `copy_unknown` on, `source_ids` (N, Tx) and the source
+            `words` (N, Tx) of the translations ids (N, steps) or (N, k, steps) give the copies."""
+            pieces = self.pieces(ids)
+            if copying:
+                shape = tf.shape(ids)
+                k = tf.reduce_prod(shape[1:-1])  # 1, or the beam's width
+                flat = tf.reshape(ids, [-1, shape[-1]])
+                pieces = tf.reshape(self.copied(flat, tf.repeat(source_ids, k, axis=0),
+                                                tf.repeat(words, k, axis=0)), shape)
+            text = tf.strings.reduce_join(pieces, axis=-1)
             if config.tokens == "subwords":
                 text = tf.strings.regex_replace(tf.strings.regex_replace(text, WORD_START, " "), "^ +", "")
             return text
+
+        def copied(self, out, ids, words):
+            """out (M, steps) ids translating source ids (M, Tx) of `words` -> (M, steps) pieces,
+            each output word whose first piece attends most to an unknown source word replaced
+            by that word."""
+            pieces = self.pieces(out)
+            rows, steps = tf.shape(out)[0], tf.shape(out)[1]
+            position = tf.argmax(self.weights(ids, out), axis=-1, output_type=tf.int32)  # (M, steps)
+            unknown = tf.equal(ids, UNKNOWN_ID)
+            if config.copy_unknown == "names":
+                unknown &= tf.strings.regex_full_match(words, r"\p{Lu}.*")
+            letters = tf.strings.regex_full_match(pieces, r".*\pL.*")
+            starts = tf.strings.regex_full_match(pieces, WORD_START + ".*")
+            copy_start = starts & letters & tf.gather(unknown, position, batch_dims=1)
+            word = tf.cumsum(tf.cast(starts, tf.int32), axis=1)  # (M, steps): the word of each piece, 1..
+            segments = tf.range(rows)[:, None] * (steps + 1) + word
+
+            def per_word(x):  # (M, steps) -> (M, steps + 1): the value at each word's first piece
+                return tf.reshape(tf.math.unsorted_segment_max(x, segments, rows * (steps + 1)), [rows, steps + 1])
+
+            word_copy = per_word(tf.cast(copy_start, tf.int32)) > 0
+            word_source = per_word(tf.where(copy_start, position, -1))
+            again = word_copy[:, 1:] & word_copy[:, :-1] & tf.equal(word_source[:, 1:], word_source[:, :-1])
+            again = tf.concat([tf.zeros([rows, 1], tf.bool), again], axis=1)  # (M, steps + 1)
+            copy, repeated = tf.gather(word_copy, word, batch_dims=1), tf.gather(again, word, batch_dims=1)
+            source_word = tf.strings.join([WORD_START, tf.gather(words, position, batch_dims=1)])
+            replaced = tf.where(starts & ~repeated, source_word, "")
+            return tf.where(copy & (letters | starts), replaced, pieces)
 
         def greedy(self, ids):
             """(N, Tx) -> (N, steps) ids of the greedy translation."""
@@ -145,8 +196,8 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
 
     @tf.function(input_signature=[texts_spec])
     def translate(texts):
-        ids, errors, notice, _ = _checked(texts, config, module.table, module.scores)
-        translation = refused_blank(module.write(module.greedy(ids)), errors)
+        ids, errors, notice, words = _checked(texts, config, module.table, module.scores)
+        translation = refused_blank(module.write(module.greedy(ids), ids, words), errors)
         return {"translation": translation, "notice": notice, "error": errors}
 
     @tf.function(input_signature=[texts_spec])
@@ -154,7 +205,7 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
         ids, errors, notice, characters = _checked(texts, config, module.table, module.scores)
         out = module.greedy(ids)
         shown = tf.where(module.ended(out) | tf.equal(out, PAD_ID), PAD_ID, out)
-        return {"translation": refused_blank(module.write(out), errors),
+        return {"translation": refused_blank(module.write(out, ids, characters), errors),
                 "characters": refused_blank(characters, errors),
                 "outputs": refused_blank(tf.gather(module.characters, shown), errors),
                 "attention": module.weights(ids, out), "notice": notice, "error": errors}
@@ -165,7 +216,7 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
 
         @tf.function(input_signature=[texts_spec])
         def beam(texts):
-            ids, errors, notice, _ = _checked(texts, config, module.table, module.scores)
+            ids, errors, notice, words = _checked(texts, config, module.table, module.scores)
             tokens, scores = beam_search(
                 module.model,
                 ids,
@@ -175,8 +226,9 @@ def export_module(model, config, source_vocabulary, target_vocabulary):
                 beam_width=config.beam_width,
                 alpha=config.length_alpha,
                 no_repeat_ngram=config.no_repeat_ngram,
+                coverage_beta=config.coverage_beta,
             )
-            return {"translations": refused_blank(module.write(tokens), errors), "scores": scores,
+            return {"translations": refused_blank(module.write(tokens, ids, words), errors), "scores": scores,
                     "notice": notice, "error": errors}
 
         module.beam = beam

@@ -13,6 +13,7 @@ from apps.common.optimizers import make_optimizer
 from apps.common.task import Task
 from apps.translation.config import PRESETS, Config
 from apps.translation.data import load_data, make_dataset
+from apps.translation.losses import SmoothedSparseCrossentropy
 from apps.translation.metrics import corpus_bleu, corpus_chrf, exact_match_by_group
 from apps.translation.model import build_model
 from apps.translation.plots import attention_png
@@ -49,8 +50,9 @@ class TranslationTask(Task):
             optimizer = keras.optimizers.Adam.from_config(
                 {**optimizer.get_config(), "global_clipnorm": config.clip_norm})
         # Padding positions weigh 0 (the datasets' sample weights), in the loss and the accuracy.
-        model.compile(optimizer=optimizer,
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss = (SmoothedSparseCrossentropy(config.label_smoothing) if config.label_smoothing
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(optimizer=optimizer, loss=loss,
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
     def datasets(self, config, data):

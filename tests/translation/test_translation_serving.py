@@ -145,7 +145,7 @@ def test_attention_signature_of_seq2seq_equals_step_by_step_weights(seq2seq):
     got = signatures["attention"](tf.constant(["abcde", "ja"]))
     ids = tf.constant(source.encode(["abcde", "ja"], 7).ids)
     out = greedy_decode(model, ids, 6, START, END).numpy()
-    values, mask, states = model.encode(ids)
+    (values, _), mask, states = model.encode(ids)
     tokens = np.full(2, START, "int32")
     for t in range(out.shape[1]):  # the decoder's step t reads tokens, attends with its output
         output, states = model.decoder.cell(model.target_embedding(tokens), states)

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 from sentencepiece_check import ENGLISH, assert_equals_sentencepiece
 
+from apps.common.errors import ConfigError
 from apps.translation.config import Config
 from apps.translation.corpus import Pair
 from apps.translation.data import TranslationData, encode, make_dataset
@@ -141,6 +142,64 @@ def test_beam_signature_with_pieces_equals_in_process_beam_search(subword_data, 
     tokens, _ = tf.function(lambda x: beam_search(model, x, 31, START_ID, END_ID, beam_width=3))(ids)
     expected = [[data.target_vocabulary.decode(beam) for beam in row] for row in tokens.numpy()]
     assert [_strings(row) for row in got["translations"].numpy()] == expected
+
+
+def _copied_reference(pieces, tokens, attention, ids, words, names):
+    """Python's copying of unknown source words into one translation (tokens (steps,), its
+    attention (steps, Tx)): word by word, from each word's first piece."""
+    written, previous = [], None  # previous: the source position the last word copied, or None
+    copying = None
+    for t, token in enumerate(tokens):
+        if token in (END_ID, PAD_ID):
+            break
+        piece = pieces.tokens[token] if token >= pieces.first_character_id else ""
+        letters = any(c.isalpha() for c in piece)
+        if piece.startswith(WORD_START):
+            source = int(np.argmax(attention[t]))
+            unknown = ids[source] == UNKNOWN_ID and (not names or words[source][:1].isupper())
+            copying = source if letters and unknown else None
+            if copying is not None:
+                piece = "" if copying == previous else WORD_START + words[source]
+            previous = copying
+        elif copying is not None and letters:
+            piece = ""
+        written.append(piece)
+    return "".join(written).replace(WORD_START, " ").lstrip(" ")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("copy_unknown", ["names", "all"])
+def test_unknown_source_words_are_copied_where_the_output_attends(subword_data, exported, copy_unknown):
+    config, data = subword_data
+    model = AttentionSeq2Seq.from_config(exported[0].get_config())
+    model([np.ones((1, 9), "int32"), np.full((1, 3), START_ID, "int32")])
+    model.set_weights(exported[0].get_weights())
+    starts = np.array([t.startswith(WORD_START) for t in data.target_vocabulary.tokens])
+    model.output_layer.bias.assign(model.output_layer.bias.numpy() + 3.0 * starts)  # whole words, often
+    config = dataclasses.replace(config, copy_unknown=copy_unknown)
+    _, signatures = export_module(model, config, data.source_vocabulary, data.target_vocabulary)
+    texts = ["And Paul said unto Barnabas, Let there be light.", "Silas saw the zebra, and Timotheus the quagga.",
+             "And God saw the light."]
+    ids = data.source_vocabulary.encode(texts, 9).ids
+    words = [split_words([t])[0][:9] + [""] * 9 for t in texts]
+    greedy = greedy_decode(model, tf.constant(ids), 31, START_ID, END_ID).numpy()
+    beams, _ = tf.function(lambda x: beam_search(model, x, 31, START_ID, END_ID, beam_width=3))(tf.constant(ids))
+    names = copy_unknown == "names"
+    for tokens, got in ((greedy[:, None], signatures["serving_default"](tf.constant(texts))["translation"]),
+                        (beams.numpy(), signatures["beam"](tf.constant(texts))["translations"])):
+        expected = []
+        for row in range(len(texts)):
+            for beam in tokens[row]:
+                decoder_ids = np.concatenate([[START_ID], beam[:-1]])[None].astype("int32")
+                attention = model.attention_weights(ids[row:row + 1], decoder_ids).numpy()[0]
+                expected.append(_copied_reference(data.target_vocabulary, beam, attention, ids[row], words[row], names))
+        assert _strings(got) == expected
+    copied = " ".join(expected)
+    assert "Paul" in copied or "Barnabas" in copied or "Silas" in copied  # copying happened here
+    assert ("zebra" in copied or "quagga" in copied) == (copy_unknown == "all")  # lowercase: "all" only
+    with pytest.raises(ConfigError, match="copy_unknown='names': needs model=seq2seq reading source words"):
+        export_module(model, dataclasses.replace(config, copy_unknown="names", source_pieces=90),
+                      data.source_vocabulary, data.target_vocabulary)
 
 
 def test_subwords_need_the_seq2seq_model():

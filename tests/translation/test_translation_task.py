@@ -21,7 +21,8 @@ def run(tmp_path_factory):
     (root / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     config = dataclasses.replace(
         preset_config(Config, PRESETS, "tiny"), data=f"tsv:{root / 'pairs.tsv'}", model="seq2seq",
-        source_length=12, target_length=12, decoder_units=8, beam_width=3, runs_dir=str(root / "runs"))
+        source_length=12, target_length=12, decoder_units=8, beam_width=3, runs_dir=str(root / "runs"),
+        label_smoothing=0.1, lexical=True)
     return TASK.train(config, fresh=True, verbose=0)
 
 
