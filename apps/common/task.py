@@ -145,12 +145,16 @@ class Task:
                 model.set_weights(self.load_model(part).get_weights())
                 continue
             part.fit(model, train, val, epochs=phase.epochs, monitor=self.monitor, mode=self.mode,
-                     keep=self.keep, patience=self.patience(config), verbose=verbose)
+                     keep=self.kept(config), patience=self.patience(config), verbose=verbose)
             if not last:  # the next phase starts from this phase's kept model
                 model.set_weights(self.load_model(part).get_weights())
 
     def patience(self, config) -> int:
         return getattr(config, "early_stopping_patience", 0)
+
+    def kept(self, config) -> str:
+        """Which epoch a run keeps: `keep` ("best" by `monitor`, or "last")."""
+        return self.keep
 
     def finish(self, run, config, data) -> None:
         """Work on the trained model before the run is marked done (e.g. calibration)."""

@@ -73,6 +73,9 @@ def load_data(config):
     if config.model not in ("course", "seq2seq"):
         raise ConfigError(f"model: expected 'course' or 'seq2seq', got {config.model!r}")
     train, val, test, note, groups = _pairs(config)
+    if config.train_on_val:
+        train = train + val
+        note = "; ".join(filter(None, [note, f"the {len(val)} validation pairs are in training (train_on_val)"]))
     if not train:
         raise ConfigError(f"data {config.data!r}: the training split is empty")
     source, target = vocabularies(config, train)

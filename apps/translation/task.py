@@ -55,6 +55,12 @@ class TranslationTask(Task):
         model.compile(optimizer=optimizer, loss=loss,
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
+    def kept(self, config):
+        return "last" if config.train_on_val else self.keep
+
+    def patience(self, config):
+        return 0 if config.train_on_val else super().patience(config)
+
     def datasets(self, config, data):
         return (make_dataset(data.train, data, config, shuffle=True),
                 make_dataset(data.val, data, config))
