@@ -75,6 +75,10 @@ class Config(TrainConfig):
     # Source words read as <unk> copied into the translation where the output attends to them
     # (serving.py): "names" (capitalised words only), "all", or "none". Source words only.
     copy_unknown: Annotated[str, OneOf("none", "names", "all")] = "none"
+    # model=seq2seq: n > 1 trains n models (seeds seed, seed + 1, ...; n times the training
+    # time) and decodes them as one, the log of their mean next-token probabilities at every
+    # step (model.Seq2SeqEnsemble), in greedy, beam and the export.
+    ensemble: PositiveInt = 1
     # Training
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 100

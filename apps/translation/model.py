@@ -247,6 +247,67 @@ class AttentionSeq2Seq(keras.Model):
         }
 
 
+@keras.saving.register_keras_serializable(package="classics")
+class Seq2SeqEnsemble(keras.Model):
+    """`AttentionSeq2Seq` members of the same vocabularies read as one model: at every step the
+    log of the mean of their next-token probabilities (fairseq's ensemble), the mean of their
+    attention. It has the members' interface (`encode`, `decode_step`, `attention_weights`),
+    so greedy, beam and the export decode it unchanged; its "logits" are log-probabilities."""
+
+    def __init__(self, members, **kwargs):
+        super().__init__(**kwargs)
+        members = [m if isinstance(m, keras.Model) else keras.saving.deserialize_keras_object(m)
+                   for m in members]
+        if len(members) < 2:
+            raise ValueError(f"`members` must be 2 or more models, received: {len(members)}")
+        sizes = {(m.source_vocabulary_size, m.target_vocabulary_size) for m in members}
+        if len(sizes) != 1:
+            raise ValueError(f"`members` must share their vocabulary sizes, received: {sorted(sizes)}")
+        self.members = members
+        self.source_vocabulary_size, self.target_vocabulary_size = sizes.pop()
+
+    def _mean_log_probs(self, logits):
+        stacked = ops.stack([ops.log_softmax(x, axis=-1) for x in logits])
+        return ops.logsumexp(stacked, axis=0) - ops.log(float(len(logits)))
+
+    def encode(self, source_ids, training=None):
+        """-> (the members' memories), the mask, all members' decoder states in one list."""
+        encoded = [m.encode(source_ids, training=training) for m in self.members]
+        states = [s for _, _, member_states in encoded for s in member_states]
+        return tuple(memory for memory, _, _ in encoded), encoded[0][1], states
+
+    def _split(self, states):
+        counts = [len(m.bridges) for m in self.members]  # 2 states per LSTM decoder, 1 per GRU
+        starts = [sum(counts[:i]) for i in range(len(counts))]
+        return [list(states[start:start + count]) for start, count in zip(starts, counts)]
+
+    def decode_step(self, tokens, states, memory, mask, return_attention=False):
+        steps = [m.decode_step(tokens, member_states, member_memory, mask, return_attention=True)
+                 for m, member_states, member_memory in zip(self.members, self._split(states), memory)]
+        log_probs = self._mean_log_probs([logits for logits, _, _ in steps])
+        states = [s for _, member_states, _ in steps for s in member_states]
+        if not return_attention:
+            return log_probs, states
+        return log_probs, states, ops.mean(ops.stack([a for _, _, a in steps]), axis=0)
+
+    def attention_weights(self, source_ids, decoder_ids):
+        return ops.mean(ops.stack([m.attention_weights(source_ids, decoder_ids) for m in self.members]), axis=0)
+
+    def call(self, inputs, training=None):
+        return self._mean_log_probs([m(inputs, training=training) for m in self.members])
+
+    def get_config(self):
+        return {**super().get_config(),
+                "members": [keras.saving.serialize_keras_object(m) for m in self.members]}
+
+
+def built(model, config):
+    """A seq2seq model called once on a padded pair: fit's BackupAndRestore (resume) and saving
+    need its weights to exist."""
+    model([ops.zeros((1, config.source_length), "int32"), ops.zeros((1, config.target_length + 1), "int32")])
+    return model
+
+
 def build_model(config, source_vocabulary_size, target_vocabulary_size):
     """The model `config.model` names, sized by the config and the two vocabularies."""
     if config.model == "course":
@@ -273,7 +334,5 @@ def build_model(config, source_vocabulary_size, target_vocabulary_size):
             embedding_stddev=config.embedding_stddev,
             lexical=config.lexical,
         )
-        # Built on one padded pair: fit's BackupAndRestore (resume) needs the weights to exist.
-        model([ops.zeros((1, config.source_length), "int32"), ops.zeros((1, config.target_length + 1), "int32")])
-        return model
+        return built(model, config)
     raise ValueError(f"`model` must be 'course' or 'seq2seq', received: {config.model!r}")

@@ -15,7 +15,7 @@ from apps.translation.config import PRESETS, Config
 from apps.translation.data import load_data, make_dataset
 from apps.translation.losses import SmoothedSparseCrossentropy
 from apps.translation.metrics import corpus_bleu, corpus_chrf, exact_match_by_group
-from apps.translation.model import build_model
+from apps.translation.model import Seq2SeqEnsemble, build_model, built
 from apps.translation.plots import attention_png
 from apps.translation.serving import export_module
 
@@ -54,6 +54,15 @@ class TranslationTask(Task):
                 else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.compile(optimizer=optimizer, loss=loss,
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+    def members(self, config):
+        if config.ensemble > 1 and config.model != "seq2seq":
+            raise ConfigError(f"ensemble={config.ensemble}: needs model=seq2seq (the course model is not "
+                              "decoded step by step)")
+        return config.ensemble
+
+    def combine(self, models, config):
+        return built(Seq2SeqEnsemble(models), config)
 
     def kept(self, config):
         return "last" if config.train_on_val else self.keep

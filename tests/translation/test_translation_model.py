@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from apps.translation.config import Config
 from apps.translation.decode import beam_search, greedy_decode, length_penalty
-from apps.translation.model import AttentionSeq2Seq, CourseDecoder, build_date_model, build_model
+from apps.translation.model import AttentionSeq2Seq, CourseDecoder, Seq2SeqEnsemble, build_date_model, build_model
 from apps.translation.serving import export_module
 from apps.translation.vocabulary import CharVocabulary
 from layers import GRUCell, LSTMCell
@@ -216,6 +216,35 @@ def test_served_dates_are_normalised_like_the_training_data(tmp_path):
     expected = [target.decode(row) for row in np.argmax(np.asarray(model(ids)), axis=-1)]
     assert [t.decode() for t in served.numpy()] == expected
     assert "beam" not in signatures
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_an_ensemble_reads_the_log_of_its_members_mean_probabilities(tmp_path):
+    members = [_seq2seq("lstm"), _seq2seq("gru", lexical=True)]
+    _perturb(members[1], seed=2)
+    ensemble = Seq2SeqEnsemble(members)
+    source = _source_ids()
+    targets = np.random.default_rng(4).integers(4, TARGET_V, size=(3, 5)).astype("int32")
+    targets[:, 0] = START
+    expected = np.log(np.mean([_softmax(np.asarray(m([source, targets]))) for m in members], axis=0))
+    np.testing.assert_allclose(ensemble([source, targets]), expected, atol=1e-5)
+    weights = np.mean([np.asarray(m.attention_weights(source, targets)) for m in members], axis=0)
+    np.testing.assert_allclose(ensemble.attention_weights(source, targets), weights, atol=1e-6)
+    memory, mask, states = ensemble.encode(source)
+    assert len(states) == 3  # the LSTM's h and c, the GRU's h
+    for t in range(5):  # step by step, as greedy and beam read it
+        log_probs, states, attention = ensemble.decode_step(targets[:, t], states, memory, mask, return_attention=True)
+        np.testing.assert_allclose(log_probs, expected[:, t], atol=1e-5)
+        np.testing.assert_allclose(attention, weights[:, t], atol=1e-6)
+    path = tmp_path / "ensemble.keras"
+    ensemble.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path)([source, targets]), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="share their vocabulary sizes"):
+        Seq2SeqEnsemble([members[0], AttentionSeq2Seq(SOURCE_V, TARGET_V + 1)])
 
 
 def test_seq2seq_saves_and_loads(seq2seq, tmp_path):
