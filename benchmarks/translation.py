@@ -13,11 +13,13 @@ Bible (rows `bible ...`), KJV -> Reina-Valera 1909 on the held-out last books (t
 against the reference verse, our corpus BLEU (sacrebleu's 13a tokenization, cased) and chrF
 (equal to sacrebleu, tests/translation/test_translation_metrics.py); targets BLEU >= 18 and
 chrF >= 50 with beam 5, and beam 5 >= greedy.
-- IBM Model 1 trained here (apps/translation/ibm1.py, 5 EM iterations on the training verses),
-  word by word, cased as the training targets.
+- IBM Model 1 trained here (apps/translation/ibm1.py, 5 EM iterations on the run's training
+  verses: with the validation verses when the run has train_on_val), word by word, cased as
+  the training targets.
 - The attention model: a finished run of the `bible` preset (or a variant), $CLASSICS_BIBLE_RUN or the
   newest finished bible run under WORKDIR (it is trained there, for hours, when there is none;
-  its training time is the run's wall time, config.json to DONE). Its export's greedy
+  its training time is the run's wall time, config.json to DONE; an ensemble's, the sum of
+  its members'). Its export's greedy
   signature and its beam signature at width 5 (length_alpha and no_repeat_ngram of the `bible`
   preset, chosen on validation verses: decoding settings, applied to any run).
 
@@ -145,6 +147,13 @@ def bible_run(quick):
     return task.train(_config("bible", **overrides), verbose=0)
 
 
+def wall_seconds(path):
+    """A run's (or member's) training time: config.json to DONE, or to the end of its last
+    epoch (log.csv) when it was stopped."""
+    end = path / ("DONE" if (path / "DONE").exists() else "log.csv")
+    return end.stat().st_mtime - (path / "config.json").stat().st_mtime
+
+
 def bible_rows(quick):
     from apps import get_task
     from apps.translation.config import PRESETS
@@ -174,13 +183,15 @@ def bible_rows(quick):
         print(f"{name}: {results[name][2]:.0f} s to translate; e.g. {hypotheses[1]!r} "
               f"(reference {references[1]!r})")
     finished = (run.path / "DONE").exists()
-    end = run.path / ("DONE" if finished else "log.csv")  # stopped: the end of its last epoch
-    seconds = end.stat().st_mtime - (run.path / "config.json").stat().st_mtime
+    members = sorted(p for p in run.path.glob("member*") if (p / "config.json").exists())
+    seconds = sum(wall_seconds(p) for p in members) if members else wall_seconds(run.path)
     epochs = len(run.log_rows())
     stopped = "" if finished else f", stopped after {epochs} of its {run.config.epochs}"
-    print(f"bible: run {run.path} (preset {run.config.preset!r}, {epochs} epoch(s){stopped}, batch "
-          f"{run.config.batch_size}, {seconds / 60:.0f} min of wall time on the shared 2-core CPU); "
-          f"{len(data.train)} train / {len(data.test)} test verses")
+    trained = f"{len(members)} members, {epochs} epoch(s) each" if members else f"{epochs} epoch(s){stopped}"
+    print(f"bible: run {run.path} (preset {run.config.preset!r}, {trained}, batch "
+          f"{run.config.batch_size}, {seconds / 60:.0f} min of wall time on the shared 2-core CPU"
+          f"{', the sum of the members' if members else ''}); {len(data.train)} train "
+          f"({'with' if run.config.train_on_val else 'without'} the validation verses) / {len(data.test)} test verses")
     curve = ["epoch {}: loss {:.3f}, token accuracy {:.3f}; validation loss {:.3f}, accuracy {:.3f}".format(
         int(row["epoch"]) + 1, *(float(row[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")))
         for row in run.log_rows()]
