@@ -9,7 +9,7 @@ import tensorflow as tf
 from apps.common.serving import codec
 from apps.translation.config import Config
 from apps.translation.decode import beam_search, greedy_decode
-from apps.translation.model import AttentionSeq2Seq, build_model
+from apps.translation.model import AttentionSeq2Seq, Seq2SeqEnsemble, build_model
 from apps.translation.serving import NO_KNOWN_CHARACTER, export_module
 from apps.translation.vocabulary import CharVocabulary
 
@@ -116,14 +116,30 @@ def seq2seq():
     model = AttentionSeq2Seq(source.size, target.size, embedding_dim=6, units=8)
     model([np.ones((1, 7), "int32"), np.full((1, 3), START, "int32")])
     _perturb(model)
-    config = Config(data="tsv:x", model="seq2seq", source_length=7, target_length=5, beam_width=3)
-    module, signatures = export_module(model, config, source, target)
+    module, signatures = export_module(model, SEQ2SEQ_CONFIG, source, target)
     return model, source, target, signatures
 
 
+SEQ2SEQ_CONFIG = Config(data="tsv:x", model="seq2seq", source_length=7, target_length=5, beam_width=3)
+
+
+@pytest.fixture(scope="module")
+def ensemble(seq2seq):
+    """The seq2seq model and a GRU one with the lexical model, served as one."""
+    model, source, target, _ = seq2seq
+    keras.utils.set_random_seed(1)
+    other = AttentionSeq2Seq(source.size, target.size, embedding_dim=6, units=8, cell="gru", lexical=True)
+    other([np.ones((1, 7), "int32"), np.full((1, 3), START, "int32")])
+    _perturb(other, seed=2)
+    both = Seq2SeqEnsemble([model, other])
+    module, signatures = export_module(both, SEQ2SEQ_CONFIG, source, target)
+    return both, source, target, signatures
+
+
 @pytest.mark.slow
-def test_beam_signature_equals_in_process_beam_search(seq2seq):
-    model, source, target, signatures = seq2seq
+@pytest.mark.parametrize("served", ["seq2seq", "ensemble"])
+def test_beam_signature_equals_in_process_beam_search(served, request):
+    model, source, target, signatures = request.getfixturevalue(served)
     texts = ["abc", "jihgfedcba", "aé", "", "ddd"]
     got = signatures["beam"](tf.constant(texts))
     ids = tf.constant(source.encode(["abc", "jihgfedcb", "a\x00", "", "ddd"], 7).ids)
