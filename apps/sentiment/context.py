@@ -13,9 +13,11 @@ bidirectional GRU of a few units and answers the document logit
 with a_i, c_i linear in the GRU's state at window i (zero-initialised: untrained, it is
 WholeText's reading). It is trained (run part `context`) on documents composed of VALIDATION
 snippets (members' logits not fitted to them) with a passage of plot summaries the members and
-the table never trained on (subjective.context_plots: the tenth) inserted at a random window and
-of a random length (0..`MAX_WORDS` words, or none), so it cannot learn one geometry; few epochs,
-as that pool is small (73 rows).
+the table never trained on inserted at a random window and of a random length (0..`MAX_WORDS`
+words, or none), so it cannot learn one geometry; few epochs. The run's own unseen plot is the
+tenth (subjective.context_plots: 73 rows); with config.context_crossfit two cross-fitted
+"worlds" add theirs (task.crossfit: a table and documents members trained on half the neutral
+rows, read on the other half's ~365 rows), each world's documents featurised by its own parts.
 """
 
 import keras
@@ -146,36 +148,47 @@ def load(run):
     return run.part(PART).load_model()
 
 
-def fit(run, config, whole, texts, labels, plots, verbose=None):
-    """Train the context reader into `run`'s part (skipped when that part is done). `whole`: the
-    run's WholeText (its documents members, table and chain); `texts`, `labels`: validation
-    snippets; `plots`: plot rows neither the members nor the table trained on."""
-    import tensorflow as tf
-
+def fit(run, config, worlds, texts, labels, verbose=None):
+    """Train the context reader into `run`'s part (skipped when that part is done). `worlds`:
+    [(WholeText, plot rows)]: a reading of windows (documents members, table and chain) with plot
+    rows neither its members nor its table trained on; the run's own first, then any cross-fitted
+    ones (task.crossfit). Each world gives PER_SNIPPET documents per snippet of `texts`, `labels`
+    (validation snippets), composed and featurised inside that world."""
     part = run.part(PART)
     if part.done:
         return
-    snippets = _windows(whole, [str(t) for t in texts])
-    plot = _windows(whole, [" ".join(str(p) for p in plots)])[0]
-    count = PER_SNIPPET * len(snippets)
-    documents, targets = compose(snippets, labels, plot, count, config.seed)
-    lengths = [len(d[0]) for d in documents]
-    owner = np.repeat(np.arange(len(documents), dtype=np.int32), lengths)
-    z, t = (np.concatenate([d[k] for d in documents]) for k in (0, 1))
-    s = whole.posterior(tf.constant(t), tf.constant(z[:, None]), tf.constant(owner)).numpy()
-    x = padded([(d[0], d[1], s[a:b]) for d, a, b in zip(documents, np.r_[0, np.cumsum(lengths)[:-1]],
-                                                           np.cumsum(lengths))])
+    x, targets = [], []
+    for k, (whole, plots) in enumerate(worlds):
+        documents, y = _documents(whole, texts, labels, plots, config.seed + k)
+        x += documents
+        targets.append(y)
+    x, targets = padded(x), np.concatenate(targets)
     keras.utils.set_random_seed(config.seed)
-    reader = build(config.context_units, whole.power, whole.offset)
+    reader = build(config.context_units, worlds[0][0].power, worlds[0][0].offset)
     # A learnt scale on the logit for the loss: sharper weights then gain nothing by themselves.
     inputs = keras.Input((None, FEATURES))
     scaled = keras.Model(inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(reader(inputs)))
     scaled.compile(keras.optimizers.Adam(3e-3), keras.losses.BinaryCrossentropy(from_logits=True))
-    run.say(f"context reader: {count} documents of validation snippets with 0..{MAX_WORDS} words of "
-            f"{len(plots)} unseen plot rows")
+    run.say(f"context reader: {len(targets)} documents of validation snippets with 0..{MAX_WORDS} words of unseen "
+            f"plot rows ({' + '.join(str(len(plots)) for _, plots in worlds)} in {len(worlds)} world(s))")
     scaled.fit(x, targets, batch_size=64, epochs=EPOCHS, verbose=verbose if verbose is not None else 2)
     part.save_model(reader)
     part.finish()
+
+
+def _documents(whole, texts, labels, plots, seed):
+    """PER_SNIPPET composed documents per snippet, read by `whole`: ([(z, t, s)], labels)."""
+    import tensorflow as tf
+
+    snippets = _windows(whole, [str(t) for t in texts])
+    plot = _windows(whole, [" ".join(str(p) for p in plots)])[0]
+    documents, targets = compose(snippets, labels, plot, PER_SNIPPET * len(snippets), seed)
+    lengths = [len(d[0]) for d in documents]
+    owner = np.repeat(np.arange(len(documents), dtype=np.int32), lengths)
+    z, t = (np.concatenate([d[k] for d in documents]) for k in (0, 1))
+    s = whole.posterior(tf.constant(t), tf.constant(z[:, None]), tf.constant(owner)).numpy()
+    ends = np.cumsum(lengths)
+    return [(d[0], d[1], s[b - len(d[0]):b]) for d, b in zip(documents, ends)], targets
 
 
 def _windows(whole, texts):

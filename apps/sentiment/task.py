@@ -42,6 +42,7 @@ from apps.sentiment.vectors import embedding_matrix, load_word_vectors
 
 OOD_FILE = "ood.json"  # the run's cached "unsure" calibration
 DOCUMENTS = "documents"  # the run part of the members trained with neutral text (long texts)
+CROSSFIT = "crossfit"  # + "0" / "1": the run parts of the context reader's cross-fitted worlds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,10 +84,7 @@ class SentimentTask(Task):
             candidates = list(vectors[0]) if vectors else []
             candidates += sorted(words or ())
             vocabulary = model_lib.extend_vocabulary(vocabulary, candidates, config.max_tokens, log=sys.stderr)
-        neutral = (neutral_snippets(subjective.trained_plots(config), min(8, config.sequence_length),
-                                    config.sequence_length, config.seed) if config.neutral == "plot" else [])
-        neutral = share_of(neutral, config.neutral_share, config.seed)
-        return config, Prepared(splits, vocabulary, vectors_path, vectors, words, neutral)
+        return config, Prepared(splits, vocabulary, vectors_path, vectors, words, neutral_texts(config))
 
     def describe_data(self, data):
         s = data.splits
@@ -112,13 +110,32 @@ class SentimentTask(Task):
             run.say("members with neutral text, for long texts")
             super().fit(documents, config, data, verbose)
             documents.finish()
-        if reads_in_context(config):
+        if reads_in_context(config) and not run.part(context.PART).done:
             model = run.load_model()
-            whole = WholeText(model, config.sequence_length, self.subjectivity(run), config.subjectivity_power,
-                              config.sentences, self.documents(run), config.subjectivity_switch,
-                              config.subjectivity_scale, **reading_options(config))
-            context.fit(run, config, whole, data.splits.x_val, data.splits.y_val,
-                        subjective.context_plots(config), verbose=verbose)
+            worlds = [(whole_text(config, model, self.subjectivity(run), self.documents(run)),
+                       subjective.context_plots(config))]
+            for fold in crossfit_folds(config):
+                worlds.append(self.crossfit(run, config, data, model, fold, verbose))
+            context.fit(run, config, worlds, data.splits.x_val, data.splits.y_val, verbose=verbose)
+
+    def crossfit(self, run, config, data, model, fold, verbose=None):
+        """A cross-fitted world of the context reader (config.context_crossfit): run part
+        `crossfit<fold>` holds the subjectivity table and the documents members trained as with
+        neutral_fold `fold` (on half of the neutral rows). -> (its WholeText, the other half:
+        plot rows it never trained on)."""
+        fold_config = dataclasses.replace(config, neutral_fold=fold)
+        part = run.part(CROSSFIT + fold, fold_config)
+        if not part.done:
+            run.say(f"cross-fitted world {fold}: subjectivity table and members with half the neutral rows")
+            fold_data = dataclasses.replace(data, neutral=neutral_texts(fold_config))
+            subjective.fit(part, fold_config, fold_data, model_lib.ragged_vectorizer(fold_config, data.vocabulary))
+            documents = part.part(DOCUMENTS)
+            if not documents.done:
+                super().fit(documents, fold_config, fold_data, verbose)
+                documents.finish()
+            part.finish()
+        return (whole_text(fold_config, model, self.subjectivity(part), self.documents(part)),
+                subjective.validation_plots(fold_config))
 
     def documents(self, run):
         """The model reading the windows of long texts (strings -> logits) when it is not the
@@ -201,7 +218,8 @@ class SentimentTask(Task):
                                 config.subjectivity_scale, config.subjectivity_switch, config.subjectivity_evidence,
                                 config.subjectivity_center, config.neutral_offset],
                "documents": bool(config.neutral and config.snippet_members),
-               **({"context": config.context_units} if reads_in_context(config) else {})}
+               **({"context": config.context_units} if reads_in_context(config) else {}),
+               **({"context_crossfit": True} if crossfit_folds(config) else {})}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
         if cached and cached.get("key") == key:
             return ood_lib.Calibration(**cached["calibration"])
@@ -315,9 +333,7 @@ def read_logits(config, model, texts, batch_size=256, subjectivity=None, documen
 
     if not config.whole_text:
         return logits(model, texts), None
-    whole = WholeText(model, config.sequence_length, subjectivity, config.subjectivity_power, config.sentences,
-                      documents, config.subjectivity_switch, config.subjectivity_scale, **reading_options(config),
-                      context=context)
+    whole = whole_text(config, model, subjectivity, documents, context)
     # One graph for every batch (traced once, any N): eager calls of the models run their RNN
     # steps one Python op at a time.
     read = tf.function(whole.__call__, input_signature=[tf.TensorSpec([None], tf.string)])
@@ -325,6 +341,28 @@ def read_logits(config, model, texts, batch_size=256, subjectivity=None, documen
     if not parts:
         return np.zeros((0, model.output_shape[-1]), np.float32), np.zeros((0,), np.int64)
     return (np.concatenate([p[0].numpy() for p in parts]), np.concatenate([p[1].numpy() for p in parts]))
+
+
+def whole_text(config, model, subjectivity=None, documents=None, context=None) -> WholeText:
+    """`config`'s reading of whole texts (serving.WholeText) by `model` and the run's parts."""
+    return WholeText(model, config.sequence_length, subjectivity, config.subjectivity_power, config.sentences,
+                     documents, config.subjectivity_switch, config.subjectivity_scale, **reading_options(config),
+                     context=context)
+
+
+def neutral_texts(config) -> list:
+    """The neutral training snippets of `config` (config.neutral; its fold's plot rows)."""
+    if config.neutral != "plot":
+        return []
+    neutral = neutral_snippets(subjective.trained_plots(config), min(8, config.sequence_length),
+                               config.sequence_length, config.seed)
+    return share_of(neutral, config.neutral_share, config.seed)
+
+
+def crossfit_folds(config) -> tuple:
+    """The neutral folds of the context reader's cross-fitted worlds: ("0", "1") with
+    config.context_crossfit in a run that holds no fold out itself (neutral_fold ""), else none."""
+    return ("0", "1") if config.context_crossfit and not config.neutral_fold and reads_in_context(config) else ()
 
 
 def reading_options(config) -> dict:

@@ -13,9 +13,10 @@ from sentiment_helpers import write_csv
 
 from apps.cli import main
 from apps.common.errors import DataError
+from apps.sentiment import subjective
 from apps.sentiment.data import load_data
 from apps.sentiment.serving import probabilities
-from apps.sentiment.task import TASK, reading_options
+from apps.sentiment.task import TASK, crossfit_folds, reading_options
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +219,14 @@ def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_
     model, documents = run.load_model(), TASK.documents(run)
     assert documents is not None and (run.path / "documents" / "best.keras").exists()
     assert not all(np.allclose(a, b) for a, b in zip(model.get_weights(), documents.get_weights()))
+    # The context reader's cross-fitted worlds (config.context_crossfit): per half of the neutral
+    # rows a table and documents members of their own, neither the run's.
+    tables = [TASK.subjectivity(run).get_weights()[0]]
+    for fold in "01":
+        part = run.part(f"crossfit{fold}")
+        assert part.done and TASK.documents(part) is not None
+        tables.append(subjective.load(part).get_weights()[0])
+    assert not np.allclose(tables[0], tables[1]) and not np.allclose(tables[1], tables[2])
     texts = ["a fine film", "The film is bad. " * 6 + "He meets his wife and they move to Paris. " * 4]
     got = TASK.predict(run, texts)
     power = config.subjectivity_power
@@ -235,6 +244,16 @@ def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_
     alone = WholeText(model, 24, TASK.subjectivity(run), power, True, None, 0.1, 0.5,
                       **reading_options(config))(tf.constant(texts[1:]))[0]
     assert abs(float(alone[0, 0]) - float(want_logits[1, 0])) > 1e-4
+
+
+def test_crossfit_worlds_only_for_a_run_holding_no_fold_out(tiny_config):
+    import dataclasses
+
+    config = dataclasses.replace(tiny_config, neutral="plot", snippet_members=True)
+    assert crossfit_folds(config) == ("0", "1")
+    assert crossfit_folds(dataclasses.replace(config, neutral_fold="1")) == ()  # a fold run reads its own world
+    assert crossfit_folds(dataclasses.replace(config, context_crossfit=False)) == ()
+    assert crossfit_folds(dataclasses.replace(config, context_units=0)) == ()  # no reader
 
 
 def test_export_reloaded_in_a_fresh_process_without_project_code(tiny_model, exported):
