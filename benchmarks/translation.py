@@ -192,9 +192,10 @@ def bible_rows(quick):
           f"{run.config.batch_size}, {seconds / 60:.0f} min of wall time on the shared 2-core CPU"
           f"{', the sum of the members' if members else ''}); {len(data.train)} train "
           f"({'with' if run.config.train_on_val else 'without'} the validation verses) / {len(data.test)} test verses")
-    curve = ["epoch {}: loss {:.3f}, token accuracy {:.3f}; validation loss {:.3f}, accuracy {:.3f}".format(
-        int(row["epoch"]) + 1, *(float(row[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")))
-        for row in run.log_rows()]
+    val = "validation (trained on: train_on_val)" if run.config.train_on_val else "validation"
+    curve = ["epoch {}: loss {:.3f}, token accuracy {:.3f}; {} loss {:.3f}, accuracy {:.3f}".format(
+        int(row["epoch"]) + 1, *(float(row[k]) for k in ("loss", "accuracy")), val,
+        *(float(row[k]) for k in ("val_loss", "val_accuracy"))) for row in run.log_rows()]
     for line in curve:
         print("  " + line)
     (bleu, chrf, _, example), (g_bleu, g_chrf, _, g_example) = results["beam 5"], results["greedy"]
