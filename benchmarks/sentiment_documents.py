@@ -78,16 +78,14 @@ def _signature(run_, whole: bool, root):
 
     from apps.common import export as export_lib
     from apps.sentiment.serving import export_module
-    from apps.sentiment.task import TASK, reading_options
+    from apps.sentiment.task import TASK, whole_text
 
     config, model = run_.config, run_.load_model()
     calibration = TASK.calibration(run_, model)
-    module, sigs = export_module(model, run_.labels, config.export_max_chars, calibration,
-                                 config.sequence_length if whole else None, TASK.familiarity(run_, calibration),
-                                 TASK.subjectivity(run_) if whole else None, config.subjectivity_power,
-                                 config.sentences, TASK.documents(run_) if whole else None,
-                                 config.subjectivity_switch, config.subjectivity_scale, **reading_options(config),
-                                 context=TASK.context(run_) if whole else None)
+    reading = (whole_text(config, model, TASK.subjectivity(run_), TASK.documents(run_), TASK.context(run_))
+               if whole else None)
+    module, sigs = export_module(model, run_.labels, config.export_max_chars, calibration, reading,
+                                 TASK.familiarity(run_, calibration))
     version = export_lib.write_saved_model("sentiment", module, sigs, root=root)
     return tf.saved_model.load(str(version)).signatures["serving_default"]
 

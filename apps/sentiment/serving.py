@@ -225,9 +225,7 @@ def margin(logits):
     return top[:, 0] - top[:, 1]
 
 
-def export_module(model, labels, max_chars=100_000, calibration=None, sequence_length=None, familiar=None,
-                  subjectivity=None, power=1.0, sentences=False, documents=None, switch=0.5, scale=1.0,
-                  evidence=0.0, center=1.0, offset=0.0, context=None):
+def export_module(model, labels, max_chars=100_000, calibration=None, whole=None, familiar=None):
     """A tf.Module with the serving signatures: raw strings in; probabilities, class id,
     label and score out (`serving_default`), or the token ids the model reads (`tokenize`).
     The TextVectorization layer and its vocabulary table are inside the graph.
@@ -237,28 +235,25 @@ def export_module(model, labels, max_chars=100_000, calibration=None, sequence_l
     fine; a refused text is answered as the empty text, which the server drops). With
     `calibration` (apps/common/ood.py) it also returns `unsure`, `ood_score` and
     `ood_threshold` per instance (a "bigram" calibration scores the text's token ids with
-    `familiar`, a text_ood.FamiliarityScore). With `sequence_length` a text is read whole (`WholeText`:
-    the mean of the logits of its windows, weighted by p(subjective) ** `power` with a
-    `subjectivity` model; longer texts cut at sentence ends first with `sentences`; their
-    windows read by `documents` when given; those of long texts by the `context` reader when given) and
-    `tokens_read` says how many tokens; without,
-    the model reads its first tokens as trained. An empty batch answers empty outputs."""
+    `familiar`, a text_ood.FamiliarityScore). With `whole` (a `WholeText` of `model`, e.g. the
+    run's reading from task.whole_text) a text is read whole and `tokens_read` says how many
+    tokens; without, the model reads its first tokens as trained. An empty batch answers empty
+    outputs."""
     import tensorflow as tf
 
     class SentimentServing(tf.Module):
         def __init__(self):
             super().__init__()
             self.model = model
-            self.whole = (WholeText(model, sequence_length, subjectivity, power, sentences, documents, switch, scale,
-                                    evidence, center, offset, context) if sequence_length else None)
-            if self.whole is not None:  # tracked, so their vocabulary table and weights are saved
-                self.whole_tokens, self.whole_classify = self.whole.tokens, self.whole.classify
-                if subjectivity is not None:
-                    self.whole_subjectivity = subjectivity
-                if documents is not None:
-                    self.whole_classify_long = self.whole.classify_long
-                if context is not None:
-                    self.whole_context = context
+            self.whole = whole
+            if whole is not None:  # tracked, so their vocabulary table and weights are saved
+                self.whole_tokens, self.whole_classify = whole.tokens, whole.classify
+                if whole.subjectivity is not None:
+                    self.whole_subjectivity = whole.subjectivity
+                if whole.classify_long is not None:
+                    self.whole_classify_long = whole.classify_long
+                if whole.context is not None:
+                    self.whole_context = whole.context
             self.labels = tf.constant(list(labels))
             if calibration is not None and calibration.score == "bigram":
                 if familiar is None:

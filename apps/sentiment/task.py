@@ -291,12 +291,10 @@ class SentimentTask(Task):
     def serving(self, run, options=None):
         model = run.load_model()
         calibration = self.calibration(run, model)
-        module, signatures = export_module(model, run.labels, run.config.export_max_chars, calibration,
-                                           run.config.sequence_length if run.config.whole_text else None,
-                                           self.familiarity(run, calibration), self.subjectivity(run),
-                                           run.config.subjectivity_power, run.config.sentences, self.documents(run),
-                                           run.config.subjectivity_switch, run.config.subjectivity_scale,
-                                           **reading_options(run.config), context=self.context(run))
+        whole = (whole_text(run.config, model, self.subjectivity(run), self.documents(run), self.context(run))
+                 if run.config.whole_text else None)
+        module, signatures = export_module(model, run.labels, run.config.export_max_chars, calibration, whole,
+                                           self.familiarity(run, calibration))
         vocabulary = model_lib.vectorizer(model).get_vocabulary()
         return module, signatures, {"vocabulary.txt": "".join(f"{w}\n" for w in vocabulary),
                                     "ood.json": calibration.to_json()}
@@ -366,7 +364,7 @@ def crossfit_folds(config) -> tuple:
 
 
 def reading_options(config) -> dict:
-    """WholeText's and export_module's keyword arguments from the config's reading of long texts."""
+    """WholeText's keyword arguments from the config's reading of long texts."""
     return {"evidence": config.subjectivity_evidence, "center": config.subjectivity_center,
             "offset": config.neutral_offset}
 

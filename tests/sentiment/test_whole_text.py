@@ -45,8 +45,8 @@ def test_windows_mean_of_logits_and_tokens_read(models):
 def test_export_reads_whole_texts_and_says_how_many_tokens(models, tmp_path):
     _, ensemble = models
     subjectivity = _random_model(3, model="average").get_layer("classifier")  # ids -> 1 logit
-    module, signatures = export_module(ensemble, ["rotten", "fresh"], 1000, None, sequence_length=8,
-                                       subjectivity=subjectivity, power=2.0, sentences=True)
+    module, signatures = export_module(ensemble, ["rotten", "fresh"], 1000, None,
+                                       WholeText(ensemble, 8, subjectivity, 2.0, sentences=True))
     tf.saved_model.save(module, str(tmp_path), signatures=signatures)
     loaded = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
     texts = ["a good film. " * 10, "?!", "bad"]
@@ -185,8 +185,8 @@ def test_context_reader_untrained_is_the_weighted_mean_and_exports(random_nets, 
     np.testing.assert_allclose(whole(tf.constant(texts[4:]))[0].numpy(), moved[4:], rtol=1e-4, atol=1e-5)
     reader.save(tmp_path / "context.keras")
     loaded_reader = keras.saving.load_model(tmp_path / "context.keras")
-    module, signatures = export_module(ensemble, ["rotten", "fresh"], 1000, None, sequence_length=8,
-                                       subjectivity=subjectivity, power=2.0, context=loaded_reader, **options)
+    module, signatures = export_module(ensemble, ["rotten", "fresh"], 1000, None,
+                                       WholeText(ensemble, 8, subjectivity, 2.0, **options, context=loaded_reader))
     tf.saved_model.save(module, str(tmp_path / "export"), signatures=signatures)
     served = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
     out = served(text=tf.constant(texts))

@@ -205,7 +205,7 @@ def bigram_root(tmp_path_factory):
     from apps.sentiment import familiar
     from apps.sentiment.config import PRESETS, Config
     from apps.sentiment.model import build_model, build_vocabulary
-    from apps.sentiment.serving import export_module, ragged_tokens
+    from apps.sentiment.serving import WholeText, export_module, ragged_tokens
 
     root = tmp_path_factory.mktemp("bigram_models")
     keras.utils.set_random_seed(0)
@@ -222,7 +222,8 @@ def bigram_root(tmp_path_factory):
     calibration = ood.calibrate(zeros, zeros, "bigram", 1.0, extra={"bigram": (
         score(val_ids).numpy(), score(familiar.ragged_ids(tokens, shuffled)).numpy())},
         params={"bigram": {"prior": prior}})
-    module, signatures = export_module(model, ["rotten", "fresh"], 200, calibration, config.sequence_length, score)
+    module, signatures = export_module(model, ["rotten", "fresh"], 200, calibration,
+                                       WholeText(model, config.sequence_length), score)
     export_lib.write_saved_model("sentiment", module, signatures, root=root, config=config, labels=["rotten", "fresh"])
     return root, score, tokens
 
