@@ -105,11 +105,7 @@ class SentimentTask(Task):
         # The run's model: members without neutral text (texts of one window); part `documents`:
         # the same seeds with it (the windows of long texts).
         super().fit(run, config, dataclasses.replace(data, neutral=[]), verbose)
-        documents = run.part(DOCUMENTS)
-        if not documents.done:
-            run.say("members with neutral text, for long texts")
-            super().fit(documents, config, data, verbose)
-            documents.finish()
+        self.fit_documents(run, config, data, verbose)
         if reads_in_context(config) and not run.part(context.PART).done:
             model = run.load_model()
             worlds = [(whole_text(config, model, self.subjectivity(run), self.documents(run)),
@@ -117,6 +113,15 @@ class SentimentTask(Task):
             for fold in crossfit_folds(config):
                 worlds.append(self.crossfit(run, config, data, model, fold, verbose))
             context.fit(run, config, worlds, data.splits.x_val, data.splits.y_val, verbose=verbose)
+
+    def fit_documents(self, run, config, data, verbose=None):
+        """Part `documents` of `run`: the members trained with the neutral text of `data`, which
+        read the windows of long texts (skipped when done)."""
+        documents = run.part(DOCUMENTS)
+        if not documents.done:
+            run.say("members with neutral text, for long texts")
+            super().fit(documents, config, data, verbose)
+            documents.finish()
 
     def crossfit(self, run, config, data, model, fold, verbose=None):
         """A cross-fitted world of the context reader (config.context_crossfit): run part
@@ -129,10 +134,7 @@ class SentimentTask(Task):
             run.say(f"cross-fitted world {fold}: subjectivity table and members with half the neutral rows")
             fold_data = dataclasses.replace(data, neutral=neutral_texts(fold_config))
             subjective.fit(part, fold_config, fold_data, model_lib.ragged_vectorizer(fold_config, data.vocabulary))
-            documents = part.part(DOCUMENTS)
-            if not documents.done:
-                super().fit(documents, fold_config, fold_data, verbose)
-                documents.finish()
+            self.fit_documents(part, fold_config, fold_data, verbose)
             part.finish()
         return (whole_text(fold_config, model, self.subjectivity(part), self.documents(part)),
                 subjective.validation_plots(fold_config))
