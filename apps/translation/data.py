@@ -72,6 +72,9 @@ def load_data(config):
     """A `TranslationData` for `config` (deterministic for config.seed)."""
     if config.model not in ("course", "seq2seq"):
         raise ConfigError(f"model: expected 'course' or 'seq2seq', got {config.model!r}")
+    if config.ensemble > 1 and config.model != "seq2seq":
+        raise ConfigError(f"ensemble={config.ensemble}: needs model=seq2seq (the course model is not "
+                          "decoded step by step)")
     train, val, test, note, groups = _pairs(config)
     if config.train_on_val:
         train = train + val

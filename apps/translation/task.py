@@ -56,9 +56,6 @@ class TranslationTask(Task):
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
     def members(self, config):
-        if config.ensemble > 1 and config.model != "seq2seq":
-            raise ConfigError(f"ensemble={config.ensemble}: needs model=seq2seq (the course model is not "
-                              "decoded step by step)")
         return config.ensemble
 
     def combine(self, models, config):

@@ -49,4 +49,4 @@ def test_beam_needs_the_seq2seq_model(tmp_path):
     with pytest.raises(ConfigError, match="--beam: the run's model is 'course'"):
         TASK._beam(dates, types.SimpleNamespace(beam=True))
     with pytest.raises(ConfigError, match="ensemble=2: needs model=seq2seq"):
-        TASK.members(Config(ensemble=2))
+        TASK.load_data(Config(ensemble=2))  # before a run directory is claimed
