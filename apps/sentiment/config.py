@@ -143,6 +143,22 @@ class Config(TrainConfig):
     # plot rows each beside the tenth's 73, at the cost of training the documents members twice
     # more. Only in a run with neutral_fold "" (a fold run's reader reads its own world).
     context_crossfit: bool = True
+    # The share of the context reader's training documents with plot whose plot passage also holds
+    # an "island": another validation snippet, of either label, at least context.DEEP windows
+    # inside it (context.compose), as distributor copy sits inside plot summaries; the document's
+    # label stays its own snippets'. The reader's remaining test errors are blurbs of that kind
+    # read as review (a rotten document turned fresh by a rave inside the plot).
+    # CHOICE RULE (committed before any run; validation only, /tmp/s11/judge_islands.py, the
+    # cached features and judge of benchmarks/results/sentiment_documents.txt's sent10 rule):
+    # targets nf0, nf1 (neutral_fold split), fold0, fold1 (seed-7 split), reader seeds 0 and 1;
+    # both readers learn from the same three worlds as the shipped one (own fifth, partner,
+    # across) on EVEN validation snippets and are judged on 16 compositions of 8 ODD snippets
+    # without / with 2,000 tokens of the target's judge rows at the middle window. current =
+    # islands 0, new = islands 0.5. Set 0.5 iff (a) on EACH split the mean over its two runs and
+    # two seeds of the paired change of the drop (new - current) is < 0, and (b) documents
+    # without plot: new's mean accuracy over the 4 runs x 2 seeds is at most 0.3 points below
+    # current's. Else 0 and only the numbers are reported. The test drop is measured once, after.
+    context_islands: Annotated[float, Between(0, 1)] = 0.0
     # Whole texts longer than sequence_length are cut at their sentence ends first, each sentence
     # read in windows of its own (snippet-like windows; serving.WholeText). False: windows of
     # sequence_length consecutive tokens.
