@@ -32,7 +32,6 @@ MAX_WORDS = 3000  # the longest plot passage of a training document
 NO_PLOT = 0.15  # share of training documents without a plot passage
 SNIPPETS = (6, 10)  # snippets per training document (same label)
 PER_SNIPPET = 5  # training documents per validation snippet (RT: 5,765, each snippet in ~40 of them)
-DEEP = 5  # an island (compose) sits at least this many plot windows inside its passage (~100 words)
 EPOCHS = 4  # chosen on the cross-fit (8 fits the 73 plot rows' passages: no gain on one run of four)
 
 
@@ -114,13 +113,10 @@ def padded(documents) -> np.ndarray:
     return out
 
 
-def compose(snippets, labels, plot, count: int, seed: int, islands: float = 0.0):
+def compose(snippets, labels, plot, count: int, seed: int):
     """`count` training documents: same-label snippets (SNIPPETS), a plot passage at a random
     window (NO_PLOT of them none; else consecutive windows of `plot` from a random one, up to a
-    uniform 0..MAX_WORDS tokens). With probability `islands` a passage of at least 2 DEEP + 1
-    windows also holds an "island": one other snippet of either label at least DEEP windows
-    inside it, as distributor copy sits inside plot text; it is marked plot (the document's
-    label is its own snippets'). `snippets`: per snippet its windows' (z, t, tokens) arrays;
+    uniform 0..MAX_WORDS tokens). `snippets`: per snippet its windows' (z, t, tokens) arrays;
     `plot` the same of the joined plot rows. -> ([(z, t, is_plot)] per document, labels)."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
@@ -137,15 +133,9 @@ def compose(snippets, labels, plot, count: int, seed: int, islands: float = 0.0)
             start = int(rng.integers(0, len(plot[2])))
             stop = min(int(np.searchsorted(ends, ends[start] + rng.uniform(0, MAX_WORDS))), len(plot[2]))
             at = int(rng.integers(0, len(z) + 1))
-            passage_z, passage_t = plot[0][start:stop], plot[1][start:stop]
-            if islands and stop - start > 2 * DEEP and rng.random() < islands:
-                other = int(rng.choice(np.setdiff1d(np.arange(len(snippets)), group)))
-                inside = int(rng.integers(DEEP, stop - start - DEEP + 1))
-                passage_z = np.r_[passage_z[:inside], snippets[other][0], passage_z[inside:]]
-                passage_t = np.r_[passage_t[:inside], snippets[other][1], passage_t[inside:]]
-            z = np.r_[z[:at], passage_z, z[at:]]
-            t = np.r_[t[:at], passage_t, t[at:]]
-            is_plot = np.r_[is_plot[:at], np.ones(len(passage_z), bool), is_plot[at:]]
+            z = np.r_[z[:at], plot[0][start:stop], z[at:]]
+            t = np.r_[t[:at], plot[1][start:stop], t[at:]]
+            is_plot = np.r_[is_plot[:at], np.ones(stop - start, bool), is_plot[at:]]
         documents.append((z.astype(np.float32), t.astype(np.float32), is_plot))
         targets.append(label)
     return documents, np.array(targets)
@@ -169,7 +159,7 @@ def fit(run, config, worlds, texts, labels, verbose=None):
         return
     x, targets = [], []
     for k, (whole, plots) in enumerate(worlds):
-        documents, y = _documents(whole, texts, labels, plots, config.seed + k, config.context_islands)
+        documents, y = _documents(whole, texts, labels, plots, config.seed + k)
         x += documents
         targets.append(y)
     x, targets = padded(x), np.concatenate(targets)
@@ -186,14 +176,13 @@ def fit(run, config, worlds, texts, labels, verbose=None):
     part.finish()
 
 
-def _documents(whole, texts, labels, plots, seed, islands=0.0):
-    """PER_SNIPPET composed documents per snippet (`islands`: compose's), read by `whole`:
-    ([(z, t, s)], labels)."""
+def _documents(whole, texts, labels, plots, seed):
+    """PER_SNIPPET composed documents per snippet, read by `whole`: ([(z, t, s)], labels)."""
     import tensorflow as tf
 
     snippets = _windows(whole, [str(t) for t in texts])
     plot = _windows(whole, [" ".join(str(p) for p in plots)])[0]
-    documents, targets = compose(snippets, labels, plot, PER_SNIPPET * len(snippets), seed, islands)
+    documents, targets = compose(snippets, labels, plot, PER_SNIPPET * len(snippets), seed)
     lengths = [len(d[0]) for d in documents]
     owner = np.repeat(np.arange(len(documents), dtype=np.int32), lengths)
     z, t = (np.concatenate([d[k] for d in documents]) for k in (0, 1))

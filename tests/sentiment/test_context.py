@@ -29,39 +29,3 @@ def test_compose_inserts_one_passage_of_consecutive_plot_windows():
         np.testing.assert_array_equal(z[where], plot[0][start:start + len(where)])  # consecutive windows
         assert plot[2][start:start + len(where) - 1].sum() < context.MAX_WORDS
     assert 0.05 < without / 300 < 0.3  # NO_PLOT 0.15 (and passages of 0 words)
-
-
-def test_compose_islands_sit_deep_inside_the_plot_passage_and_keep_the_documents_label():
-    rng = np.random.default_rng(0)
-    snippets = [(np.full(k % 3 + 1, float(i)), np.full(k % 3 + 1, 100.0 + i), np.full(k % 3 + 1, 12))
-                for k, i in enumerate(range(40))]
-    labels = np.arange(40) % 2
-    plot = (np.arange(1000, 1500, dtype=float), -np.arange(500, dtype=float), rng.integers(5, 40, 500))
-    plain, plain_targets = context.compose(snippets, labels, plot, 200, seed=3)
-    documents, targets = context.compose(snippets, labels, plot, 200, seed=3, islands=1.0)
-    with_island = 0
-    for (z, t, is_plot), label in zip(documents, targets):
-        review = z[~is_plot]
-        assert np.all(labels[review.astype(int)] == label)  # the island is not the document's text
-        where = np.flatnonzero(is_plot)
-        if not len(where):
-            continue
-        assert np.all(np.diff(where) == 1)  # still one passage, the island inside it
-        passage = z[where]
-        island = np.flatnonzero(passage < 1000)
-        if len(where) <= 2 * context.DEEP:
-            assert not len(island)
-            continue
-        with_island += 1  # islands=1.0: every passage long enough holds one
-        assert np.all(np.diff(island) == 1) and len(np.unique(passage[island])) == 1  # one other snippet
-        assert context.DEEP <= island[0] and len(passage) - island[-1] - 1 >= context.DEEP
-        assert passage[island[0]] not in review
-        np.testing.assert_array_equal(t[where][island], 100 + passage[island])
-        rest = passage[passage >= 1000]
-        np.testing.assert_array_equal(np.diff(rest), 1)  # the plot windows still consecutive
-    assert with_island > 50
-    # islands 0 is the plain composition, unchanged
-    again, again_targets = context.compose(snippets, labels, plot, 200, seed=3, islands=0.0)
-    np.testing.assert_array_equal(again_targets, plain_targets)
-    for a, b in zip(again, plain):
-        np.testing.assert_array_equal(a[0], b[0])
