@@ -92,6 +92,18 @@ def build(units, power, offset) -> keras.Model:
     return keras.Model(features, ContextReader(units, power, offset, name="reader")(features), name="context")
 
 
+def average(readers) -> keras.Model:
+    """One reader whose logit is the mean of trained `readers`' logits (each as `build` makes
+    them; one reader is itself)."""
+    if len(readers) == 1:
+        return readers[0]
+    features = keras.Input((None, FEATURES), name="window_features")
+    for i, reader in enumerate(readers):
+        reader.name = f"context{i}"  # unique names inside one model
+    logits = keras.layers.Average(name="mean_logit")([reader(features) for reader in readers])
+    return keras.Model(features, logits, name="context")
+
+
 def features(logits, table, posterior, owner, n):
     """Per text its windows' [z, t, s, 1] in order, zero-padded: (n, most windows, 4). `owner`
     (W,) int32 need not be sorted (WholeText appends the empty texts' windows last)."""
@@ -163,16 +175,20 @@ def fit(run, config, worlds, texts, labels, verbose=None):
         x += documents
         targets.append(y)
     x, targets = padded(x), np.concatenate(targets)
-    keras.utils.set_random_seed(config.seed)
-    reader = build(config.context_units, worlds[0][0].power, worlds[0][0].offset)
-    # A learnt scale on the logit for the loss: sharper weights then gain nothing by themselves.
-    inputs = keras.Input((None, FEATURES))
-    scaled = keras.Model(inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(reader(inputs)))
-    scaled.compile(keras.optimizers.Adam(3e-3), keras.losses.BinaryCrossentropy(from_logits=True))
-    run.say(f"context reader: {len(targets)} documents of validation snippets with 0..{MAX_WORDS} words of unseen "
-            f"plot rows ({' + '.join(str(len(plots)) for _, plots in worlds)} in {len(worlds)} world(s))")
-    scaled.fit(x, targets, batch_size=64, epochs=EPOCHS, verbose=verbose if verbose is not None else 2)
-    part.save_model(reader)
+    run.say(f"context reader(s): {config.context_readers} on {len(targets)} documents of validation snippets with "
+            f"0..{MAX_WORDS} words of unseen plot rows ({' + '.join(str(len(plots)) for _, plots in worlds)} in "
+            f"{len(worlds)} world(s))")
+    readers = []
+    for k in range(config.context_readers):  # the same documents, seeds seed, seed + 1, ...
+        keras.utils.set_random_seed(config.seed + k)
+        reader = build(config.context_units, worlds[0][0].power, worlds[0][0].offset)
+        # A learnt scale on the logit for the loss: sharper weights then gain nothing by themselves.
+        inputs = keras.Input((None, FEATURES))
+        scaled = keras.Model(inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(reader(inputs)))
+        scaled.compile(keras.optimizers.Adam(3e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+        scaled.fit(x, targets, batch_size=64, epochs=EPOCHS, verbose=verbose if verbose is not None else 2)
+        readers.append(reader)
+    part.save_model(average(readers))
     part.finish()
 
 

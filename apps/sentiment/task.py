@@ -221,6 +221,8 @@ class SentimentTask(Task):
                                 config.subjectivity_center, config.neutral_offset],
                "documents": bool(config.neutral and config.snippet_members),
                **({"context": config.context_units} if reads_in_context(config) else {}),
+               **({"context_readers": config.context_readers} if reads_in_context(config) and config.context_readers > 1
+                  else {}),
                **({"context_crossfit": True} if crossfit_folds(config) else {})}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
         if cached and cached.get("key") == key:

@@ -213,7 +213,8 @@ def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_
 
     config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=[
         f"data=csv:{small_csv}", "text_column=review", "label_column=sentiment", f"runs_dir={tmp_path / 'runs'}",
-        "model=average", "neutral=plot", "neutral_share=0.05", "subjectivity_switch=0.1", "subjectivity_scale=0.5"])
+        "model=average", "neutral=plot", "neutral_share=0.05", "subjectivity_switch=0.1", "subjectivity_scale=0.5",
+        "context_readers=2"])
     assert config.snippet_members and config.sequence_length == 24
     run = TASK.train(config, verbose=0)  # the neutral text: test_data.py
     model, documents = run.load_model(), TASK.documents(run)
@@ -232,6 +233,7 @@ def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_
     power = config.subjectivity_power
     reader = TASK.context(run)  # trained on the validation snippets (config.context_units)
     assert reader is not None and (run.path / "context" / "best.keras").exists()
+    assert sorted(layer.name for layer in reader.layers if layer.name.startswith("context")) == ["context0", "context1"]
     whole = WholeText(model, 24, TASK.subjectivity(run), power, True, documents, 0.1, 0.5, **reading_options(config),
                       context=reader)
     want_logits, read = whole(tf.constant(texts))

@@ -29,3 +29,24 @@ def test_compose_inserts_one_passage_of_consecutive_plot_windows():
         np.testing.assert_array_equal(z[where], plot[0][start:start + len(where)])  # consecutive windows
         assert plot[2][start:start + len(where) - 1].sum() < context.MAX_WORDS
     assert 0.05 < without / 300 < 0.3  # NO_PLOT 0.15 (and passages of 0 words)
+
+
+def test_average_of_readers_is_the_mean_of_their_logits_and_survives_save_load(tmp_path):
+    import keras
+
+    rng = np.random.default_rng(2)
+    readers = [context.build(3, 2.0, 0.4) for _ in range(3)]
+    for reader in readers:  # random weights: an untrained reader is the weighted mean whatever its seed
+        reader.set_weights([rng.normal(0, 1, w.shape).astype(np.float32) for w in reader.get_weights()])
+    features = np.zeros((4, 7, context.FEATURES), np.float32)
+    features[..., :3] = rng.normal(0, 3, (4, 7, 3))
+    features[:, :5, 3] = 1.0  # two padding windows
+    features[0, 1:, 3] = 0.0  # a one-window text
+    singles = np.stack([reader(features).numpy() for reader in readers])
+    averaged = context.average(readers)
+    np.testing.assert_allclose(averaged(features).numpy(), singles.mean(0), rtol=1e-5, atol=1e-5)
+    assert np.ptp(singles[:, 1:], axis=0).max() > 0.1  # the readers differ
+    averaged.save(tmp_path / "context.keras")
+    loaded = keras.saving.load_model(tmp_path / "context.keras")
+    np.testing.assert_allclose(loaded(features).numpy(), singles.mean(0), rtol=1e-5, atol=1e-5)
+    assert context.average(readers[:1]) is readers[0]
