@@ -161,34 +161,41 @@ def load(run):
 
 
 def fit(run, config, worlds, texts, labels, verbose=None):
-    """Train the context reader into `run`'s part (skipped when that part is done). `worlds`:
-    [(WholeText, plot rows)]: a reading of windows (documents members, table and chain) with plot
-    rows neither its members nor its table trained on; the run's own first, then any cross-fitted
-    ones (task.crossfit). Each world gives PER_SNIPPET documents per snippet of `texts`, `labels`
-    (validation snippets), composed and featurised inside that world."""
+    """Train the context reader into `run`'s part (skipped when that part is done): the average
+    of config.context_readers readers, each in a part of its own (reader0, reader1, ...; a
+    killed run keeps the ones done). `worlds`: [(WholeText, plot rows)]: a reading of windows
+    (documents members, table and chain) with plot rows neither its members nor its table
+    trained on; the run's own first, then any cross-fitted ones (task.crossfit). Each world
+    gives PER_SNIPPET documents per snippet of `texts`, `labels` (validation snippets),
+    composed and featurised inside that world; every reader learns from the same documents."""
     part = run.part(PART)
     if part.done:
         return
-    x, targets = [], []
-    for k, (whole, plots) in enumerate(worlds):
-        documents, y = _documents(whole, texts, labels, plots, config.seed + k)
-        x += documents
-        targets.append(y)
-    x, targets = padded(x), np.concatenate(targets)
-    run.say(f"context reader(s): {config.context_readers} on {len(targets)} documents of validation snippets with "
-            f"0..{MAX_WORDS} words of unseen plot rows ({' + '.join(str(len(plots)) for _, plots in worlds)} in "
-            f"{len(worlds)} world(s))")
-    readers = []
-    for k in range(config.context_readers):  # the same documents, seeds seed, seed + 1, ...
-        keras.utils.set_random_seed(config.seed + k)
-        reader = build(config.context_units, worlds[0][0].power, worlds[0][0].offset)
-        # A learnt scale on the logit for the loss: sharper weights then gain nothing by themselves.
-        inputs = keras.Input((None, FEATURES))
-        scaled = keras.Model(inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(reader(inputs)))
-        scaled.compile(keras.optimizers.Adam(3e-3), keras.losses.BinaryCrossentropy(from_logits=True))
-        scaled.fit(x, targets, batch_size=64, epochs=EPOCHS, verbose=verbose if verbose is not None else 2)
-        readers.append(reader)
-    part.save_model(average(readers))
+    parts = [part.part(f"reader{k}") for k in range(config.context_readers)]
+    if not all(one.done for one in parts):
+        x, targets = [], []
+        for k, (whole, plots) in enumerate(worlds):
+            documents, y = _documents(whole, texts, labels, plots, config.seed + k)
+            x += documents
+            targets.append(y)
+        x, targets = padded(x), np.concatenate(targets)
+        run.say(f"context readers: {sum(not one.done for one in parts)} of {len(parts)} to train on {len(targets)} "
+                f"documents of validation snippets with 0..{MAX_WORDS} words of unseen plot rows "
+                f"({' + '.join(str(len(plots)) for _, plots in worlds)} in {len(worlds)} world(s))")
+        for k, one in enumerate(parts):
+            if one.done:
+                continue
+            keras.utils.set_random_seed(config.seed + k)
+            reader = build(config.context_units, worlds[0][0].power, worlds[0][0].offset)
+            # A learnt scale on the logit for the loss: sharper weights then gain nothing by themselves.
+            inputs = keras.Input((None, FEATURES))
+            scaled = keras.Model(inputs,
+                                 keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(reader(inputs)))
+            scaled.compile(keras.optimizers.Adam(3e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+            scaled.fit(x, targets, batch_size=64, epochs=EPOCHS, verbose=verbose if verbose is not None else 2)
+            one.save_model(reader)
+            one.finish()
+    part.save_model(average([one.load_model() for one in parts]))
     part.finish()
 
 

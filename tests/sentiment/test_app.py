@@ -234,6 +234,13 @@ def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_
     reader = TASK.context(run)  # trained on the validation snippets (config.context_units)
     assert reader is not None and (run.path / "context" / "best.keras").exists()
     assert sorted(layer.name for layer in reader.layers if layer.name.startswith("context")) == ["context0", "context1"]
+    # Each reader is a part of its own: a run killed after the first trains only the second.
+    first = (run.path / "context" / "reader0" / "best.keras").stat().st_mtime_ns
+    for name in ("DONE", "context/DONE", "context/best.keras", "context/reader1/DONE"):
+        (run.path / name).unlink()
+    assert TASK.train(config, run_dir=run.path, verbose=0).path == run.path
+    assert (run.path / "context" / "reader0" / "best.keras").stat().st_mtime_ns == first
+    assert (run.path / "context" / "reader1" / "DONE").exists() and TASK.context(run) is not None
     whole = WholeText(model, 24, TASK.subjectivity(run), power, True, documents, 0.1, 0.5, **reading_options(config),
                       context=reader)
     want_logits, read = whole(tf.constant(texts))
