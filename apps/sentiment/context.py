@@ -32,6 +32,7 @@ MAX_WORDS = 3000  # the longest plot passage of a training document
 NO_PLOT = 0.15  # share of training documents without a plot passage
 SNIPPETS = (6, 10)  # snippets per training document (same label)
 PER_SNIPPET = 5  # training documents per validation snippet (RT: 5,765, each snippet in ~40 of them)
+CLOSED = 20.0  # the log odds of a closed window (the reader clips log odds there)
 EPOCHS = 4  # chosen on the cross-fit (8 fits the 73 plot rows' passages: no gain on one run of four)
 
 
@@ -45,11 +46,13 @@ class ContextReader(keras.layers.Layer):
         offset: the neutral offset of the windows' logits (WholeText's offset).
     """
 
-    def __init__(self, units=4, power=2.0, offset=0.0, **kwargs):
+    def __init__(self, units=4, power=2.0, offset=0.0, closing=0, **kwargs):
         super().__init__(**kwargs)
         if int(units) < 1:
             raise ValueError(f"`units` must be >= 1, received: {units!r}")
-        self.units, self.power, self.offset = int(units), float(power), float(offset)
+        if int(closing) < 0:
+            raise ValueError(f"`closing` must be >= 0, received: {closing!r}")
+        self.units, self.power, self.offset, self.closing = int(units), float(power), float(offset), int(closing)
         self.context = keras.layers.Bidirectional(keras.layers.RNN(layers.GRUCell(self.units), return_sequences=True),
                                                   name="context")
         self.attend = keras.layers.Dense(1, kernel_initializer="zeros", name="attend")
@@ -71,6 +74,8 @@ class ContextReader(keras.layers.Layer):
     def call(self, features):
         ops = keras.ops
         z, t, s, real = (features[..., i] for i in range(FEATURES))
+        if self.closing:
+            s = closed(s, real > 0, self.closing)
         own = self._inputs(z, t, s)
         state = self.context(own, mask=real > 0)  # (documents, windows, 2 units)
         both = ops.concatenate([state, own], axis=-1)
@@ -83,13 +88,32 @@ class ContextReader(keras.layers.Layer):
         return (input_shape[0], 1)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "power": self.power, "offset": self.offset}
+        return {**super().get_config(), "units": self.units, "power": self.power, "offset": self.offset,
+                "closing": self.closing}
 
 
-def build(units, power, offset) -> keras.Model:
+def build(units, power, offset, closing=0) -> keras.Model:
     """(documents, windows, 4) features -> (documents, 1) logit."""
     features = keras.Input((None, FEATURES), name="window_features")
-    return keras.Model(features, ContextReader(units, power, offset, name="reader")(features), name="context")
+    return keras.Model(features, ContextReader(units, power, offset, closing, name="reader")(features), name="context")
+
+
+def closed(s, real, width: int):
+    """The chain's log odds `s` (documents, windows) with each subjective-looking window (s >= 0)
+    that has at least half of the `width` windows on EACH side objective (s < 0) set to
+    -CLOSED: an island of review-like sentences (a distributor's blurb) inside a long plot
+    summary is read as that summary, while the review at the ends of a passage of plot is not
+    (a morphological closing of the objective windows). `real` (documents, windows) bool."""
+    ops = keras.ops
+    plot = ops.cast(ops.logical_and(s < 0, real), "float32")
+    count = ops.pad(ops.cumsum(plot, axis=1), [[0, 0], [1, 0]])  # count[:, i]: objective windows before i
+    n = ops.shape(s)[1]
+    at = ops.arange(n)
+    left = count[:, 1:] - ops.take(count, ops.maximum(at - width, 0), axis=1) - plot
+    right = ops.take(count, ops.minimum(at + 1 + width, n), axis=1) - count[:, 1:]
+    least = (width + 1) // 2
+    island = ops.logical_and(ops.logical_and(left >= least, right >= least), ops.logical_and(s >= 0, real))
+    return ops.where(island, -CLOSED, s)
 
 
 def average(readers) -> keras.Model:
@@ -153,6 +177,39 @@ def compose(snippets, labels, plot, count: int, seed: int):
     return documents, np.array(targets)
 
 
+def _scaled(reader) -> keras.Model:
+    """`reader` with a learnt scale on its logit, for the loss only: sharper weights then gain
+    nothing by themselves."""
+    inputs = keras.Input((None, FEATURES))
+    return keras.Model(inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(reader(inputs)))
+
+
+def pairs_trainer(reader) -> keras.Model:
+    """[documents with their plot passage, the same without] -> (documents, 2) scaled logits of
+    `reader` (one scale for both), for `pair_loss`."""
+    scaled = _scaled(reader)
+    with_plot, without = keras.Input((None, FEATURES)), keras.Input((None, FEATURES))
+    return keras.Model([with_plot, without], keras.layers.Concatenate()([scaled(with_plot), scaled(without)]))
+
+
+def pair_loss(consistency: float):
+    """Per document: BCE(label, with plot) + BCE(label, without) + consistency *
+    BCE(sigmoid(without), with plot), the last target held fixed (Xie et al. 2020's consistency
+    training): inserting a plot passage is trained not to move the answer. Logits (documents, 2)."""
+    ops = keras.ops
+
+    def bce(p, logit):  # binary cross-entropy of logits against probabilities p
+        return ops.softplus(logit) - p * logit
+
+    def loss(labels, logits):
+        labels = ops.reshape(ops.cast(labels, logits.dtype), (-1,))
+        with_plot, without = logits[:, 0], logits[:, 1]
+        return (bce(labels, with_plot) + bce(labels, without)
+                + consistency * bce(ops.stop_gradient(ops.sigmoid(without)), with_plot))
+
+    return loss
+
+
 def load(run):
     """The run's context reader, or None when it has none."""
     if not (run.path / PART / DONE).exists():
@@ -173,12 +230,15 @@ def fit(run, config, worlds, texts, labels, verbose=None):
         return
     parts = [part.part(f"reader{k}") for k in range(config.context_readers)]
     if not all(one.done for one in parts):
-        x, targets = [], []
+        x, alone, targets = [], [], []
         for k, (whole, plots) in enumerate(worlds):
-            documents, y = _documents(whole, texts, labels, plots, config.seed + k)
+            documents, without, y = _documents(whole, texts, labels, plots, config.seed + k)
             x += documents
+            alone += without
             targets.append(y)
         x, targets = padded(x), np.concatenate(targets)
+        if config.context_consistency:
+            x = [x, padded(alone)]
         run.say(f"context readers: {sum(not one.done for one in parts)} of {len(parts)} to train on {len(targets)} "
                 f"documents of validation snippets with 0..{MAX_WORDS} words of unseen plot rows "
                 f"({' + '.join(str(len(plots)) for _, plots in worlds)} in {len(worlds)} world(s))")
@@ -186,13 +246,12 @@ def fit(run, config, worlds, texts, labels, verbose=None):
             if one.done:
                 continue
             keras.utils.set_random_seed(config.seed + k)
-            reader = build(config.context_units, worlds[0][0].power, worlds[0][0].offset)
-            # A learnt scale on the logit for the loss: sharper weights then gain nothing by themselves.
-            inputs = keras.Input((None, FEATURES))
-            scaled = keras.Model(inputs,
-                                 keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(reader(inputs)))
-            scaled.compile(keras.optimizers.Adam(3e-3), keras.losses.BinaryCrossentropy(from_logits=True))
-            scaled.fit(x, targets, batch_size=64, epochs=EPOCHS, verbose=verbose if verbose is not None else 2)
+            reader = build(config.context_units, worlds[0][0].power, worlds[0][0].offset, config.context_closing)
+            trainer = pairs_trainer(reader) if config.context_consistency else _scaled(reader)
+            loss = pair_loss(config.context_consistency) if config.context_consistency else \
+                keras.losses.BinaryCrossentropy(from_logits=True)
+            trainer.compile(keras.optimizers.Adam(3e-3), loss)
+            trainer.fit(x, targets, batch_size=64, epochs=EPOCHS, verbose=verbose if verbose is not None else 2)
             one.save_model(reader)
             one.finish()
     part.save_model(average([one.load_model() for one in parts]))
@@ -200,18 +259,25 @@ def fit(run, config, worlds, texts, labels, verbose=None):
 
 
 def _documents(whole, texts, labels, plots, seed):
-    """PER_SNIPPET composed documents per snippet, read by `whole`: ([(z, t, s)], labels)."""
-    import tensorflow as tf
-
+    """PER_SNIPPET composed documents per snippet, read by `whole`: ([(z, t, s)] with their plot
+    passage, [(z, t, s)] the same documents without it, labels)."""
     snippets = _windows(whole, [str(t) for t in texts])
     plot = _windows(whole, [" ".join(str(p) for p in plots)])[0]
     documents, targets = compose(snippets, labels, plot, PER_SNIPPET * len(snippets), seed)
-    lengths = [len(d[0]) for d in documents]
+    return (_posterior(whole, [d[:2] for d in documents]),
+            _posterior(whole, [(z[~is_plot], t[~is_plot]) for z, t, is_plot in documents]), targets)
+
+
+def _posterior(whole, documents):
+    """[(z, t)] per document -> [(z, t, s)], s the chain's posterior log odds in `whole`."""
+    import tensorflow as tf
+
+    lengths = [len(z) for z, _ in documents]
     owner = np.repeat(np.arange(len(documents), dtype=np.int32), lengths)
     z, t = (np.concatenate([d[k] for d in documents]) for k in (0, 1))
     s = whole.posterior(tf.constant(t), tf.constant(z[:, None]), tf.constant(owner)).numpy()
     ends = np.cumsum(lengths)
-    return [(d[0], d[1], s[b - len(d[0]):b]) for d, b in zip(documents, ends)], targets
+    return [(d[0], d[1], s[b - len(d[0]):b]) for d, b in zip(documents, ends)]
 
 
 def _windows(whole, texts):

@@ -223,7 +223,11 @@ class SentimentTask(Task):
                **({"context": config.context_units} if reads_in_context(config) else {}),
                **({"context_readers": config.context_readers} if reads_in_context(config) and config.context_readers > 1
                   else {}),
-               **({"context_crossfit": True} if crossfit_folds(config) else {})}
+               **({"context_crossfit": True} if crossfit_folds(config) else {}),
+               **({"context_consistency": config.context_consistency}
+                  if reads_in_context(config) and config.context_consistency else {}),
+               **({"context_closing": config.context_closing} if reads_in_context(config) and config.context_closing
+                  else {})}
         cached = run.read_json(OOD_FILE) if run.file(OOD_FILE).exists() else None
         if cached and cached.get("key") == key:
             return ood_lib.Calibration(**cached["calibration"])
