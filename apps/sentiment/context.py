@@ -18,6 +18,10 @@ words, or none), so it cannot learn one geometry; few epochs. The run's own unse
 tenth (subjective.context_plots: 73 rows); with config.context_crossfit two cross-fitted
 "worlds" add theirs (task.crossfit: a table and documents members trained on half the neutral
 rows, read on the other half's ~365 rows), each world's documents featurised by its own parts.
+With config.context_consistency it learns from pairs, each document with its plot passage and
+without it, the answer with plot drawn towards the answer without (`pair_loss`). With
+config.context_closing the chain's review-like islands deep inside plot are read as plot first
+(`closed`).
 """
 
 import keras

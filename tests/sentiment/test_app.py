@@ -214,7 +214,7 @@ def test_snippet_members_answer_short_texts_and_documents_members_long_ones(tmp_
     config = config_lib.resolve(Config, PRESETS, preset="tiny", sets=[
         f"data=csv:{small_csv}", "text_column=review", "label_column=sentiment", f"runs_dir={tmp_path / 'runs'}",
         "model=average", "neutral=plot", "neutral_share=0.05", "subjectivity_switch=0.1", "subjectivity_scale=0.5",
-        "context_readers=2", "context_consistency=1"])
+        "context_readers=2"])
     assert config.snippet_members and config.sequence_length == 24
     run = TASK.train(config, verbose=0)  # the neutral text: test_data.py
     model, documents = run.load_model(), TASK.documents(run)
