@@ -186,7 +186,15 @@ class Config(TrainConfig):
     # paired change of the drop is < 0 and (b) without plot its mean accuracy is at most 0.3 points
     # below current's; of those passing, the lower mean drop is set. None: 0 stays. The test drop
     # is measured once, after.
-    context_closing: Count = 0
+    # RESULT (18:11): both pass; A has the lower mean drop (1.01 vs 1.07; current 1.49). Paired change
+    # of the drop, nf0/0, nf0/1, nf1/0, nf1/1 | fold0/0, fold0/1, fold1/0, fold1/1: A -0.79, -0.44,
+    # -0.35, -0.26 | -0.62, -0.70, 0.00, -0.62 (split means -0.46 | -0.48); B -0.26, -0.35, -0.26,
+    # -0.26 | -0.70, -0.79, -0.35, -0.35 (-0.29 | -0.55); without plot A 98.65 vs 98.64 %. So W 20.
+    # CHOICE RULE 3 (committed before its runs; /tmp/s12/judge7.py, the same judge): consistency 3
+    # was judged against readers without closing. current = closing 20 alone; A = closing 20 and
+    # consistency 3. Consistency stays 3 iff A passes as above (paired change < 0 on each split,
+    # without plot at most 0.3 points below); else it is set to 0.
+    context_closing: Count = 20
     # The context reader also learns from two cross-fitted "worlds" (run parts crossfit0 and
     # crossfit1: the subjectivity table and the documents members trained as with neutral_fold
     # "0" / "1"), each featurising the half of the neutral rows it never trained on: ~365 unseen
