@@ -48,6 +48,7 @@ class ContextReader(keras.layers.Layer):
         units: the GRU's units per direction.
         power: the weight of log p(subjective) in the attention logits (WholeText's power).
         offset: the neutral offset of the windows' logits (WholeText's offset).
+        closing: the width of `closed`, applied to s first; 0: none.
     """
 
     def __init__(self, units=4, power=2.0, offset=0.0, closing=0, **kwargs):
